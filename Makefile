@@ -1,0 +1,44 @@
+# leadscore: `make demo` and `make test` work on a fresh machine with Python >= 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_LEADS ?= 20000
+DEMO_SEED ?= 7
+export LEADSCORE_SOURCES ?= data/demo
+
+.PHONY: setup demo test test-fast bench lint clean-demo mlflow-ui
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "leadscore needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/leadscore generate --leads $(DEMO_LEADS) --seed $(DEMO_SEED) --out $(LEADSCORE_SOURCES)
+	$(BIN)/leadscore train
+	$(BIN)/leadscore promote --latest
+	$(BIN)/leadscore score
+	$(BIN)/leadscore queue --top 15
+	@echo ""
+	@echo "Scores:    leadscore.db (table scores) and data/scores/as_of=<date>/scores.parquet"
+	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiment lead-scoring, model lead-scoring)"
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+lint: setup
+	$(BIN)/ruff check features models pipeline tests
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean-demo:
+	rm -rf data mlruns mlflow.db leadscore.db

@@ -1,0 +1,52 @@
+"""Spine + point-in-time features (+ labels for training): the one path shared by training and scoring."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.engagement import build_engagement_features
+from features.fit import build_fit_features
+from features.labels import build_labels, label_column
+from features.spine import build_spine, data_end, snapshot_dates
+
+KEY_COLUMNS = ["lead_id", "as_of_ts"]
+
+
+def build_feature_table(tables: dict[str, pd.DataFrame], spine: pd.DataFrame, features) -> pd.DataFrame:
+    """``spine`` joined with every builder's columns; ``features`` is the params.yaml features section."""
+    eng = features.engagement
+    fit = features.fit
+    parts = [
+        spine[KEY_COLUMNS],
+        build_fit_features(tables["leads"], tables.get("accounts"), spine,
+                           lead_categorical=fit.lead_categorical,
+                           account_categorical=fit.account_categorical,
+                           account_numeric=fit.account_numeric),
+        build_engagement_features(tables.get("engagement_events"), spine,
+                                  event_types=eng.event_types, windows_days=eng.windows_days),
+    ]
+    return pd.concat(parts, axis=1)
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if "__" in c]
+
+
+def build_training_spine(tables: dict[str, pd.DataFrame], config) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Snapshots of open leads on every cadence date whose label window has fully elapsed."""
+    end = data_end(tables)
+    last = end - pd.Timedelta(days=config.labels.window_days)
+    dates = snapshot_dates(tables["leads"]["created_ts"].min(), last, config.spine.cadence_days)
+    spine = build_spine(tables["leads"], tables["opportunities"], dates,
+                        max_lead_age_days=config.spine.max_lead_age_days)
+    return spine, end
+
+
+def build_training_table(tables: dict[str, pd.DataFrame], config) -> pd.DataFrame:
+    """Labelled snapshots with their features, sorted by (as_of_ts, lead_id)."""
+    spine, end = build_training_spine(tables, config)
+    labelled = build_labels(spine, tables["opportunities"], window_days=config.labels.window_days,
+                            milestone=config.labels.milestone, observed_until=end)
+    table = build_feature_table(tables, labelled.reset_index(drop=True), config.features)
+    table[label_column(config.labels.window_days)] = labelled[label_column(config.labels.window_days)].to_numpy()
+    return table

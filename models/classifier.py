@@ -1,0 +1,32 @@
+"""The LightGBM estimator: sklearn API, pandas categoricals, early stopping on the later slice."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import pandas as pd
+
+
+def make_classifier(lgbm_params: dict, *, seed: int) -> lgb.LGBMClassifier:
+    """An unfitted classifier. Deterministic given the seed and the data (single-threaded tree building
+    order does not matter: ``deterministic`` + ``force_col_wise`` fix the histogram construction)."""
+    return lgb.LGBMClassifier(
+        objective="binary",
+        random_state=seed,
+        deterministic=True,
+        force_col_wise=True,
+        n_jobs=2,
+        verbose=-1,
+        **lgbm_params,
+    )
+
+
+def fit_classifier(classifier: lgb.LGBMClassifier, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame,
+                   y_valid, *, early_stopping_rounds: int) -> lgb.LGBMClassifier:
+    """Fit with early stopping on the validation slice; ``best_iteration_`` is the trees kept."""
+    return classifier.fit(
+        X_train, y_train,
+        eval_X=(X_valid,),
+        eval_y=(y_valid,),
+        eval_metric="binary_logloss",
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+    )

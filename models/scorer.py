@@ -1,0 +1,109 @@
+"""The scorer: everything one model version needs to turn feature rows into the numbers sales sees.
+
+- ``probability``: calibrated chance of the milestone within the window (the honest number);
+- ``score`` 1–99: the percentile of that probability in the version's reference distribution (the
+  validation slice), so a 90 means "better than 90 % of the leads this model was checked on", every night;
+- ``grade`` A–D: probability thresholds sized from the share of leads sales can work in each grade,
+  frozen at training time.
+The scorer owns its input contract: category columns arrive as text and are cast to the training
+categories here (unseen values become missing), which is what makes the MLflow pyfunc robust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from models.calibration import ProbabilityCalibrator
+
+SCORE_COLUMNS = ["probability", "score", "grade"]
+
+
+@dataclass
+class LeadScorer:
+    booster: lgb.Booster
+    calibrator: ProbabilityCalibrator
+    feature_names: list[str]
+    categories: dict[str, list]
+    reference_quantiles: np.ndarray
+    grade_thresholds: dict[str, float]  # grade → minimum probability, best grade first; last grade: 0
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Feature rows in the model's column order, categories cast to the training categories."""
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"model input lacks {len(missing)} feature columns: {', '.join(missing[:10])}")
+        X = frame[self.feature_names].copy()
+        for col, cats in self.categories.items():
+            values = X[col].astype("object").where(X[col].notna(), None)
+            X[col] = pd.Categorical(values, categories=cats)
+        for col in X.columns:
+            if col not in self.categories:
+                X[col] = pd.to_numeric(X[col], errors="raise").astype(float)
+        return X
+
+    def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(self.prepare(frame))
+
+    def probability(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.transform(self.raw_probability(frame))
+
+    def percentile_score(self, probability: np.ndarray) -> np.ndarray:
+        rank = np.searchsorted(self.reference_quantiles, probability, side="right") / len(self.reference_quantiles)
+        return np.clip(np.ceil(rank * 100), 1, 99).astype(np.int64)
+
+    def grade(self, probability: np.ndarray) -> np.ndarray:
+        grades = list(self.grade_thresholds)
+        out = np.full(len(probability), grades[-1], dtype=object)
+        for g in reversed(grades[:-1]):
+            out[probability >= self.grade_thresholds[g]] = g
+        return out
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        p = self.probability(frame)
+        return pd.DataFrame(
+            {"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
+            index=frame.index,
+        )
+
+
+def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
+    """Feature columns as the pyfunc signature declares them: categories as text, numbers as float."""
+    X = features[feature_names].copy()
+    for col in X.columns:
+        if isinstance(X[col].dtype, pd.CategoricalDtype):
+            X[col] = X[col].astype("object").where(X[col].notna(), None).astype(object)
+        else:
+            X[col] = X[col].astype(float)
+    return X
+
+
+def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[str, float]:
+    """Minimum probability per grade so that each grade holds its share of the reference population."""
+    thresholds: dict[str, float] = {}
+    cumulative = 0.0
+    for grade, share in shares.items():
+        cumulative += share
+        thresholds[grade] = float(np.quantile(probability, 1 - cumulative))
+    last = chr(ord(list(shares)[-1]) + 1)
+    thresholds[last] = 0.0
+    return thresholds
+
+
+def build_scorer(classifier: lgb.LGBMClassifier, calibrator: ProbabilityCalibrator, X_reference: pd.DataFrame,
+                 *, grade_shares: dict[str, float]) -> LeadScorer:
+    """Freeze a fitted classifier and calibrator with the reference distribution and grade thresholds."""
+    categories = {c: list(X_reference[c].cat.categories) for c in X_reference.columns
+                  if isinstance(X_reference[c].dtype, pd.CategoricalDtype)}
+    booster = classifier.booster_
+    scorer = LeadScorer(
+        booster=booster, calibrator=calibrator, feature_names=list(X_reference.columns),
+        categories=categories, reference_quantiles=np.zeros(1), grade_thresholds={"A": 0.0},
+    )
+    p = scorer.probability(X_reference)
+    scorer.reference_quantiles = np.quantile(p, np.linspace(0, 1, 1001))
+    scorer.grade_thresholds = grade_thresholds(p, grade_shares)
+    return scorer

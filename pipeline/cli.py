@@ -1,0 +1,169 @@
+"""``leadscore``: the command line for data scientists and for the nightly scheduler."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import io
+from pipeline.config import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="leadscore: calibrated lead-to-sale probabilities, trained, tracked and scored nightly.")
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+# MLflow narrates every registry call at INFO and warns about choices made on purpose here (a custom
+# pyfunc without type hints, an integer score column). Keep the terminal for what the user asked for.
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+warnings.filterwarnings("ignore", message=".*type hint.*")
+warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent missing values.*")
+warnings.filterwarnings("ignore", message=".*serialized using CloudPickle.*")
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="Path to params.yaml.")]
+SourcesOpt = Annotated[Path | None, typer.Option(
+    "--sources", help="Folder of source tables (default: $LEADSCORE_SOURCES or data/demo).")]
+
+
+def _config(params: Path):
+    try:
+        return load_config(params)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+@app.command()
+def generate(
+    leads: Annotated[int, typer.Option("--leads", help="Number of leads in the world.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same tables.")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the parquet tables to.")] = Path("data/demo"),
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Generate the demo world: six source tables of a simulated B2B company, plus truth.parquet."""
+    from pipeline.steps import generate as step
+
+    config = _config(params)
+    started = time.perf_counter()
+    world = step.run(out, leads, seed, config.generate)
+    table = Table(title=f"Demo world in {out} ({time.perf_counter() - started:.1f} s)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, frame in {**world.tables, "truth": world.truth}.items():
+        table.add_row(name, f"{len(frame):,}")
+    console.print(table)
+    won = world.tables["opportunities"]["is_won"].sum()
+    console.print(f"lead-to-sale rate: {won / len(world.tables['leads']):.1%} ({won:,} won opportunities)")
+
+
+@app.command()
+def train(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """Train LightGBM on the labelled snapshots, log the run to MLflow, register a model version."""
+    from pipeline.steps import train as step
+
+    config = _config(params)
+    try:
+        result = step.run(config, params_path=params, sources=sources)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    m = result.metrics
+    table = Table(title=f"Model version {result.model_version} (run {result.run_id[:8]})")
+    table.add_column("metric")
+    table.add_column("test", justify="right")
+    table.add_column("valid", justify="right")
+    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "positive_rate", "mean_probability"):
+        table.add_row(key, f"{m['test_' + key]:.4f}", f"{m['valid_' + key]:.4f}")
+    table.add_row("roc_auc, lead age alone", f"{m['test_roc_auc_lead_age_only']:.4f}", "")
+    console.print(table)
+    console.print(f"periods: {result.periods}; trees kept: {result.best_iteration}; "
+                  f"{int(m['train_rows']):,} training snapshots, {int(m['train_positives']):,} converted")
+    console.print(f"registered [bold]{config.registry.model_name}[/bold] version {result.model_version}; "
+                  f"promote it with `leadscore promote --version {result.model_version}`")
+
+
+@app.command()
+def promote(
+    version: Annotated[int | None, typer.Option("--version", help="Model version to make champion.")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Promote the newest registered version.")] = False,
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Point the `champion` alias at a model version; nightly scoring uses the champion."""
+    from pipeline.steps import promote as step
+
+    if (version is None) == (not latest):
+        console.print("[red]error:[/red] give exactly one of --version N or --latest")
+        raise typer.Exit(2)
+    config = _config(params)
+    try:
+        new, previous = step.run(config, version=version)
+    except LookupError as exc:
+        raise _fail(exc) from None
+    was = f" (was version {previous})" if previous is not None else ""
+    console.print(f"{config.registry.model_name}@champion → version {new}{was}")
+
+
+@app.command()
+def score(
+    as_of: Annotated[dt.datetime | None, typer.Option(
+        "--as-of", help="Score as of this date (UTC midnight); default: midnight after the latest data.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """Score every lead open at AS_OF with the champion and publish the scores."""
+    from pipeline.steps import score as step
+
+    config = _config(params)
+    try:
+        result = step.run(config, as_of=as_of, sources=sources)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
+    console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
+                  f"{result.model_version} ({grades})")
+    console.print(f"published to {io.db_url()} (table scores) and {result.parquet_path}")
+
+
+@app.command()
+def queue(
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's leads.")] = None,
+    top: Annotated[int, typer.Option("--top", help="How many leads to show.")] = 20,
+    as_of: Annotated[dt.datetime | None, typer.Option("--as-of", help="Scores of this date (default latest).")] = None,
+):
+    """The sales queue: open leads sorted by score, best first."""
+    import pandas as pd
+
+    frame = io.read_scores(as_of=pd.Timestamp(as_of, tz="UTC") if as_of else None, owner=owner)
+    if frame.empty:
+        console.print("[yellow]no scores published yet (run `leadscore score`)[/yellow]")
+        raise typer.Exit(1)
+    when = frame["as_of_ts"].iloc[0]
+    title = f"Sales queue as of {when:%Y-%m-%d}" + (f" for {owner}" if owner else "")
+    table = Table(title=title + f": {len(frame):,} open leads, top {min(top, len(frame))}")
+    for col, justify in (("#", "right"), ("lead", "right"), ("company", "left"), ("source", "left"),
+                         ("owner", "left"), ("grade", "center"), ("score", "right"), ("probability", "right")):
+        table.add_column(col, justify=justify)
+    for rank, row in enumerate(frame.head(top).itertuples(index=False), start=1):
+        table.add_row(str(rank), str(row.lead_id), str(row.company or ""), str(row.source), str(row.owner_id),
+                      row.grade, str(row.score), f"{row.probability:.1%}")
+    console.print(table)
+    console.print(f"model version {frame['model_version'].iloc[0]}; probability = chance of a won deal "
+                  "within the label window")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,186 @@
+"""params.yaml → frozen, validated config objects.
+
+Steps receive the typed slice they need (``config.train``), never the raw dict. Unknown keys and wrong
+types fail at load time with the dotted path of the key and the expected type, because a typo in a
+tuning file that silently falls back to a default is the most expensive kind of bug in ML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """params.yaml does not describe a valid configuration."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_by_name=True)
+
+
+class LabelParams(_Section):
+    milestone: Literal["won", "opportunity_created"] = "won"
+    window_days: int = Field(90, gt=0)
+
+    @property
+    def column(self) -> str:
+        return f"converted_within_{self.window_days}d"
+
+
+class SpineParams(_Section):
+    cadence_days: int = Field(7, gt=0)
+    max_lead_age_days: int = Field(180, gt=0)
+
+
+class EngagementParams(_Section):
+    event_types: list[str] = Field(min_length=1)
+    windows_days: list[int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _positive_unique(self) -> EngagementParams:
+        if any(w <= 0 for w in self.windows_days):
+            raise ValueError("windows_days must all be positive")
+        if len(set(self.windows_days)) != len(self.windows_days):
+            raise ValueError("windows_days must not repeat")
+        if len(set(self.event_types)) != len(self.event_types):
+            raise ValueError("event_types must not repeat")
+        return self
+
+
+class FitParams(_Section):
+    lead_categorical: list[str] = Field(default_factory=list)
+    account_categorical: list[str] = Field(default_factory=list)
+    account_numeric: list[str] = Field(default_factory=list)
+
+
+class FeatureParams(_Section):
+    engagement: EngagementParams
+    fit: FitParams
+
+
+class SplitParams(_Section):
+    test_days: int = Field(56, gt=0)
+    valid_days: int = Field(56, gt=0)
+    gap_days: int = Field(90, ge=0)
+
+
+class LgbmParams(_Section):
+    n_estimators: int = Field(2000, gt=0)
+    learning_rate: float = Field(0.03, gt=0)
+    num_leaves: int = Field(31, gt=1)
+    min_child_samples: int = Field(200, gt=0)
+    subsample: float = Field(0.8, gt=0, le=1)
+    subsample_freq: int = Field(1, ge=0)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+
+
+class TrainParams(_Section):
+    seed: int = 42
+    early_stopping_rounds: int = Field(100, gt=0)
+    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
+    lgbm: LgbmParams = LgbmParams()
+
+
+class RegisterParams(_Section):
+    model_name: str = "lead-scoring"
+    experiment_name: str = "lead-scoring"
+
+
+class ScoreParams(_Section):
+    model_alias: str = "champion"
+    grade_shares: dict[str, float] = Field(default_factory=lambda: {"A": 0.05, "B": 0.15, "C": 0.30})
+
+    @model_validator(mode="after")
+    def _shares(self) -> ScoreParams:
+        shares = list(self.grade_shares.values())
+        if any(s <= 0 for s in shares) or sum(shares) >= 1:
+            raise ValueError("grade_shares must be positive and sum to less than 1 (the last grade takes the rest)")
+        return self
+
+
+class GenerateParams(_Section):
+    start: dt.date = dt.date(2024, 10, 1)
+    days: int = Field(730, ge=200)
+    n_owners: int = Field(12, gt=0)
+    n_campaigns: int = Field(48, gt=0)
+
+
+class Config(_Section):
+    labels: LabelParams
+    spine: SpineParams
+    features: FeatureParams
+    split: SplitParams
+    train: TrainParams
+    registry: RegisterParams = Field(alias="register")
+    score: ScoreParams
+    generate: GenerateParams
+
+    @model_validator(mode="after")
+    def _gap_covers_window(self) -> Config:
+        if self.split.gap_days < self.labels.window_days:
+            raise ValueError(
+                f"split.gap_days ({self.split.gap_days}) must be >= labels.window_days "
+                f"({self.labels.window_days}): otherwise training labels look into the evaluation period"
+            )
+        return self
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted key → value, for MLflow params."""
+        return _flatten(self.model_dump(mode="json", by_alias=True))
+
+    def hash(self) -> str:
+        """Stable content hash, for lineage tags."""
+        blob = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "<root>"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    given = error.get("input")
+    given_type = type(given).__name__
+    return f"{path}: {error['msg']} (got {given!r} of type {given_type})"
+
+
+def parse_config(raw: Any, source: str = "params.yaml") -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ConfigError(f"{source} is invalid:\n{lines}") from None
+
+
+def load_config(path: str | Path = DEFAULT_PARAMS_PATH) -> Config:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file (run from the project folder or pass --params)")
+    with path.open() as fh:
+        raw = yaml.safe_load(fh)
+    return parse_config(raw, source=str(path))

@@ -1,0 +1,112 @@
+"""Named tables in and out: the only module that knows paths and database URLs.
+
+Locations come from the environment (see .env.example), never from params.yaml:
+- ``LEADSCORE_SOURCES``: folder with the source tables as ``<table>.parquet`` or ``<table>.csv``
+  (default ``data/demo``);
+- ``LEADSCORE_SCORES_DIR``: where scores are written as parquet, one folder per as-of date
+  (default ``data/scores``);
+- ``LEADSCORE_DB_URL``: SQLAlchemy URL of the scores database (default ``sqlite:///leadscore.db``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from features.schema import CONTRACT, validate_sources
+
+SCORES_TABLE = "scores"
+
+
+def sources_dir() -> Path:
+    return Path(os.environ.get("LEADSCORE_SOURCES", "data/demo"))
+
+
+def scores_dir() -> Path:
+    return Path(os.environ.get("LEADSCORE_SCORES_DIR", "data/scores"))
+
+
+def db_url() -> str:
+    return os.environ.get("LEADSCORE_DB_URL", "sqlite:///leadscore.db")
+
+
+def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Read every contract table present in ``folder`` and check it against the contract."""
+    folder = folder or sources_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"source folder {folder} does not exist (run `leadscore generate` or set LEADSCORE_SOURCES)"
+        )
+    tables: dict[str, pd.DataFrame] = {}
+    for name in CONTRACT:
+        parquet, csv = folder / f"{name}.parquet", folder / f"{name}.csv"
+        if parquet.exists():
+            tables[name] = pd.read_parquet(parquet)
+        elif csv.exists():
+            tables[name] = pd.read_csv(csv)
+    return validate_sources(tables)
+
+
+def read_table(name: str, folder: Path | None = None) -> pd.DataFrame:
+    return pd.read_parquet((folder or sources_dir()) / f"{name}.parquet")
+
+
+def engine(url: str | None = None) -> sa.Engine:
+    return sa.create_engine(url or db_url())
+
+
+def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None = None,
+                 folder: Path | None = None) -> Path:
+    """Publish one night's scores: replace that as-of date's rows, never append a second copy.
+
+    Parquet: written to a temporary file, then renamed into place (atomic on one filesystem).
+    Database: delete-then-insert for that date inside one transaction.
+    """
+    folder = (folder or scores_dir()) / f"as_of={as_of:%Y-%m-%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "scores.parquet"
+    tmp = folder / ".scores.parquet.tmp"
+    scores.to_parquet(tmp, index=False)
+    tmp.replace(target)
+
+    eng = engine(url)
+    rows = scores.copy()
+    rows["as_of_ts"] = rows["as_of_ts"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows["scored_at"] = rows["scored_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    key = f"{as_of:%Y-%m-%dT%H:%M:%SZ}"
+    with eng.begin() as conn:
+        if sa.inspect(conn).has_table(SCORES_TABLE):
+            conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k"), {"k": key})
+        rows.to_sql(SCORES_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
+        conn.execute(sa.text(
+            f"CREATE INDEX IF NOT EXISTS ix_scores_owner ON {SCORES_TABLE} (as_of_ts, owner_id, score)"
+        ))
+    eng.dispose()
+    return target
+
+
+def read_scores(*, as_of: pd.Timestamp | None = None, owner: str | None = None,
+                url: str | None = None) -> pd.DataFrame:
+    """Published scores for one as-of date (the latest by default), best first."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SCORES_TABLE):
+                return pd.DataFrame()
+            key = (f"{as_of:%Y-%m-%dT%H:%M:%SZ}" if as_of is not None else
+                   conn.execute(sa.text(f"SELECT MAX(as_of_ts) FROM {SCORES_TABLE}")).scalar())
+            query = f"SELECT * FROM {SCORES_TABLE} WHERE as_of_ts = :k"
+            args = {"k": key}
+            if owner:
+                query += " AND owner_id = :o"
+                args["o"] = owner
+            frame = pd.read_sql(sa.text(query + " ORDER BY probability DESC, lead_id"), conn, params=args)
+    finally:
+        eng.dispose()
+    for col in ("as_of_ts", "scored_at"):
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
