@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 
 import joblib
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
 
 import models
@@ -50,10 +52,13 @@ def _requirements() -> list[str]:
             ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "joblib", "pyarrow")]
 
 
-def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: str) -> mlflow.entities.model_registry.ModelVersion:
+def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: str) -> ModelVersion:
     """Log the scorer as a pyfunc model in the active run and register a new version of ``model_name``."""
     output = scorer.predict(input_example)
-    signature = infer_signature(input_example, output)
+    with warnings.catch_warnings():
+        # The integer `score` column is never missing; MLflow's generic hint about that does not apply.
+        warnings.filterwarnings("ignore", message=".*Integer columns.*")
+        signature = infer_signature(input_example, output)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scorer.joblib"
         joblib.dump(scorer, path)

@@ -1,0 +1,43 @@
+"""Calibration: fit returns self, the mapping is monotone, and calibrated rates match observed ones."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from models.calibration import ProbabilityCalibrator
+
+
+@pytest.fixture
+def overconfident():
+    rng = np.random.default_rng(0)
+    true_p = rng.uniform(0.0, 0.3, 20_000)
+    y = (rng.random(true_p.size) < true_p).astype(int)
+    raw = np.clip(true_p * 2.5, 0, 0.999)  # a model that says 2.5x the real rate
+    return raw, y, true_p
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_calibrated_mean_matches_the_observed_rate(overconfident, method):
+    raw, y, _ = overconfident
+    cal = ProbabilityCalibrator(method=method)
+    assert cal.fit(raw, y) is cal
+    p = cal.transform(raw)
+    assert abs(p.mean() - y.mean()) < 0.005
+    assert abs(raw.mean() - y.mean()) > 0.1  # the raw scores really were off
+
+
+def test_sigmoid_is_strictly_monotone_so_the_queue_order_is_kept(overconfident):
+    raw, y, _ = overconfident
+    cal = ProbabilityCalibrator(method="sigmoid").fit(raw, y)
+    grid = np.linspace(0.001, 0.99, 500)
+    assert np.all(np.diff(cal.transform(grid)) > 0)
+
+
+def test_unfitted_calibrator_refuses_to_transform():
+    with pytest.raises(NotFittedError):
+        ProbabilityCalibrator().transform(np.array([0.1]))
+
+
+def test_unknown_method_is_an_error():
+    with pytest.raises(ValueError, match="unknown calibration method"):
+        ProbabilityCalibrator(method="magic").fit(np.array([0.1, 0.2]), np.array([0, 1]))

@@ -1,0 +1,85 @@
+"""Scorer: classifier contract, percentile score, grades sized from shares, the text input contract."""
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.calibration import ProbabilityCalibrator
+from models.classifier import fit_classifier, make_classifier
+from models.scorer import build_scorer, grade_thresholds, to_model_input
+
+
+def _frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({
+        "eng__web_visit_7d": rng.poisson(1.0, n).astype(float),
+        "fit__industry": pd.Categorical(rng.choice(["software", "retail", "education"], n)),
+    })
+    logit = -3 + 0.8 * X["eng__web_visit_7d"] + (X["fit__industry"] == "software") * 1.0
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y.to_numpy()
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    X_train, y_train = _frame(4000, 1)
+    X_valid, y_valid = _frame(2000, 2)
+    params = {"n_estimators": 50, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 20}
+    clf = fit_classifier(make_classifier(params, seed=0), X_train, y_train, X_valid, y_valid,
+                         early_stopping_rounds=10)
+    cal = ProbabilityCalibrator().fit(clf.predict_proba(X_valid)[:, 1], y_valid)
+    return build_scorer(clf, cal, X_valid, grade_shares={"A": 0.1, "B": 0.2, "C": 0.3})
+
+
+def test_make_classifier_returns_an_unfitted_estimator():
+    clf = make_classifier({"n_estimators": 10}, seed=1)
+    assert isinstance(clf, lgb.LGBMClassifier)
+    assert hasattr(clf, "fit") and hasattr(clf, "predict_proba")
+    assert not hasattr(clf, "booster_") or clf.__sklearn_is_fitted__() is False
+
+
+def test_score_is_monotone_in_probability_and_within_1_99(scorer):
+    p = np.linspace(0, 1, 2001)
+    s = scorer.percentile_score(p)
+    assert s.min() >= 1 and s.max() <= 99
+    assert np.all(np.diff(s) >= 0)
+    assert s[0] == 1 and s[-1] == 99
+
+
+def test_grades_hold_their_share_of_the_reference_population(scorer):
+    X_valid, _ = _frame(2000, 2)
+    grades = pd.Series(scorer.predict(X_valid)["grade"])
+    shares = grades.value_counts(normalize=True)
+    # ties in a tiny two-feature model make the shares approximate
+    assert shares["A"] == pytest.approx(0.1, abs=0.06)
+    assert shares["A"] + shares["B"] == pytest.approx(0.3, abs=0.08)
+
+
+def test_grade_thresholds_on_a_known_distribution():
+    p = np.arange(1000) / 1000
+    t = grade_thresholds(p, {"A": 0.05, "B": 0.15, "C": 0.30})
+    assert list(t) == ["A", "B", "C", "D"]
+    assert t["A"] == pytest.approx(0.949, abs=0.002)
+    assert t["B"] == pytest.approx(0.799, abs=0.002)
+    assert t["C"] == pytest.approx(0.499, abs=0.002)
+    assert t["D"] == 0.0
+
+
+def test_text_input_is_cast_to_training_categories_and_unseen_values_are_missing(scorer):
+    X, _ = _frame(10, 3)
+    as_text = to_model_input(X, scorer.feature_names)
+    assert as_text["fit__industry"].dtype == object
+    direct = scorer.predict(X)
+    via_text = scorer.predict(as_text)
+    pd.testing.assert_frame_equal(direct, via_text)
+    unseen = as_text.assign(fit__industry="aerospace")
+    prepared = scorer.prepare(unseen)
+    assert prepared["fit__industry"].isna().all()
+    assert np.isfinite(scorer.predict(unseen)["probability"]).all()
+
+
+def test_missing_feature_column_is_named(scorer):
+    X, _ = _frame(5, 4)
+    with pytest.raises(ValueError, match="eng__web_visit_7d"):
+        scorer.predict(X.drop(columns=["eng__web_visit_7d"]))

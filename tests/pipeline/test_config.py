@@ -1,0 +1,84 @@
+"""params.yaml and broken variants of it: typos and wrong types fail loudly, with the key's path."""
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline.config import ConfigError, load_config, parse_config
+
+
+@pytest.fixture
+def raw(repo_root):
+    return yaml.safe_load((repo_root / "params.yaml").read_text())
+
+
+def test_the_shipped_params_file_loads(repo_root):
+    config = load_config(repo_root / "params.yaml")
+    assert config.labels.column == f"converted_within_{config.labels.window_days}d"
+    assert config.split.gap_days >= config.labels.window_days
+    assert config.registry.model_name == "lead-scoring"
+
+
+def test_unknown_key_fails_with_its_dotted_path(raw):
+    raw["train"]["lgbm"]["num_leafs"] = 63
+    with pytest.raises(ConfigError, match=r"train\.lgbm\.num_leafs: unknown key"):
+        parse_config(raw)
+
+
+def test_unknown_section_fails(raw):
+    raw["scoring"] = {}
+    with pytest.raises(ConfigError, match=r"scoring: unknown key"):
+        parse_config(raw)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("split", "gap_days"), "ninety", r"split\.gap_days: Input should be a valid integer"),
+        (("train", "lgbm", "learning_rate"), "fast", r"train\.lgbm\.learning_rate: Input should be a valid number"),
+        (("features", "engagement", "windows_days"), 7,
+         r"features\.engagement\.windows_days: Input should be a valid list"),
+        (("labels", "milestone"), "signed", r"labels\.milestone: Input should be 'won' or 'opportunity_created'"),
+        (("train", "early_stopping_rounds"), 10.5, r"train\.early_stopping_rounds: Input should be a valid integer"),
+    ],
+)
+def test_wrong_type_fails_with_path_and_expected_type(raw, path, value, expected):
+    broken = copy.deepcopy(raw)
+    node = broken
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(broken)
+
+
+def test_missing_section_is_named(raw):
+    del raw["labels"]
+    with pytest.raises(ConfigError, match=r"labels: required key is missing"):
+        parse_config(raw)
+
+
+def test_gap_shorter_than_label_window_is_refused(raw):
+    raw["split"]["gap_days"] = 30
+    with pytest.raises(ConfigError, match="gap_days"):
+        parse_config(raw)
+
+
+def test_grade_shares_must_leave_room_for_the_last_grade(raw):
+    raw["score"]["grade_shares"] = {"A": 0.5, "B": 0.6}
+    with pytest.raises(ConfigError, match="grade_shares"):
+        parse_config(raw)
+
+
+def test_hash_changes_with_content_and_flat_has_dotted_keys(raw):
+    a = parse_config(raw)
+    raw["train"]["seed"] = 43
+    b = parse_config(raw)
+    assert a.hash() != b.hash()
+    assert a.flat()["train.lgbm.num_leaves"] == raw["train"]["lgbm"]["num_leaves"]
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "nope.yaml")
