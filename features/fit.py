@@ -39,6 +39,8 @@ def build_fit_features(leads: pd.DataFrame, accounts: pd.DataFrame | None, spine
                 raise ValueError(f"accounts.{col}: named in features.fit but missing from accounts")
         acc_rows = pd.Index(accounts["account_id"]).get_indexer(leads["account_id"].iloc[lead_rows])
         has_acc = acc_rows >= 0
+        if len(accounts) == 0:
+            accounts = pd.DataFrame({c: pd.Series([None]) for c in accounts.columns})
         for col in account_categorical:
             vals = accounts[col].astype("object").to_numpy()[np.maximum(acc_rows, 0)]
             out[f"fit__account_{col}"] = _category(pd.Series(np.where(has_acc, vals, None)))

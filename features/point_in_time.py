@@ -54,11 +54,13 @@ class EventIndex:
 
     def last_before(self, codes: np.ndarray, cutoff: np.ndarray) -> np.ndarray:
         """Seconds of the latest row with ``ts < cutoff`` per query; NaN where there is none."""
+        out = np.full(len(codes), np.nan)
+        if len(self.keys) == 0:
+            return out
         pos = np.searchsorted(self.keys, self._key(codes, cutoff), side="left") - 1
         found = pos >= 0
         key = self.keys[np.maximum(pos, 0)]
         found &= (key >> _SHIFT) == codes
-        out = np.full(len(codes), np.nan)
         out[found] = (key[found] & _MASK) + self.offset
         return out
 

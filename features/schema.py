@@ -143,13 +143,15 @@ def validate_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
                 problems.append(f"{name}.{col}: {nulls} rows are null")
         key = contract.unique_key
         if key and key in df.columns:
-            dupes = int(df[key].duplicated(keep=False).sum())
+            present = df[key].dropna()
+            dupes = int(present.duplicated(keep=False).sum())
             if dupes:
                 problems.append(f"{name}.{key}: {dupes} rows share a duplicated {key}")
         out[name] = df
     for name in set(tables) - set(CONTRACT):
         problems.append(f"{name}: unknown table (expected one of {', '.join(TABLES)})")
-    if not problems:
+    if "leads" in out and not any(p.startswith(("leads.lead_id", "leads.account_id")) for p in problems):
+        # References need an intact lead key; tables with missing columns are skipped inside.
         problems.extend(_check_references(out))
     if problems:
         raise SourceError(problems)
@@ -162,11 +164,11 @@ def _check_references(tables: dict[str, pd.DataFrame]) -> list[str]:
     leads = tables["leads"]
     lead_ids = pd.Index(leads["lead_id"])
     for name in ("engagement_events", "sales_activities", "opportunities"):
-        if name in tables:
+        if name in tables and "lead_id" in tables[name].columns:
             orphans = int((~tables[name]["lead_id"].isin(lead_ids)).sum())
             if orphans:
                 problems.append(f"{name}.lead_id: {orphans} rows reference a lead that is not in leads")
-    if "accounts" in tables and "account_id" in leads.columns:
+    if "accounts" in tables and "account_id" in leads.columns and "account_id" in tables["accounts"].columns:
         known = tables["accounts"]["account_id"]
         orphans = int((leads["account_id"].notna() & ~leads["account_id"].isin(known)).sum())
         if orphans:

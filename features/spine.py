@@ -23,7 +23,8 @@ def snapshot_dates(first, last, cadence_days: int) -> pd.DatetimeIndex:
     first = as_utc(first)
     n = int((last - first) // pd.Timedelta(days=cadence_days)) + 1
     dates = [last - pd.Timedelta(days=cadence_days * k) for k in range(max(n, 0))]
-    return pd.DatetimeIndex(sorted(d for d in dates if d >= first)).astype("datetime64[ns, UTC]")
+    kept = sorted(d for d in dates if d >= first)
+    return pd.DatetimeIndex(kept, dtype="datetime64[ns, UTC]")
 
 
 def data_end(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
