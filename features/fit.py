@@ -1,54 +1,139 @@
 """Fit: who the lead is and which company it comes from, as of each snapshot.
 
 Columns: ``fit__<lead column>`` and ``fit__account_<account column>`` for the columns params.yaml names
-(categories as pandas ``category``, numbers as float), and ``lead__age_days``. Lead and account
-attributes are taken as known from the lead's creation; the spine only holds leads created before the
-cutoff. (Account attributes that change over time need a history table: see the features issue.)
+(categories as pandas ``category``, numbers as float); seniority and department parsed from the job
+title with the ordered rules in params.yaml; the company-size band; a free-email-domain flag; the channel
+of the lead's first campaign; and ``lead__age_days``. Lead and account attributes are taken as known from
+the lead's creation (the spine only holds leads created before the cutoff); CRM *history* of the account
+lives in ``features.history``.
 """
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
+from features.catalog import CATEGORY, DAYS, FLAG, NUMBER, FeatureSpec
+from features.params import FitParams
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
+_WORDS = {
+    "source": "came in through {value}",
+    "country": "is based in {value}",
+    "industry": "works in {value}",
+    "employees": "works at a company of {value} employees",
+    "annual_revenue": "works at a company with {value} annual revenue",
+    "country_account": "the company is based in {value}",
+}
 
-def _category(values: pd.Series) -> pd.Series:
-    values = values.astype("object").where(values.notna(), None)
+
+def fit_specs(params: FitParams) -> list[FeatureSpec]:
+    s = "fit"
+    specs = [FeatureSpec(f"fit__{c}", s, CATEGORY, _WORDS.get(c, f"{c}: {{value}}"), missing=f"{c} unknown")
+             for c in params.lead_categorical]
+    specs += [FeatureSpec(f"fit__account_{c}", s, CATEGORY,
+                          _WORDS.get(f"{c}_account", _WORDS.get(c, f"company {c}: {{value}}")),
+                          missing=f"company {c} unknown") for c in params.account_categorical]
+    specs += [FeatureSpec(f"fit__account_{c}", s, NUMBER, _WORDS.get(c, f"company {c}: {{value}}"),
+                          missing=f"company {c} unknown") for c in params.account_numeric]
+    if params.seniority_rules:
+        specs.append(FeatureSpec("fit__seniority", s, CATEGORY, "job title reads as {value} level",
+                                 missing="no job title"))
+    if params.department_rules:
+        specs.append(FeatureSpec("fit__department", s, CATEGORY, "works in {value}", missing="no job title"))
+    specs += [
+        FeatureSpec("fit__company_size_band", s, CATEGORY, "company of {value} employees",
+                    missing="company size unknown"),
+        FeatureSpec("fit__free_email", s, FLAG, "signed up with a free email address"),
+        FeatureSpec("fit__first_campaign_channel", s, CATEGORY, "first came through a {value} campaign",
+                    missing="not from a campaign"),
+        FeatureSpec("lead__age_days", "lead", DAYS, "became a lead {value} days ago"),
+    ]
+    return specs
+
+
+def _category(values) -> pd.Series:
+    values = pd.Series(values).astype("object")
+    values = values.where(values.notna(), None)
     cats = sorted({v for v in values if v is not None}, key=str)
     return pd.Series(pd.Categorical(values, categories=cats))
 
 
-def build_fit_features(leads: pd.DataFrame, accounts: pd.DataFrame | None, spine: pd.DataFrame, *,
-                       lead_categorical: list[str], account_categorical: list[str],
-                       account_numeric: list[str]) -> pd.DataFrame:
+def classify_titles(titles: pd.Series, rules: dict[str, str]) -> pd.Series:
+    """The first rule label whose pattern matches each title (case-insensitive); None when none does."""
+    out = pd.Series(None, index=titles.index, dtype=object)
+    text = titles.astype("object").where(titles.notna(), "").astype(str)
+    for label, pattern in rules.items():
+        hit = text.str.contains(re.compile(pattern, re.IGNORECASE), regex=True) & out.isna()
+        out[hit] = label
+    out[titles.isna()] = None
+    return out
+
+
+def size_bands(employees: np.ndarray, bounds: list[int]) -> list[str]:
+    """Labels like '1-9', '10-49', …, '5000+' from exclusive upper bounds."""
+    edges = [1, *bounds]
+    labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [f"{edges[-1]}+"]
+    idx = np.searchsorted(np.array(bounds), employees, side="right")
+    return [None if np.isnan(e) else labels[i] for e, i in zip(employees, idx, strict=True)]
+
+
+def build_fit_features(leads: pd.DataFrame, accounts: pd.DataFrame | None, spine: pd.DataFrame,
+                       params: FitParams, campaigns: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit features for every spine row, aligned on the spine's index."""
     lead_rows = pd.Index(leads["lead_id"]).get_indexer(spine["lead_id"])
     if (lead_rows < 0).any():
         raise ValueError(f"spine: {int((lead_rows < 0).sum())} rows name a lead that is not in leads")
+    lead = leads.iloc[lead_rows].reset_index(drop=True)
     out: dict[str, pd.Series] = {}
-    for col in lead_categorical:
+    for col in params.lead_categorical:
         if col not in leads.columns:
             raise ValueError(f"leads.{col}: named in features.fit.lead_categorical but missing from leads")
-        out[f"fit__{col}"] = _category(leads[col].iloc[lead_rows].reset_index(drop=True))
-    wanted = [*account_categorical, *account_numeric]
-    if accounts is not None and wanted and "account_id" in leads.columns:
-        for col in wanted:
-            if col not in accounts.columns:
-                raise ValueError(f"accounts.{col}: named in features.fit but missing from accounts")
-        acc_rows = pd.Index(accounts["account_id"]).get_indexer(leads["account_id"].iloc[lead_rows])
-        has_acc = acc_rows >= 0
-        if len(accounts) == 0:
-            accounts = pd.DataFrame({c: pd.Series([None]) for c in accounts.columns})
-        for col in account_categorical:
-            vals = accounts[col].astype("object").to_numpy()[np.maximum(acc_rows, 0)]
-            out[f"fit__account_{col}"] = _category(pd.Series(np.where(has_acc, vals, None)))
-        for col in account_numeric:
-            vals = accounts[col].to_numpy(dtype=float, na_value=np.nan)[np.maximum(acc_rows, 0)]
-            out[f"fit__account_{col}"] = pd.Series(np.where(has_acc, vals, np.nan))
-    created = to_seconds(leads["created_ts"])[lead_rows]
+        out[f"fit__{col}"] = _category(lead[col])
+
+    account = _account_rows(lead, accounts, [*params.account_categorical, *params.account_numeric])
+    for col in params.account_categorical:
+        out[f"fit__account_{col}"] = _category(account[col])
+    for col in params.account_numeric:
+        out[f"fit__account_{col}"] = pd.to_numeric(account[col], errors="coerce").astype(float)
+
+    titles = lead["job_title"] if "job_title" in lead.columns else pd.Series(None, index=lead.index, dtype=object)
+    if params.seniority_rules:
+        out["fit__seniority"] = _category(classify_titles(titles, params.seniority_rules))
+    if params.department_rules:
+        out["fit__department"] = _category(classify_titles(titles, params.department_rules))
+    employees = (pd.to_numeric(account["employees"], errors="coerce").to_numpy(dtype=float)
+                 if "employees" in account.columns else np.full(len(lead), np.nan))
+    out["fit__company_size_band"] = _category(size_bands(employees, params.company_size_bands))
+    if "email_domain" in lead.columns:
+        domain = lead["email_domain"].astype("object").str.lower().str.strip()
+        free = domain.isin([d.lower() for d in params.free_email_domains]).to_numpy()
+    else:
+        free = np.zeros(len(lead), dtype=bool)
+    out["fit__free_email"] = pd.Series(free.astype(np.int8))
+    channel = pd.Series(None, index=lead.index, dtype=object)
+    if campaigns is not None and "first_campaign_id" in lead.columns:
+        channel_of = campaigns.set_index("campaign_id")["channel"]
+        channel = pd.Series(channel_of.reindex(lead["first_campaign_id"]).to_numpy(), index=lead.index)
+    out["fit__first_campaign_channel"] = _category(channel)
+    created = to_seconds(lead["created_ts"])
     out["lead__age_days"] = pd.Series((to_seconds(spine["as_of_ts"]) - created) / SECONDS_PER_DAY)
     frame = pd.DataFrame(out)
     frame.index = spine.index
-    return frame
+    return frame[[s.name for s in fit_specs(params)]]
+
+
+def _account_rows(lead: pd.DataFrame, accounts: pd.DataFrame | None, wanted: list[str]) -> pd.DataFrame:
+    """The account row of each lead (all-missing when the lead has none or the table is absent)."""
+    columns = sorted({*wanted, "employees"})
+    if accounts is None or "account_id" not in lead.columns:
+        return pd.DataFrame({c: pd.Series([None] * len(lead), dtype=object) for c in columns})
+    for col in wanted:
+        if col not in accounts.columns:
+            raise ValueError(f"accounts.{col}: named in features.fit but missing from accounts")
+    present = [c for c in columns if c in accounts.columns]
+    table = accounts.set_index("account_id")[present]
+    rows = table.reindex(lead["account_id"].to_numpy()).reset_index(drop=True)
+    return rows

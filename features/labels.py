@@ -37,7 +37,7 @@ def build_labels(spine: pd.DataFrame, opportunities: pd.DataFrame, *, window_day
     events = milestone_times(opportunities, milestone)
     leads = pd.Index(spine["lead_id"].unique())
     offset = time_offset(spine["as_of_ts"], events["ts"])
-    index = EventIndex.from_frame(events, "lead_id", "ts", leads, offset)
+    index = EventIndex(encode_entities(leads, events["lead_id"]), to_seconds(events["ts"], round_up=True), offset)
     codes = encode_entities(leads, spine["lead_id"])
     cutoff = to_seconds(spine["as_of_ts"])
     hits = index.count_between(codes, cutoff, cutoff + window_days * SECONDS_PER_DAY, closed="right")

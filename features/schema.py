@@ -39,8 +39,9 @@ CONTRACT: dict[str, TableContract] = {
     "accounts": TableContract(
         required={"account_id": ID},
         optional={"name": TEXT, "industry": TEXT, "employees": NUMBER, "annual_revenue": NUMBER,
-                  "country": TEXT, "is_customer": BOOL},
+                  "country": TEXT, "is_customer": BOOL, "customer_since_ts": TIMESTAMP},
         unique_key="account_id",
+        nullable=frozenset({"customer_since_ts"}),
     ),
     "campaigns": TableContract(
         required={"campaign_id": ID, "channel": TEXT},
@@ -49,7 +50,7 @@ CONTRACT: dict[str, TableContract] = {
     ),
     "engagement_events": TableContract(
         required={"lead_id": ID, "event_ts": TIMESTAMP, "event_type": TEXT},
-        optional={"campaign_id": ID},
+        optional={"campaign_id": ID, "detail": TEXT},
     ),
     "sales_activities": TableContract(
         required={"lead_id": ID, "activity_ts": TIMESTAMP, "activity_type": TEXT},

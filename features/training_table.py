@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from features.catalog import build_catalog
 from features.engagement import build_engagement_features
 from features.fit import build_fit_features
+from features.history import build_history_features
+from features.params import FeatureParams
+from features.sales import build_sales_features
 from features.labels import build_labels, label_column
 from features.spine import build_spine, data_end, snapshot_dates
 
@@ -14,22 +18,26 @@ KEY_COLUMNS = ["lead_id", "as_of_ts"]
 
 def build_feature_table(tables: dict[str, pd.DataFrame], spine: pd.DataFrame, features) -> pd.DataFrame:
     """``spine`` joined with every builder's columns; ``features`` is the params.yaml features section."""
-    eng = features.engagement
-    fit = features.fit
     parts = [
         spine[KEY_COLUMNS],
-        build_fit_features(tables["leads"], tables.get("accounts"), spine,
-                           lead_categorical=fit.lead_categorical,
-                           account_categorical=fit.account_categorical,
-                           account_numeric=fit.account_numeric),
-        build_engagement_features(tables.get("engagement_events"), spine,
-                                  event_types=eng.event_types, windows_days=eng.windows_days),
+        build_fit_features(tables["leads"], tables.get("accounts"), spine, features.fit,
+                           campaigns=tables.get("campaigns")),
+        build_engagement_features(tables.get("engagement_events"), spine, features.engagement,
+                                  campaigns=tables.get("campaigns")),
     ]
+    if features.history:
+        parts.append(build_history_features(tables["leads"], tables["opportunities"], tables.get("accounts"), spine))
+    if "sales_activities" in tables:
+        parts.append(build_sales_features(tables["sales_activities"], spine, features.sales_touches))
     return pd.concat(parts, axis=1)
 
 
-def feature_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if "__" in c]
+def feature_columns(table: pd.DataFrame, features: FeatureParams | None = None) -> list[str]:
+    """The model's inputs: every built feature column, less those the catalogue keeps out of the model."""
+    excluded = set()
+    if features is not None:
+        excluded = {s.name for s in build_catalog(features) if not s.in_model}
+    return [c for c in table.columns if "__" in c and c not in excluded]
 
 
 def build_training_spine(tables: dict[str, pd.DataFrame], config) -> tuple[pd.DataFrame, pd.Timestamp]:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from features.params import FeatureParams, LabelParams, Section, SpineParams
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -23,48 +25,7 @@ class ConfigError(ValueError):
     """params.yaml does not describe a valid configuration."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_by_name=True)
-
-
-class LabelParams(_Section):
-    milestone: Literal["won", "opportunity_created"] = "won"
-    window_days: int = Field(90, gt=0)
-
-    @property
-    def column(self) -> str:
-        return f"converted_within_{self.window_days}d"
-
-
-class SpineParams(_Section):
-    cadence_days: int = Field(7, gt=0)
-    max_lead_age_days: int = Field(180, gt=0)
-
-
-class EngagementParams(_Section):
-    event_types: list[str] = Field(min_length=1)
-    windows_days: list[int] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _positive_unique(self) -> EngagementParams:
-        if any(w <= 0 for w in self.windows_days):
-            raise ValueError("windows_days must all be positive")
-        if len(set(self.windows_days)) != len(self.windows_days):
-            raise ValueError("windows_days must not repeat")
-        if len(set(self.event_types)) != len(self.event_types):
-            raise ValueError("event_types must not repeat")
-        return self
-
-
-class FitParams(_Section):
-    lead_categorical: list[str] = Field(default_factory=list)
-    account_categorical: list[str] = Field(default_factory=list)
-    account_numeric: list[str] = Field(default_factory=list)
-
-
-class FeatureParams(_Section):
-    engagement: EngagementParams
-    fit: FitParams
+_Section = Section  # one base for every section: extra="forbid", strict, frozen
 
 
 class SplitParams(_Section):

@@ -51,7 +51,7 @@ SENIORITY = {  # level: (share, effect, title prefixes)
     "vp": (0.09, 0.6, ["VP of {D}", "Vice President, {D}"]),
     "director": (0.16, 0.5, ["Director of {D}", "{D} Director"]),
     "manager": (0.30, 0.2, ["{D} Manager", "Senior {D} Manager"]),
-    "individual": (0.30, -0.3, ["{D} Specialist", "{D} Analyst", "Senior {D} Engineer"]),
+    "individual": (0.30, -0.3, ["{D} Specialist", "{D} Analyst", "Senior {D} Associate"]),
     "student": (0.10, -1.2, ["Student", "Intern"]),
 }
 DEPARTMENTS = {
@@ -126,6 +126,7 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
         "annual_revenue": np.round(employees * np.exp(rng.normal(np.log(180_000), 0.5, n_accounts)), -3),
         "country": acc_country,
         "is_customer": is_customer,
+        "customer_since_ts": _ts(start, np.where(is_customer, -rng.uniform(30, 1500, n_accounts), np.nan)),
     })
 
     # Campaigns
@@ -205,11 +206,12 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
     })
     leads.loc[camp_idx < 0, "first_campaign_id"] = pd.NA
 
-    ev_lead, ev_days, ev_type, ev_campaign = events
+    ev_lead, ev_days, ev_type, ev_campaign, ev_detail = events
     engagement_events = pd.DataFrame({
         "lead_id": lead_ids[ev_lead],
         "event_ts": _ts(start, ev_days),
         "event_type": np.array(list(EVENT_TYPES))[ev_type],
+        "detail": ev_detail,
         "campaign_id": pd.array(np.where(ev_campaign >= 0, campaign_ids[np.maximum(ev_campaign, 0)], 0),
                                 dtype="Int64"),
     })
@@ -228,6 +230,10 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
         "stage": np.where(~closed_in_view, "open", np.where(will_win[opp_idx], "closed_won", "closed_lost")),
     })
 
+    # Current-state flag, as a CRM shows it today: includes accounts won during the world. Using it as a
+    # feature would leak the label; features.history derives customer status point in time instead.
+    won_accounts = np.unique(acc[np.flatnonzero(will_win & closed_seen)])
+    accounts.loc[won_accounts, "is_customer"] = True
     sales_activities = _sales_activities(rng, lead_ids, created, active_end, fit, owner, start)
     truth = pd.DataFrame({
         "lead_id": lead_ids, "fit": fit, "intent": intent, "propensity": p_win, "will_win": will_win,
@@ -296,7 +302,15 @@ def _engagement(rng, created, active_end, opp_created, intent, camp_idx, camp_st
     campaign = np.where((own >= 0) & (rng.random(len(lead)) < 0.5), own, other)
     campaign_event = np.isin(ev_type, [0, 1, 4, 5, 6])  # opens, clicks, ads, webinars, events
     campaign = np.where(campaign_event, campaign, -1)
-    return lead, days, ev_type, campaign
+
+    # Which form: buying-ramp fills are mostly demo and contact requests, the rest mostly gated content
+    form = ev_type == list(EVENT_TYPES).index("form_submit")
+    p_buying = np.where(ramp_flag, 0.7, _sigmoid(-2.0 + 0.8 * intent[lead]))
+    buying = rng.random(len(lead)) < p_buying
+    buying_kind = np.where(rng.random(len(lead)) < 0.6, "demo_request", "contact_sales")
+    other_kind = np.array(["newsletter", "content_gate", "event_registration"])[rng.integers(0, 3, len(lead))]
+    detail = np.where(form, np.where(buying, buying_kind, other_kind), None)
+    return lead, days, ev_type, campaign, detail
 
 
 def _sales_activities(rng, lead_ids, created, active_end, fit, owner, start):

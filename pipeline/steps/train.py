@@ -41,7 +41,7 @@ def run(config: Config, *, params_path: Path | None = None, sources: Path | None
     target = label_column(config.labels.window_days)
     split = split_by_time(table, test_days=config.split.test_days, valid_days=config.split.valid_days,
                           gap_days=config.split.gap_days)
-    features = feature_columns(table)
+    features = feature_columns(table, config.features)
     for name in ("train", "valid", "test"):
         part = getattr(split, name)
         if part[target].nunique() < 2:

@@ -1,0 +1,74 @@
+"""CRM history of the lead's account, as of each snapshot: what happened before, never current state.
+
+Columns (``hist__``): the account's earlier opportunities won and lost, open ones, other leads from the
+same account and how many of them converted, and whether the account was already a customer. "Already a
+customer" comes from ``accounts.customer_since_ts`` or a won opportunity closed before the cutoff; the
+current-state flag ``accounts.is_customer`` is never used, because it is set *after* the sale we predict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.catalog import COUNT, FLAG, FeatureSpec
+from features.point_in_time import EventIndex, time_offset
+from features.timeutil import to_seconds
+
+
+def history_specs() -> list[FeatureSpec]:
+    s = "history"
+    return [
+        FeatureSpec("hist__account_opps_won", s, COUNT, "the company has won {value} earlier deals with us"),
+        FeatureSpec("hist__account_opps_lost", s, COUNT, "the company has {value} earlier lost deals"),
+        FeatureSpec("hist__account_opps_open", s, COUNT, "the company has {value} deals open with sales"),
+        FeatureSpec("hist__account_other_leads", s, COUNT, "{value} other people from the company are leads"),
+        FeatureSpec("hist__account_leads_converted", s, COUNT,
+                    "{value} other leads from the company became customers"),
+        FeatureSpec("hist__account_is_customer", s, FLAG, "the company is already a customer"),
+    ]
+
+
+def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, accounts: pd.DataFrame | None,
+                           spine: pd.DataFrame) -> pd.DataFrame:
+    """History features for every spine row, aligned on the spine's index. Leads without an account get 0."""
+    names = [s.name for s in history_specs()]
+    if "account_id" not in leads.columns:
+        return pd.DataFrame(0, index=spine.index, columns=names).astype(np.int32)
+    account_of = leads.set_index("lead_id")["account_id"]
+    accounts_index = pd.Index(account_of.dropna().unique())
+    spine_acc = accounts_index.get_indexer(account_of.reindex(spine["lead_id"]).to_numpy())
+    cutoff = to_seconds(spine["as_of_ts"])
+    opp_acc = accounts_index.get_indexer(account_of.reindex(opportunities["lead_id"]).to_numpy())
+    won = opportunities["is_won"].fillna(False).astype(bool).to_numpy() & opportunities["closed_ts"].notna().to_numpy()
+    lost = ~won & opportunities["closed_ts"].notna().to_numpy()
+    offset = time_offset(spine["as_of_ts"], leads["created_ts"], opportunities["created_ts"])
+    closed_s = to_seconds(opportunities["closed_ts"])
+    created_s = to_seconds(opportunities["created_ts"])
+
+    def before(codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+        index = EventIndex(codes, seconds, offset)
+        return index.count_between(np.maximum(spine_acc, 0), np.full(len(cutoff), offset), cutoff)
+
+    out = {
+        "hist__account_opps_won": before(np.where(won, opp_acc, -1), closed_s),
+        "hist__account_opps_lost": before(np.where(lost, opp_acc, -1), closed_s),
+        "hist__account_opps_open": before(opp_acc, created_s)
+        - before(np.where(won | lost, opp_acc, -1), closed_s),
+    }
+    lead_acc = accounts_index.get_indexer(leads["account_id"].to_numpy())
+    out["hist__account_other_leads"] = before(lead_acc, to_seconds(leads["created_ts"])) - 1
+    first_win = (opportunities.loc[won].groupby("lead_id")["closed_ts"].min())
+    out["hist__account_leads_converted"] = before(
+        accounts_index.get_indexer(account_of.reindex(first_win.index).to_numpy()), to_seconds(first_win))
+    customer = out["hist__account_opps_won"] > 0
+    if accounts is not None and "customer_since_ts" in accounts.columns:
+        since = accounts.set_index("account_id")["customer_since_ts"].reindex(accounts_index)
+        since_s = to_seconds(since)
+        has = since.notna().to_numpy()
+        customer |= has[np.maximum(spine_acc, 0)] & (since_s[np.maximum(spine_acc, 0)] < cutoff)
+    out["hist__account_is_customer"] = customer.astype(np.int8)
+    frame = pd.DataFrame(out, index=spine.index)
+    no_account = spine_acc < 0
+    frame.loc[no_account, :] = 0
+    return frame.astype({n: "int32" for n in names[:-1]})[names]

@@ -1,0 +1,102 @@
+"""Typed parameters of the feature builders (the ``labels``, ``spine`` and ``features`` sections).
+
+They live beside the builders so that ``features/`` depends on nothing in ``pipeline/``; pipeline.config
+composes them into the whole params.yaml. Unknown keys and wrong types are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_by_name=True)
+
+
+class LabelParams(Section):
+    milestone: Literal["won", "opportunity_created"] = "won"
+    window_days: int = Field(90, gt=0)
+
+    @property
+    def column(self) -> str:
+        return f"converted_within_{self.window_days}d"
+
+
+class SpineParams(Section):
+    cadence_days: int = Field(7, gt=0)
+    max_lead_age_days: int = Field(180, gt=0)
+
+
+class TrendParams(Section):
+    recent_days: int = Field(7, gt=0)
+    baseline_days: int = Field(30, gt=0)
+
+
+class HighIntentParams(Section):
+    """Which events say "ready to buy": whole event types, and form fills with these details."""
+
+    event_types: list[str] = Field(default_factory=lambda: ["pricing_page_visit"])
+    form_event_type: str = "form_submit"
+    form_details: list[str] = Field(default_factory=lambda: ["demo_request", "contact_sales"])
+    windows_days: list[int] = Field(default_factory=lambda: [7, 30])
+
+
+class EngagementParams(Section):
+    event_types: list[str] = Field(min_length=1)
+    windows_days: list[int] = Field(min_length=1)
+    half_lives_days: list[float] = Field(default_factory=lambda: [7.0, 30.0])
+    trend: TrendParams = TrendParams()
+    high_intent: HighIntentParams = HighIntentParams()
+    chunk_leads: int = Field(250_000, gt=0)
+
+    @model_validator(mode="after")
+    def _positive_unique(self) -> EngagementParams:
+        for name in ("windows_days", "event_types", "half_lives_days"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} must not repeat")
+        if any(w <= 0 for w in self.windows_days):
+            raise ValueError("windows_days must all be positive")
+        if any(h < 1 for h in self.half_lives_days):
+            raise ValueError("half_lives_days must be at least 1 day")
+        return self
+
+
+class FitParams(Section):
+    lead_categorical: list[str] = Field(default_factory=list)
+    account_categorical: list[str] = Field(default_factory=list)
+    account_numeric: list[str] = Field(default_factory=list)
+    # Upper bounds (exclusive) of the employee bands; the last band is open-ended.
+    company_size_bands: list[int] = Field(default_factory=lambda: [10, 50, 200, 1000, 5000])
+    free_email_domains: list[str] = Field(default_factory=list)
+    # Ordered rules: the first label whose pattern matches the job title (case-insensitive) wins.
+    seniority_rules: dict[str, str] = Field(default_factory=dict)
+    department_rules: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rules_compile(self) -> FitParams:
+        for name in ("seniority_rules", "department_rules"):
+            for label, pattern in getattr(self, name).items():
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{name}.{label}: invalid regular expression ({exc})") from None
+        if self.company_size_bands != sorted(set(self.company_size_bands)):
+            raise ValueError("company_size_bands must be increasing")
+        return self
+
+
+class SalesTouchParams(Section):
+    windows_days: list[int] = Field(default_factory=lambda: [30])
+    # Touches measure sales effort, not lead quality: kept for monitoring, out of the model by default.
+    use_in_model: bool = False
+
+
+class FeatureParams(Section):
+    engagement: EngagementParams
+    fit: FitParams
+    history: bool = True
+    sales_touches: SalesTouchParams = SalesTouchParams()
