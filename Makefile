@@ -34,6 +34,9 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration"
 
+bench: setup
+	$(BIN)/python benchmarks/bench_features.py
+
 lint: setup
 	$(BIN)/ruff check features models pipeline tests
 

@@ -16,11 +16,14 @@ processed in chunks (``chunk_leads``) so memory follows the chunk, not the table
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 
 from features.catalog import COUNT, DAYS, NUMBER, RATIO, FeatureSpec, event_phrase, window_words
 from features.params import EngagementParams
+from features.point_in_time import encode_entities
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 
@@ -84,35 +87,49 @@ class _Rows:
         self.n = len(codes)
         self.one_per_lead = bool(self.count.max(initial=0) <= 1)
 
-    def pair(self, codes: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(row, item, age in seconds) for every item/row pair of the same lead where the item came first."""
+    def pair(self, codes: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(row, item, age in seconds) for every item/row pair of the same lead where the item came first.
+
+        ``item`` is None when it is the identity (one row per lead, every item paired and in the past),
+        which spares a gather of every event column on the nightly path.
+        """
+        item: np.ndarray | None
         if self.one_per_lead:
-            keep = np.flatnonzero(self.count[codes] > 0)
-            item = keep
-            row = self.start[codes[keep]]
+            present = self.count[codes] > 0
+            if present.all():
+                item, row = None, self.start[codes]
+            else:
+                item = np.flatnonzero(present)
+                row = self.start[codes[item]]
         else:
             reps = self.count[codes]
             item = np.repeat(np.arange(len(codes)), reps)
             first = np.repeat(self.start[codes] - (np.cumsum(reps) - reps), reps)
             row = first + np.arange(len(item))
-        age = self.cutoff[row] - seconds[item]
+        age = self.cutoff[row] - (seconds if item is None else seconds[item])
         past = age > 0
-        return row[past], item[past], age[past]
+        if past.all():
+            return row, item, age
+        kept = np.flatnonzero(past)
+        return row[kept], (kept if item is None else item[kept]), age[kept]
 
 
-def _first_touches(codes: np.ndarray, seconds: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lead code, first time) of each distinct (lead, group) pair; group < 0 is ignored."""
+def _distinct_per_row(row: np.ndarray, group: np.ndarray, n_rows: int) -> np.ndarray:
+    """Distinct non-negative ``group`` values per row (a bitmap when it fits, else a sort)."""
+    n_groups = int(group.max(initial=-1)) + 1
+    if n_groups == 0:
+        return np.zeros(n_rows, dtype=np.int32)
+    if n_rows * n_groups <= 64_000_000:
+        seen = np.zeros(n_rows * n_groups + 1, dtype=bool)
+        seen[np.where(group >= 0, row * n_groups + group, n_rows * n_groups)] = True
+        return seen[:-1].reshape(n_rows, n_groups).sum(axis=1, dtype=np.int32)
     has = group >= 0
-    if not has.any():
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    key = codes[has].astype(np.int64) * (int(group.max()) + 1) + group[has]
-    first = pd.Series(seconds[has]).groupby(key, sort=False).min()
-    n_groups = int(group.max()) + 1
-    return (first.index.to_numpy() // n_groups), first.to_numpy()
+    key = row[has] * n_groups + group[has]
+    return np.bincount(np.unique(key) // n_groups, minlength=n_rows).astype(np.int32)
 
 
 def _engagement_arrays(rows: _Rows, codes: np.ndarray, seconds: np.ndarray, stream: np.ndarray,
-                       high_intent: np.ndarray, touches: list[tuple[np.ndarray, np.ndarray]],
+                       high_intent: np.ndarray, campaign: np.ndarray, channel: np.ndarray,
                        params: EngagementParams) -> dict[str, np.ndarray]:
     """The features of one chunk, in rows' lead-sorted order."""
     n_types = len(params.event_types)
@@ -123,7 +140,11 @@ def _engagement_arrays(rows: _Rows, codes: np.ndarray, seconds: np.ndarray, stre
     n = rows.n
 
     row, item, age = rows.pair(codes, seconds)
-    ev_stream = stream[item]
+
+    def take(values: np.ndarray) -> np.ndarray:
+        return values if item is None else values[item]
+
+    ev_stream = take(stream)
     bucket = np.searchsorted(w_seconds, age, side="left")  # age <= windows[j]  ⟺  bucket <= j
     cells = np.bincount((row * n_streams + ev_stream) * (n_w + 1) + bucket, minlength=n * n_streams * (n_w + 1))
     within = cells.reshape(n, n_streams, n_w + 1).cumsum(axis=2)[:, :, :n_w]  # [row, stream, window]
@@ -148,11 +169,11 @@ def _engagement_arrays(rows: _Rows, codes: np.ndarray, seconds: np.ndarray, stre
         out[f"eng__days_since_last_{t}"] = days(youngest[:, k])
     out["eng__days_since_last_event"] = days(youngest.min(axis=1))
 
-    age_days = age / SECONDS_PER_DAY
     for h in params.half_lives_days:
-        out[f"eng__decayed_events_hl{_hl(h)}d"] = np.bincount(row, weights=np.exp2(-age_days / h), minlength=n)
+        weights = np.exp2(age * (-1.0 / (h * SECONDS_PER_DAY)))
+        out[f"eng__decayed_events_hl{_hl(h)}d"] = np.bincount(row, weights=weights, minlength=n).astype(np.float64)
 
-    hi = high_intent[item]
+    hi = take(high_intent)
     hi_row, hi_age = row[hi], age[hi]
     hi_windows = np.array(params.high_intent.windows_days, dtype=np.int64) * SECONDS_PER_DAY
     for w, w_s in zip(params.high_intent.windows_days, hi_windows, strict=True):
@@ -166,9 +187,8 @@ def _engagement_arrays(rows: _Rows, codes: np.ndarray, seconds: np.ndarray, stre
     before = total[:, col[r + b]] - recent
     out[f"eng__trend_{r}d_vs_{b}d"] = (recent + 0.5) / (before * (r / b) + 0.5)
 
-    for name, (t_codes, t_seconds) in zip(("eng__campaigns_touched", "eng__channels_touched"), touches, strict=True):
-        t_row, _, _ = rows.pair(t_codes, t_seconds)
-        out[name] = np.bincount(t_row, minlength=n).astype(np.int32)
+    out["eng__campaigns_touched"] = _distinct_per_row(row, take(campaign), n)
+    out["eng__channels_touched"] = _distinct_per_row(row, take(channel), n)
     return out
 
 
@@ -177,40 +197,105 @@ def build_engagement_features(events: pd.DataFrame | None, spine: pd.DataFrame, 
     """Engagement features for every spine row, aligned on the spine's index (no columns if no events)."""
     if events is None:
         return pd.DataFrame(index=spine.index)
-    names = engagement_columns(params)
     leads = pd.Index(pd.unique(spine["lead_id"]))
-    row_codes = leads.get_indexer(spine["lead_id"])
+    row_codes = encode_entities(leads, spine["lead_id"])
     cutoff = to_seconds(spine["as_of_ts"])
-    ev_codes = leads.get_indexer(events["lead_id"])
+    ev_codes = encode_entities(leads, events["lead_id"])
     mine = np.flatnonzero(ev_codes >= 0)
-    events = events.iloc[mine]
-    ev_codes = ev_codes[mine]
+    if len(mine) < len(events):
+        events, ev_codes = events.iloc[mine], ev_codes[mine]
     seconds = to_seconds(events["event_ts"])
-    types = events["event_type"].astype("object").to_numpy()
-    stream = pd.Categorical(types, categories=params.event_types).codes.astype(np.int64)
-    stream[stream < 0] = len(params.event_types)
-    high = params.high_intent
-    high_intent = np.isin(types, high.event_types)
-    if "detail" in events.columns:
-        high_intent |= (types == high.form_event_type) & events["detail"].isin(high.form_details).to_numpy()
+    stream, high_intent = _stream_codes(events, params)
     campaign, channel = _campaign_codes(events, campaigns)
+    columns = {"codes": ev_codes, "seconds": seconds, "stream": stream, "high_intent": high_intent,
+               "campaign": campaign, "channel": channel}
+    out = _build_in_chunks(row_codes, cutoff, columns, len(leads), params)
+    return pd.DataFrame(out, index=spine.index, columns=engagement_columns(params))
 
-    parts = []
-    chunk = params.chunk_leads
-    for lo in range(0, max(len(leads), 1), chunk):
-        hi = lo + chunk
-        r_sel = np.flatnonzero((row_codes >= lo) & (row_codes < hi))
-        e_sel = np.flatnonzero((ev_codes >= lo) & (ev_codes < hi)) if len(leads) > chunk else slice(None)
-        c_codes = ev_codes[e_sel] - lo
-        rows = _Rows(row_codes[r_sel] - lo, cutoff[r_sel], min(chunk, len(leads) - lo) if len(leads) else 0)
-        touches = [_first_touches(c_codes, seconds[e_sel], campaign[e_sel]),
-                   _first_touches(c_codes, seconds[e_sel], channel[e_sel])]
-        arrays = _engagement_arrays(rows, c_codes, seconds[e_sel], stream[e_sel], high_intent[e_sel], touches,
-                                    params)
-        frame = pd.DataFrame(arrays, columns=names)
-        frame.index = spine.index[r_sel[rows.order]]
-        parts.append(frame)
-    return pd.concat(parts).loc[spine.index] if len(parts) > 1 else parts[0].loc[spine.index]
+
+def _build_in_chunks(row_codes: np.ndarray, cutoff: np.ndarray, columns: dict[str, np.ndarray], n_leads: int,
+                     params: EngagementParams) -> dict[str, np.ndarray]:
+    """Split leads into contiguous blocks of about ``chunk_pairs`` (event, row) pairs and build each block.
+
+    Blocks keep every temporary array small (cache-sized, reused by the allocator instead of fresh pages)
+    and make peak memory a function of the block, not of the table.
+    """
+    ev_codes = columns["codes"]
+    ev_count = np.bincount(ev_codes, minlength=n_leads)
+    row_count = np.bincount(row_codes, minlength=n_leads)
+    work = np.cumsum(ev_count * row_count + row_count)
+    chunk_of_lead = (np.maximum(work, 1) - 1) // params.chunk_pairs
+    n_chunks = int(chunk_of_lead[-1]) + 1 if n_leads else 1
+    key_dtype = np.uint16 if n_chunks < 2**16 else np.int64  # 16-bit keys sort by radix, in linear time
+
+    def grouped(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        chunk = chunk_of_lead[codes] if n_leads else np.zeros(len(codes), dtype=np.int64)
+        order = np.argsort(chunk.astype(key_dtype), kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=n_chunks))])
+        return order, bounds
+
+    ev_order, ev_bounds = grouped(ev_codes)
+    ev_sorted = {k: v[ev_order] for k, v in columns.items()} if n_chunks > 1 else columns
+    row_order, row_bounds = grouped(row_codes)
+    first_lead = np.searchsorted(chunk_of_lead, np.arange(n_chunks), side="left")
+
+    def build(c: int) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        r = row_order[row_bounds[c]:row_bounds[c + 1]]
+        if len(r) == 0 and n_leads:
+            return None
+        e = slice(ev_bounds[c], ev_bounds[c + 1])
+        lo = first_lead[c] if n_leads else 0
+        hi = first_lead[c + 1] if c + 1 < n_chunks else n_leads
+        rows = _Rows(row_codes[r] - lo, cutoff[r], hi - lo)
+        part = {k: v[e] for k, v in ev_sorted.items()}
+        arrays = _engagement_arrays(rows, part["codes"] - lo, part["seconds"], part["stream"], part["high_intent"],
+                                    part["campaign"], part["channel"], params)
+        return r[rows.order], arrays
+
+    out: dict[str, np.ndarray] = {}
+    # numpy releases the GIL in its array loops, so blocks run side by side on the machine's cores;
+    # results are written to fixed positions, so the order blocks finish in does not matter.
+    with ThreadPoolExecutor(max_workers=min(params.threads, n_chunks)) as pool:
+        for result in pool.map(build, range(n_chunks)):
+            if result is None:
+                continue
+            positions, arrays = result
+            for name, values in arrays.items():
+                if name not in out:
+                    out[name] = np.empty(len(row_codes), dtype=values.dtype)
+                out[name][positions] = values
+    return out
+
+
+def _stream_codes(events: pd.DataFrame, params: EngagementParams) -> tuple[np.ndarray, np.ndarray]:
+    """Per event: its stream (position in ``event_types``, or one past it for the rest), and high intent.
+
+    Both come from one lookup table over (event type, form detail), so each event costs one gather.
+    """
+    type_code, types = _codes_with_names(events["event_type"])
+    listed = {t: k for k, t in enumerate(params.event_types)}
+    high = params.high_intent
+    if "detail" in events.columns:
+        detail_code, details = _codes_with_names(events["detail"])
+    else:
+        detail_code, details = np.zeros(len(events), dtype=np.int64), [None]
+    stream_table = np.array([[listed.get(t, len(listed)) for _ in details] for t in types], dtype=np.int64)
+    high_table = np.array([[t in high.event_types or (t == high.form_event_type and d in high.form_details)
+                            for d in details] for t in types], dtype=bool)
+    cell = type_code * len(details) + detail_code
+    return stream_table.ravel()[cell], high_table.ravel()[cell]
+
+
+def _codes_with_names(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Dense codes (missing values get a code of their own) and the value behind each code."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        names = list(values.cat.categories)
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(names), codes)
+        return codes.astype(np.int64, copy=False), [*names, None]
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), [None if pd.isna(u) else u for u in uniques]
 
 
 def _campaign_codes(events: pd.DataFrame, campaigns: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
@@ -218,9 +303,19 @@ def _campaign_codes(events: pd.DataFrame, campaigns: pd.DataFrame | None) -> tup
     none = np.full(len(events), -1, dtype=np.int64)
     if "campaign_id" not in events.columns:
         return none, none
-    campaign = pd.factorize(events["campaign_id"], use_na_sentinel=True)[0].astype(np.int64)
     if campaigns is None or "channel" not in campaigns.columns:
-        return campaign, none
-    channel_of = campaigns.set_index("campaign_id")["channel"]
-    channel = pd.factorize(channel_of.reindex(events["campaign_id"]).to_numpy(), use_na_sentinel=True)[0]
-    return campaign, channel.astype(np.int64)
+        return pd.factorize(events["campaign_id"], use_na_sentinel=True)[0].astype(np.int64), none
+    ids = events["campaign_id"]
+    campaign_ids = pd.Index(campaigns["campaign_id"])
+    if pd.api.types.is_integer_dtype(ids.dtype) and pd.api.types.is_integer_dtype(campaign_ids.dtype):
+        # Missing ids become a value no campaign has, so one vectorised lookup codes them -1.
+        absent = int(campaign_ids.min()) - 1 if len(campaign_ids) else -1
+        campaign = encode_entities(campaign_ids, pd.Series(ids.to_numpy(dtype=np.int64, na_value=absent)))
+    else:
+        campaign = campaign_ids.get_indexer(ids)
+    unknown = (campaign < 0) & ids.notna().to_numpy()
+    if unknown.any():  # a campaign the campaigns table lacks still counts as a campaign, of unknown channel
+        campaign[unknown] = len(campaign_ids) + pd.factorize(ids[unknown])[0]
+    channel_codes = pd.factorize(campaigns["channel"], use_na_sentinel=True)[0].astype(np.int64)
+    channel = np.append(channel_codes, -1)[np.where(campaign < len(campaign_ids), campaign, -1)]
+    return campaign, channel

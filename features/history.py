@@ -62,7 +62,7 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
     out["hist__account_leads_converted"] = before(
         accounts_index.get_indexer(account_of.reindex(first_win.index).to_numpy()), to_seconds(first_win))
     customer = out["hist__account_opps_won"] > 0
-    if accounts is not None and "customer_since_ts" in accounts.columns:
+    if accounts is not None and "customer_since_ts" in accounts.columns and len(accounts_index):
         since = accounts.set_index("account_id")["customer_since_ts"].reindex(accounts_index)
         since_s = to_seconds(since)
         has = since.notna().to_numpy()

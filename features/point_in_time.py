@@ -22,7 +22,22 @@ _MASK = (1 << _SHIFT) - 1
 
 
 def encode_entities(index: pd.Index, values: pd.Series) -> np.ndarray:
-    """Map entity ids to dense codes in ``index``; ids not in the index get -1."""
+    """Map entity ids to dense codes in ``index`` (unique ids); ids not in the index get -1.
+
+    Integer ids in a compact range take a lookup table (one gather, no hashing): the common case of
+    CRM keys, and several times faster than a hash lookup on tens of millions of events.
+    """
+    values = pd.Series(values) if not isinstance(values, pd.Series) else values
+    numpy_ints = isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"
+    if len(index) and pd.api.types.is_integer_dtype(index.dtype) and numpy_ints:
+        keys = index.to_numpy(dtype=np.int64)
+        lo, hi = int(keys.min()), int(keys.max())
+        if hi - lo < 4 * len(keys) + 1024:
+            table = np.full(hi - lo + 2, -1, dtype=np.int64)  # the last slot answers every id out of range
+            table[keys - lo] = np.arange(len(keys))
+            offset = values.to_numpy(dtype=np.int64) - lo
+            offset[(offset < 0) | (offset > hi - lo)] = hi - lo + 1
+            return table[offset]
     return index.get_indexer(pd.Index(values))
 
 

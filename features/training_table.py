@@ -8,9 +8,9 @@ from features.catalog import build_catalog
 from features.engagement import build_engagement_features
 from features.fit import build_fit_features
 from features.history import build_history_features
+from features.labels import build_labels, label_column
 from features.params import FeatureParams
 from features.sales import build_sales_features
-from features.labels import build_labels, label_column
 from features.spine import build_spine, data_end, snapshot_dates
 
 KEY_COLUMNS = ["lead_id", "as_of_ts"]

@@ -19,17 +19,23 @@ def _logit(p: np.ndarray) -> np.ndarray:
 class ProbabilityCalibrator(BaseEstimator):
     """Maps raw probabilities to calibrated ones.
 
-    ``sigmoid`` (Platt scaling on the log-odds) is strictly monotone, so it never ties two leads the model
-    told apart: the queue order is the model's order. ``isotonic`` is more flexible but makes steps.
+    ``raw`` is a probability (calibrated on its log-odds) or, for a points score, any ranking number
+    (``raw_is_probability=False``). ``sigmoid`` (Platt scaling) is strictly monotone, so it never ties two
+    leads the model told apart: the queue order is the model's order. ``isotonic`` is more flexible but makes steps.
     """
 
-    def __init__(self, *, method: str = "sigmoid"):
+    def __init__(self, *, method: str = "sigmoid", raw_is_probability: bool = True):
         self.method = method
+        self.raw_is_probability = raw_is_probability
+
+    def _scale(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        return (_logit(raw) if self.raw_is_probability else raw).reshape(-1, 1)
 
     def fit(self, raw: np.ndarray, y: np.ndarray) -> ProbabilityCalibrator:
         y = np.asarray(y)
         if self.method == "sigmoid":
-            self.model_ = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), y)
+            self.model_ = LogisticRegression(C=1e6).fit(self._scale(raw), y)
         elif self.method == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
         else:
@@ -39,5 +45,5 @@ class ProbabilityCalibrator(BaseEstimator):
     def transform(self, raw: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
         if self.method == "sigmoid":
-            return self.model_.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
+            return self.model_.predict_proba(self._scale(raw))[:, 1]
         return self.model_.predict(np.asarray(raw, dtype=float))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -24,7 +23,7 @@ SCORE_COLUMNS = ["probability", "score", "grade"]
 
 @dataclass
 class LeadScorer:
-    booster: lgb.Booster
+    model: object  # a fitted family from models.families: predict_raw(X) ranks leads
     calibrator: ProbabilityCalibrator
     feature_names: list[str]
     categories: dict[str, list]
@@ -46,7 +45,7 @@ class LeadScorer:
         return X
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self.prepare(frame))
+        return self.model.predict_raw(self.prepare(frame))
 
     def probability(self, frame: pd.DataFrame) -> np.ndarray:
         return self.calibrator.transform(self.raw_probability(frame))
@@ -93,14 +92,16 @@ def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[
     return thresholds
 
 
-def build_scorer(classifier: lgb.LGBMClassifier, calibrator: ProbabilityCalibrator, X_reference: pd.DataFrame,
-                 *, grade_shares: dict[str, float]) -> LeadScorer:
-    """Freeze a fitted classifier and calibrator with the reference distribution and grade thresholds."""
-    categories = {c: list(X_reference[c].cat.categories) for c in X_reference.columns
-                  if isinstance(X_reference[c].dtype, pd.CategoricalDtype)}
-    booster = classifier.booster_
+def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataFrame,
+                 *, grade_shares: dict[str, float], categories: dict[str, list] | None = None) -> LeadScorer:
+    """Freeze a fitted model and calibrator with the reference distribution and grade thresholds.
+
+    ``categories`` are the training categories (default: those of ``X_reference``)."""
+    if categories is None:
+        categories = {c: list(X_reference[c].cat.categories) for c in X_reference.columns
+                      if isinstance(X_reference[c].dtype, pd.CategoricalDtype)}
     scorer = LeadScorer(
-        booster=booster, calibrator=calibrator, feature_names=list(X_reference.columns),
+        model=model, calibrator=calibrator, feature_names=list(X_reference.columns),
         categories=categories, reference_quantiles=np.zeros(1), grade_thresholds={"A": 0.0},
     )
     p = scorer.probability(X_reference)

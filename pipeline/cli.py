@@ -71,29 +71,92 @@ def generate(
     console.print(f"lead-to-sale rate: {won / len(world.tables['leads']):.1%} ({won:,} won opportunities)")
 
 
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="Model family: lgbm, points or logreg (default: train.model in params.yaml).")]
+
+
+def _print_training(result, config) -> None:
+    m = result.metrics
+    table = Table(title=f"{result.family}: model version {result.model_version} (run {result.run_id[:8]})")
+    table.add_column("metric")
+    table.add_column("test", justify="right")
+    table.add_column("valid", justify="right")
+    auc = f"{m['test_roc_auc']:.4f}"
+    if "test_roc_auc_low" in m:
+        auc += f" [{m['test_roc_auc_low']:.3f}, {m['test_roc_auc_high']:.3f}]"
+    table.add_row("roc_auc [95% CI]", auc, f"{m['valid_roc_auc']:.4f}")
+    for key in ("pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "capture_at_10pct", "positive_rate",
+                "mean_probability"):
+        table.add_row(key, f"{m['test_' + key]:.4f}", f"{m['valid_' + key]:.4f}")
+    table.add_row("roc_auc, lead age alone", f"{m['test_roc_auc_lead_age_only']:.4f}", "")
+    if "test_roc_auc_oracle" in m:
+        table.add_row("roc_auc, true propensity (oracle)", f"{m['test_roc_auc_oracle']:.4f}", "")
+    console.print(table)
+    grades = ", ".join(f"{r.grade}: {r.rate:.1%} of {int(r.rows):,}" for r in result.grades.itertuples())
+    console.print(f"test conversion by grade: {grades}")
+    console.print(f"periods: {result.periods}; {int(m['train_rows']):,} training snapshots, "
+                  f"{int(m['train_positives']):,} converted")
+    console.print(f"registered [bold]{config.registry.model_name}[/bold] version {result.model_version}; "
+                  f"promote it with `leadscore promote --version {result.model_version}`")
+
+
 @app.command()
-def train(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
-    """Train LightGBM on the labelled snapshots, log the run to MLflow, register a model version."""
+def train(model: ModelOpt = None, params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """Train a model family on the labelled snapshots, log the run to MLflow, register a model version."""
     from pipeline.steps import train as step
 
     config = _config(params)
     try:
-        result = step.run(config, params_path=params, sources=sources)
+        result = step.run(config, family=model, params_path=params, sources=sources)
     except (ValueError, FileNotFoundError, LookupError) as exc:
         raise _fail(exc) from None
-    m = result.metrics
-    table = Table(title=f"Model version {result.model_version} (run {result.run_id[:8]})")
-    table.add_column("metric")
-    table.add_column("test", justify="right")
-    table.add_column("valid", justify="right")
-    for key in ("roc_auc", "pr_auc", "brier", "log_loss", "positive_rate", "mean_probability"):
-        table.add_row(key, f"{m['test_' + key]:.4f}", f"{m['valid_' + key]:.4f}")
-    table.add_row("roc_auc, lead age alone", f"{m['test_roc_auc_lead_age_only']:.4f}", "")
+    _print_training(result, config)
+
+
+@app.command()
+def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """The latest run of each model family and the champion, scored on the same (current) test period."""
+    from pipeline.steps import compare as step
+
+    config = _config(params)
+    try:
+        result = step.run(config, sources=sources)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"Model comparison on the test period {result.test_window}")
+    for col in ("candidate", "version", "roc_auc [95% CI]", "pr_auc", "log_loss", "brier", "ece", "lift@10%",
+                "capture@10%"):
+        table.add_column(col, justify="left" if col == "candidate" else "right")
+    for r in result.table.to_dict("records"):
+        if r.get("note"):
+            table.add_row(r["candidate"], str(r["version"]), r["note"], "", "", "", "", "", "")
+            continue
+        table.add_row(r["candidate"], str(r["version"]),
+                      f"{r['roc_auc']:.4f} [{r['roc_auc_low']:.3f}, {r['roc_auc_high']:.3f}]",
+                      f"{r['pr_auc']:.4f}", f"{r['log_loss']:.4f}", f"{r['brier']:.4f}", f"{r['ece']:.4f}",
+                      f"{r['lift_at_10pct']:.2f}", f"{r['capture_at_10pct']:.1%}")
     console.print(table)
-    console.print(f"periods: {result.periods}; trees kept: {result.best_iteration}; "
-                  f"{int(m['train_rows']):,} training snapshots, {int(m['train_positives']):,} converted")
-    console.print(f"registered [bold]{config.registry.model_name}[/bold] version {result.model_version}; "
-                  f"promote it with `leadscore promote --version {result.model_version}`")
+    console.print(f"best on {result.primary_metric} (evaluate.primary_metric): [bold]{result.best}[/bold]")
+
+
+@app.command()
+def tune(
+    trials: Annotated[int | None, typer.Option("--trials", help="Optuna trials (default: tune.trials).")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """Search LightGBM hyperparameters on the validation slice (Optuna), then train and register the best."""
+    from pipeline.steps import tune as step
+
+    config = _config(params)
+    try:
+        result = step.run(config, trials=trials, params_path=params, sources=sources)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    best = ", ".join(f"{k}={v:.4g}" for k, v in result.best_params.items())
+    console.print(f"best of {trials or config.tune.trials} trials: valid {result.metric} "
+                  f"{result.best_value:.4f} with {best} (parent run {result.parent_run_id[:8]})")
+    _print_training(result.trained, config)
 
 
 @app.command()
@@ -163,6 +226,23 @@ def queue(
     console.print(table)
     console.print(f"model version {frame['model_version'].iloc[0]}; probability = chance of a won deal "
                   "within the label window")
+
+
+@app.command()
+def features(params: ParamsOpt = Path("params.yaml")):
+    """The feature catalogue: every feature, its source, type, whether the model uses it, and its meaning."""
+    from features.catalog import build_catalog
+
+    config = _config(params)
+    catalog = build_catalog(config.features)
+    table = Table(title=f"Feature catalogue: {len(catalog)} features, "
+                        f"{sum(s.in_model for s in catalog)} used by the model")
+    for col in ("feature", "source", "dtype", "model", "description"):
+        table.add_column(col, overflow="fold")
+    for spec in catalog:
+        table.add_row(spec.name, spec.source, spec.dtype, "yes" if spec.in_model else "no",
+                      spec.description.replace("{value}", "N"))
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover

@@ -45,11 +45,60 @@ class LgbmParams(_Section):
     reg_lambda: float = Field(1.0, ge=0)
 
 
+class LogRegParams(_Section):
+    C: float = Field(0.5, gt=0)
+
+
+class PointsParams(_Section):
+    """Marketing's rules: points per event, counted in age bands (``windows_days``) weighted by ``decay``."""
+
+    windows_days: list[int] = Field(default_factory=lambda: [7, 30, 90])
+    decay: list[float] = Field(default_factory=lambda: [1.0, 0.5, 0.25])
+    engagement: dict[str, float] = Field(default_factory=dict)
+    fit: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bands(self) -> PointsParams:
+        if len(self.decay) != len(self.windows_days):
+            raise ValueError("decay needs one weight per entry of windows_days")
+        if self.windows_days != sorted(set(self.windows_days)):
+            raise ValueError("windows_days must be increasing")
+        return self
+
+
 class TrainParams(_Section):
+    model: Literal["lgbm", "points", "logreg"] = "lgbm"
     seed: int = 42
+    min_conversions: int = Field(100, ge=1)
     early_stopping_rounds: int = Field(100, gt=0)
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     lgbm: LgbmParams = LgbmParams()
+    logreg: LogRegParams = LogRegParams()
+    points: PointsParams = PointsParams()
+
+
+class EvaluateParams(_Section):
+    primary_metric: Literal["roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct"] = "roc_auc"
+    bootstrap_samples: int = Field(200, ge=0)
+
+
+class TuneParams(_Section):
+    """Search ranges for ``leadscore tune`` ([low, high]; learning_rate is searched on a log scale)."""
+
+    trials: int = Field(20, gt=0)
+    learning_rate: list[float] = Field(default_factory=lambda: [0.01, 0.2], min_length=2, max_length=2)
+    num_leaves: list[int] = Field(default_factory=lambda: [7, 127], min_length=2, max_length=2)
+    min_child_samples: list[int] = Field(default_factory=lambda: [20, 1000], min_length=2, max_length=2)
+    colsample_bytree: list[float] = Field(default_factory=lambda: [0.3, 1.0], min_length=2, max_length=2)
+    reg_lambda: list[float] = Field(default_factory=lambda: [0.0, 20.0], min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TuneParams:
+        for name in ("learning_rate", "num_leaves", "min_child_samples", "colsample_bytree", "reg_lambda"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"{name}: low {low} is above high {high}")
+        return self
 
 
 class RegisterParams(_Section):
@@ -82,6 +131,8 @@ class Config(_Section):
     features: FeatureParams
     split: SplitParams
     train: TrainParams
+    evaluate: EvaluateParams = EvaluateParams()
+    tune: TuneParams = TuneParams()
     registry: RegisterParams = Field(alias="register")
     score: ScoreParams
     generate: GenerateParams
@@ -106,10 +157,12 @@ class Config(_Section):
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections become dotted keys; tables whose keys are data (grade names, points per value)
+    stay whole, as JSON, since their keys may hold characters MLflow refuses in a param name."""
     out: dict[str, Any] = {}
     for key, value in d.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and all(str(k).replace("_", "").isalnum() for k in value):
             out.update(_flatten(value, f"{path}."))
         else:
             out[path] = value

@@ -10,6 +10,7 @@ Locations come from the environment (see .env.example), never from params.yaml:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -50,8 +51,21 @@ def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
     return validate_sources(tables)
 
 
-def read_table(name: str, folder: Path | None = None) -> pd.DataFrame:
-    return pd.read_parquet((folder or sources_dir()) / f"{name}.parquet")
+def read_truth(folder: Path | None = None) -> pd.DataFrame | None:
+    """The demo world's true propensities, when the sources folder holds them (never for real data)."""
+    path = (folder or sources_dir()) / "truth.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
+    """Per table: rows and a content hash (row order and values), for run lineage."""
+    out = {}
+    for name, frame in sorted(tables.items()):
+        row_hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        digest = hashlib.sha256(row_hashes.tobytes())
+        digest.update(",".join(map(str, frame.columns)).encode())
+        out[name] = {"rows": len(frame), "sha256": digest.hexdigest()}
+    return out
 
 
 def engine(url: str | None = None) -> sa.Engine:

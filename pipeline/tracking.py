@@ -45,11 +45,18 @@ def git_sha() -> str:
         return "unknown"
 
 
-def _requirements() -> list[str]:
+_MODEL_PACKAGES = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "joblib", "pyarrow")
+
+
+def package_versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in
-            ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "joblib", "pyarrow")]
+    return {pkg: version(pkg) for pkg in ("leadscore", *_MODEL_PACKAGES)}
+
+
+def _requirements() -> list[str]:
+    versions = package_versions()
+    return [f"{pkg}=={versions[pkg]}" for pkg in _MODEL_PACKAGES]
 
 
 def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: str) -> ModelVersion:

@@ -15,3 +15,7 @@ def config():
     from pipeline.config import load_config
 
     return load_config(REPO_ROOT / "params.yaml")
+
+
+def pytest_configure(config):
+    import pipeline  # noqa: F401  (sets OMP_WAIT_POLICY before lightgbm is imported anywhere)

@@ -58,11 +58,21 @@ def test_run_carries_params_lineage_and_a_registered_model(train_run, workdir):
     assert train_run["params.labels.window_days"] == "90"
     assert train_run["tags.params_hash"] == load_config(workdir / "params.yaml").hash()
     assert train_run["tags.git_sha"]
+    assert train_run["tags.seed"] == "42"
+    assert train_run["tags.model_family"] == "lgbm"
+    assert train_run["tags.data.leads"].startswith("3000 rows sha256:")
+    assert train_run["tags.version.lightgbm"]
+    assert 0.5 < train_run["metrics.test_roc_auc_oracle"] <= 1.0
+    assert train_run["metrics.test_roc_auc_low"] < train_run["metrics.test_roc_auc"] < train_run[
+        "metrics.test_roc_auc_high"]
     client = mlflow.MlflowClient()
-    versions = client.search_model_versions("name = 'lead-scoring'")
-    assert [str(v.version) for v in versions] == ["1"]
+    version = client.get_model_version("lead-scoring", "1")
+    assert version.run_id == train_run["run_id"] and version.tags["model_family"] == "lgbm"
     artifacts = {a.path for a in client.list_artifacts(train_run["run_id"])}
-    assert {"params.yaml", "feature_importance.csv"} <= artifacts
+    assert {"params.yaml", "feature_importance.csv", "conversion_by_grade.csv", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(train_run["run_id"], "plots")}
+    assert {"plots/roc.png", "plots/precision_recall.png", "plots/reliability.png", "plots/gains.png",
+            "plots/importance_gain.png", "plots/importance_shap.png"} <= plots
 
 
 def test_scoring_without_a_champion_says_what_to_do(workdir):
@@ -131,7 +141,59 @@ def test_registry_model_reproduces_the_scorer_it_wraps(workdir):
     np.testing.assert_allclose(via_pyfunc["probability"], direct["probability"].to_numpy(), rtol=1e-12)
 
 
+def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
+    _invoke("promote", "--version", "1")
+    _invoke("train", "--model", "points")
+    _invoke("train", "--model", "logreg")
+    out = _invoke("compare")
+    for candidate in ("latest lgbm (champion)", "latest points", "latest logreg"):
+        assert candidate in out
+    assert "best on roc_auc" in out
+
+    from pipeline.steps import compare
+
+    result = compare.run(load_config(workdir / "params.yaml"))
+    assert set(result.table["family"]) == {"lgbm", "points", "logreg"}
+    best = result.table.loc[result.table["roc_auc"].idxmax()]
+    assert result.best.startswith(best["candidate"])
+    assert (result.table["roc_auc_low"] < result.table["roc_auc_high"]).all()
+
+
+def test_training_twice_on_the_same_inputs_gives_identical_predictions(workdir):
+    from pipeline.steps import train
+
+    config = load_config(workdir / "params.yaml")
+    prepared = train.prepare(config)
+    first = train.fit_and_evaluate(prepared, config, "lgbm")
+    second = train.fit_and_evaluate(train.prepare(config), config, "lgbm")
+    np.testing.assert_array_equal(first.test_probability, second.test_probability)
+
+
+def test_tune_logs_trials_as_child_runs_and_registers_the_best(workdir):
+    out = _invoke("tune", "--trials", "2")
+    assert "best of 2 trials" in out
+    runs = mlflow.search_runs(experiment_names=["lead-scoring"], output_format="pandas")
+    parent = runs[runs["tags.model_family"] == "lgbm-tuning"]
+    assert len(parent) == 1
+    children = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"].iloc[0]]
+    assert len(children) == 2 and children["metrics.valid_roc_auc"].notna().all()
+    tuned = runs[runs["tags.mlflow.runName"] == "lgbm (tuned)"]
+    assert len(tuned) == 1 and tuned["metrics.test_roc_auc"].iloc[0] > 0.6
+
+
+def test_training_refuses_too_few_conversions(workdir, tmp_path):
+    import yaml
+
+    raw = yaml.safe_load((workdir / "params.yaml").read_text())
+    raw["train"]["min_conversions"] = 1_000_000
+    strict = tmp_path / "params.yaml"
+    strict.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["train", "--params", str(strict)])
+    assert result.exit_code == 1
+    assert "min_conversions is 1000000" in result.output
+
+
 def test_help_lists_the_commands():
     out = runner.invoke(app, ["--help"]).output
-    for command in ("generate", "train", "promote", "score", "queue"):
+    for command in ("generate", "train", "promote", "score", "queue", "compare", "tune", "features"):
         assert command in out

@@ -165,7 +165,9 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
     intent = rng.normal(0, 1, n_leads)
 
     # Fate: will this lead buy, and when?
-    p_win = _sigmoid(-4.4 + 0.9 * fit + 1.1 * intent)
+    # Interest from the right people is what sells: intent counts for more when fit is good (and a
+    # student's enthusiasm for little), an interaction a points table cannot express.
+    p_win = _sigmoid(-4.6 + 0.9 * fit + 1.1 * intent + 0.45 * (fit - 0.8) * intent)
     will_win = rng.random(n_leads) < p_win
     p_lost_opp = _sigmoid(-3.6 + 0.3 * fit + 0.6 * intent)
     gets_lost_opp = ~will_win & (rng.random(n_leads) < p_lost_opp)

@@ -1,8 +1,10 @@
-"""train: training_table → time split → LightGBM → calibration → test metrics → MLflow run + model version.
+"""train: training_table → time split → a model family → calibration → test metrics → MLflow run + version.
 
-Inputs: the source tables (``pipeline.io.read_sources``). Outputs: one MLflow run in the experiment
-named in params.yaml, with params, metrics, ``params.yaml``, feature importance and the pyfunc model,
-registered as a new version of ``register.model_name``. Steps downstream exchange only the version.
+Inputs: the source tables (``pipeline.io.read_sources``) and, when the sources folder holds one,
+``truth.parquet`` (the demo world's true propensities, for the oracle AUC). Outputs: one MLflow run in
+the experiment named in params.yaml with params, metrics (ROC AUC with a bootstrap interval, PR AUC, log
+loss, Brier, ECE, lift and capture at 5/10/20 %, conversion by grade), plots, lineage tags and the pyfunc
+model, registered as a new version of ``register.model_name``. Steps downstream exchange only the version.
 """
 
 from __future__ import annotations
@@ -13,95 +15,199 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from features.labels import label_column
 from features.training_table import build_training_table, feature_columns
+from models import plots
 from models.calibration import ProbabilityCalibrator
-from models.classifier import fit_classifier, make_classifier
-from models.metrics import classification_metrics, ranking_auc
-from models.scorer import build_scorer, to_model_input
-from models.split import split_by_time
+from models.families import LgbmModel, fit_family
+from models.metrics import classification_metrics, conversion_by_grade, ranking_auc
+from models.scorer import LeadScorer, build_scorer, to_model_input
+from models.split import TimeSplit, split_by_time
 from pipeline import io, tracking
 from pipeline.config import Config
+
+
+class InsufficientData(ValueError):
+    """Too few conversions to train or evaluate honestly."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    tables: dict[str, pd.DataFrame]
+    split: TimeSplit
+    features: list[str]
+    target: str
+    truth: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    scorer: LeadScorer
+    metrics: dict[str, float]
+    test_probability: np.ndarray
+    grades: pd.DataFrame
+    importance: pd.DataFrame | None
 
 
 @dataclass(frozen=True)
 class TrainResult:
     run_id: str
-    model_version: int
+    model_version: int | None
+    family: str
     metrics: dict[str, float]
     periods: dict[str, str]
-    best_iteration: int
+    grades: pd.DataFrame
 
 
-def run(config: Config, *, params_path: Path | None = None, sources: Path | None = None) -> TrainResult:
+def prepare(config: Config, sources: Path | None = None) -> Prepared:
     tables = io.read_sources(sources)
     table = build_training_table(tables, config)
     target = label_column(config.labels.window_days)
     split = split_by_time(table, test_days=config.split.test_days, valid_days=config.split.valid_days,
                           gap_days=config.split.gap_days)
-    features = feature_columns(table, config.features)
-    for name in ("train", "valid", "test"):
+    check_sufficiency(split, target, min_conversions=config.train.min_conversions)
+    return Prepared(tables=tables, split=split, features=feature_columns(table, config.features), target=target,
+                    truth=io.read_truth(sources))
+
+
+def check_sufficiency(split: TimeSplit, target: str, *, min_conversions: int) -> None:
+    """Refuse to train on too few conversions, or to report test metrics on none."""
+    train_conv = int(split.train[target].sum())
+    if train_conv < min_conversions:
+        raise InsufficientData(
+            f"the training slice ({split.periods()['train']}) holds {train_conv} converted snapshots; "
+            f"train.min_conversions is {min_conversions}. Add history, widen the label window or lower the "
+            "minimum knowingly."
+        )
+    for name in ("valid", "test"):
         part = getattr(split, name)
-        if part[target].nunique() < 2:
-            raise ValueError(f"the {name} slice has {int(part[target].sum())} conversions in {len(part)} "
-                             "snapshots: both outcomes are needed to train and evaluate")
+        if part[target].sum() == 0:
+            raise InsufficientData(f"the {name} slice ({split.periods()[name]}) holds no conversions: "
+                                   "nothing to calibrate or evaluate against")
 
-    classifier = make_classifier(config.train.lgbm.model_dump(), seed=config.train.seed)
-    fit_classifier(classifier, split.train[features], split.train[target], split.valid[features],
-                   split.valid[target], early_stopping_rounds=config.train.early_stopping_rounds)
-    raw_valid = classifier.predict_proba(split.valid[features])[:, 1]
-    calibrator = ProbabilityCalibrator(method=config.train.calibration).fit(raw_valid, split.valid[target])
-    scorer = build_scorer(classifier, calibrator, split.valid[features],
-                          grade_shares=config.score.grade_shares)
 
-    p_test = scorer.probability(split.test[features])
-    metrics = {f"test_{k}": v for k, v in classification_metrics(split.test[target], p_test).items()}
+def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_overrides: dict | None = None
+                     ) -> Evaluation:
+    s, f, y = prepared.split, prepared.features, prepared.target
+    train_params = config.train
+    if lgbm_overrides:
+        train_params = train_params.model_copy(
+            update={"lgbm": train_params.lgbm.model_copy(update=lgbm_overrides)})
+    model = fit_family(family, s.train[f], s.train[y], s.valid[f], s.valid[y], params=train_params)
+    calibrator = ProbabilityCalibrator(method=config.train.calibration,
+                                       raw_is_probability=model.raw_is_probability)
+    calibrator.fit(model.predict_raw(s.valid[f]), s.valid[y])
+    scorer = build_scorer(model, calibrator, s.valid[f], grade_shares=config.score.grade_shares)
+
+    p_test = scorer.probability(s.test[f])
+    n_boot, seed = config.evaluate.bootstrap_samples, config.train.seed
+    metrics = {f"test_{k}": v for k, v in
+               classification_metrics(s.test[y], p_test, n_boot=n_boot, seed=seed).items()}
     metrics.update({f"valid_{k}": v for k, v in
-                    classification_metrics(split.valid[target], scorer.probability(split.valid[features])).items()})
-    metrics["test_roc_auc_lead_age_only"] = ranking_auc(split.test[target], split.test["lead__age_days"])
-    metrics["best_iteration"] = float(classifier.best_iteration_)
-    metrics["train_rows"] = float(len(split.train))
-    metrics["train_positives"] = float(split.train[target].sum())
+                    classification_metrics(s.valid[y], scorer.probability(s.valid[f])).items()})
+    metrics["test_roc_auc_lead_age_only"] = ranking_auc(s.test[y], s.test["lead__age_days"])
+    if prepared.truth is not None:
+        propensity = prepared.truth.set_index("lead_id")["propensity"].reindex(s.test["lead_id"]).to_numpy()
+        if not np.isnan(propensity).any():
+            metrics["test_roc_auc_oracle"] = ranking_auc(s.test[y], propensity)
+    metrics["train_rows"] = float(len(s.train))
+    metrics["train_positives"] = float(s.train[y].sum())
+    grades = conversion_by_grade(s.test[y], scorer.grade(p_test))
+    for row in grades.itertuples():
+        metrics[f"test_conversion_grade_{row.grade}"] = float(row.rate)
+    importance = None
+    if isinstance(model, LgbmModel):
+        metrics["best_iteration"] = float(model.booster.best_iteration or model.booster.num_trees())
+        importance = feature_importance(model, scorer.prepare(s.test[f].head(20_000)))
+    return Evaluation(scorer=scorer, metrics=metrics, test_probability=p_test, grades=grades,
+                      importance=importance)
 
+
+def feature_importance(model: LgbmModel, X: pd.DataFrame) -> pd.DataFrame:
+    """Gain, split counts and mean |SHAP| (LightGBM's exact TreeSHAP via ``pred_contrib``) per feature."""
+    contributions = model.contributions(X)[:, :-1]
+    return pd.DataFrame({
+        "feature": list(X.columns),
+        "gain": model.booster.feature_importance(importance_type="gain"),
+        "splits": model.booster.feature_importance(importance_type="split"),
+        "mean_abs_shap": np.abs(contributions).mean(axis=0),
+    }).sort_values("gain", ascending=False, ignore_index=True)
+
+
+def _log_plots(y, evaluation: Evaluation, family: str) -> None:
+    figures = {
+        "plots/roc.png": plots.roc_figure(y, evaluation.test_probability, label=family),
+        "plots/precision_recall.png": plots.precision_recall_figure(y, evaluation.test_probability),
+        "plots/reliability.png": plots.reliability_figure(y, evaluation.test_probability),
+        "plots/gains.png": plots.gains_figure(y, evaluation.test_probability),
+    }
+    if evaluation.importance is not None:
+        figures["plots/importance_gain.png"] = plots.importance_figure(
+            evaluation.importance, "gain", title="Feature importance: total gain")
+        figures["plots/importance_shap.png"] = plots.importance_figure(
+            evaluation.importance, "mean_abs_shap", title="Feature importance: mean |SHAP| (log-odds)")
+    for path, fig in figures.items():
+        mlflow.log_figure(fig, path)
+        plots.close(fig)
+
+
+def log_run(prepared: Prepared, config: Config, family: str, evaluation: Evaluation, *,
+            params_path: Path | None, register: bool, extra_params: dict | None = None) -> int | None:
+    """Log one evaluated model into the active MLflow run; register it when asked. Returns the version."""
+    periods = prepared.split.periods()
+    mlflow.set_tags({
+        "model_family": family,
+        "git_sha": tracking.git_sha(),
+        "params_hash": config.hash(),
+        "seed": str(config.train.seed),
+        "train_window": periods["train"],
+        "valid_window": periods["valid"],
+        "test_window": periods["test"],
+        "feature_set": ",".join(prepared.features),
+        "label": prepared.target,
+        **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
+           for name, fp in io.fingerprint(prepared.tables).items()},
+        **{f"version.{pkg}": v for pkg, v in tracking.package_versions().items()},
+    })
+    logged = {**config.flat(), "train.model": family, **(extra_params or {})}
+    mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in logged.items()})
+    mlflow.log_metrics(evaluation.metrics)
+    y_test = prepared.split.test[prepared.target]
+    _log_plots(y_test, evaluation, family)
+    with tempfile.TemporaryDirectory() as tmp:
+        if params_path is not None and params_path.exists():
+            mlflow.log_artifact(str(params_path))
+        evaluation.grades.to_csv(Path(tmp) / "conversion_by_grade.csv", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "conversion_by_grade.csv"))
+        if evaluation.importance is not None:
+            evaluation.importance.to_csv(Path(tmp) / "feature_importance.csv", index=False)
+            mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"))
+    if not register:
+        return None
+    example = to_model_input(prepared.split.test[prepared.features].head(50), prepared.features)
+    version = tracking.log_scorer(evaluation.scorer, example, model_name=config.registry.model_name)
+    client = mlflow.MlflowClient()
+    for key, value in {"model_family": family, "params_hash": config.hash(), "test_window": periods["test"],
+                       "test_roc_auc": f"{evaluation.metrics['test_roc_auc']:.4f}"}.items():
+        client.set_model_version_tag(config.registry.model_name, version.version, key, value)
+    return int(version.version)
+
+
+def run(config: Config, *, family: str | None = None, params_path: Path | None = None,
+        sources: Path | None = None, prepared: Prepared | None = None,
+        lgbm_overrides: dict | None = None, run_name: str | None = None) -> TrainResult:
+    family = family or config.train.model
+    prepared = prepared or prepare(config, sources)
+    evaluation = fit_and_evaluate(prepared, config, family, lgbm_overrides=lgbm_overrides)
     tracking.configure()
     mlflow.set_experiment(config.registry.experiment_name)
-    periods = split.periods()
-    with mlflow.start_run() as active:
-        mlflow.set_tags({
-            "git_sha": tracking.git_sha(),
-            "params_hash": config.hash(),
-            "model_family": "lgbm",
-            "train_window": periods["train"],
-            "valid_window": periods["valid"],
-            "test_window": periods["test"],
-            "feature_set": ",".join(features),
-            "label": target,
-        })
-        mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v)
-                           for k, v in config.flat().items()})
-        mlflow.log_metrics(metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            if params_path is not None and params_path.exists():
-                mlflow.log_artifact(str(params_path))
-            importance = pd.DataFrame({
-                "feature": features,
-                "gain": classifier.booster_.feature_importance(importance_type="gain"),
-                "splits": classifier.booster_.feature_importance(importance_type="split"),
-            }).sort_values("gain", ascending=False)
-            imp_path = Path(tmp) / "feature_importance.csv"
-            importance.to_csv(imp_path, index=False)
-            mlflow.log_artifact(str(imp_path))
-        example = to_model_input(split.test[features].head(50), features)
-        version = tracking.log_scorer(scorer, example, model_name=config.registry.model_name)
-        client = mlflow.MlflowClient()
-        for key in ("params_hash", "test_window"):
-            value = config.hash() if key == "params_hash" else periods["test"]
-            client.set_model_version_tag(config.registry.model_name, version.version, key, value)
-        client.set_model_version_tag(config.registry.model_name, version.version, "test_roc_auc",
-                                     f"{metrics['test_roc_auc']:.4f}")
+    extra = {f"train.lgbm.{k}": v for k, v in (lgbm_overrides or {}).items()}
+    with mlflow.start_run(run_name=run_name or family) as active:
+        version = log_run(prepared, config, family, evaluation, params_path=params_path, register=True,
+                          extra_params=extra)
         run_id = active.info.run_id
-    return TrainResult(run_id=run_id, model_version=int(version.version), metrics=metrics, periods=periods,
-                       best_iteration=int(classifier.best_iteration_))
-
+    return TrainResult(run_id=run_id, model_version=version, family=family, metrics=evaluation.metrics,
+                       periods=prepared.split.periods(), grades=evaluation.grades)

@@ -7,6 +7,7 @@ import pytest
 
 from models.calibration import ProbabilityCalibrator
 from models.classifier import fit_classifier, make_classifier
+from models.families import LgbmModel
 from models.scorer import build_scorer, grade_thresholds, to_model_input
 
 
@@ -29,7 +30,7 @@ def scorer():
     clf = fit_classifier(make_classifier(params, seed=0), X_train, y_train, X_valid, y_valid,
                          early_stopping_rounds=10)
     cal = ProbabilityCalibrator().fit(clf.predict_proba(X_valid)[:, 1], y_valid)
-    return build_scorer(clf, cal, X_valid, grade_shares={"A": 0.1, "B": 0.2, "C": 0.3})
+    return build_scorer(LgbmModel(booster=clf.booster_), cal, X_valid, grade_shares={"A": 0.1, "B": 0.2, "C": 0.3})
 
 
 def test_make_classifier_returns_an_unfitted_estimator():
