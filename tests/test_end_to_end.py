@@ -159,6 +159,20 @@ def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
     assert (result.table["roc_auc_low"] < result.table["roc_auc_high"]).all()
 
 
+@pytest.mark.parametrize("name", ["01-explore-training-table.ipynb", "02-compare-models.ipynb"])
+def test_notebooks_run_on_the_small_world(workdir, repo_root, name, monkeypatch):
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("LEADSCORE_PARAMS", str(workdir / "params.yaml"))
+    notebook = nbformat.read(repo_root / "notebooks" / name, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(repo_root / "notebooks")}})
+    client.execute()
+    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
 def test_training_twice_on_the_same_inputs_gives_identical_predictions(workdir):
     from pipeline.steps import train
 
