@@ -25,6 +25,16 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 # MLflow narrates every registry call at INFO and warns about choices made on purpose here (a custom
 # pyfunc without type hints, an integer score column). Keep the terminal for what the user asked for.
 logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+class _KnownNoise(logging.Filter):
+    """MLflow's warning about pickled python models: the scorer is our own code, logged on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+
+logging.getLogger("mlflow.pyfunc").addFilter(_KnownNoise())
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 warnings.filterwarnings("ignore", message=".*type hint.*")
 warnings.filterwarnings("ignore", message=".*Integer columns in Python cannot represent missing values.*")
