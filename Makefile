@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/leadscore generate --leads $(DEMO_LEADS) --seed $(DEMO_SEED) --out $(LEADSCORE_SOURCES)
 	$(BIN)/leadscore train
-	$(BIN)/leadscore promote --latest
+	$(BIN)/leadscore definition --version $$($(BIN)/python -c 'from pipeline import tracking; tracking.configure(); print(tracking.latest_version("lead-scoring"))')
+	$(BIN)/leadscore approve --latest --team marketing --by "demo.marketing@example.com" --comment "Grades match what campaigns can deliver"
+	$(BIN)/leadscore approve --latest --team sales --by "demo.sales@example.com" --comment "A-grade volume fits the team's weekly calls"
+	$(BIN)/leadscore promote --latest --by demo.ops
 	$(BIN)/leadscore score
 	$(BIN)/leadscore queue --top 15
 	@echo ""

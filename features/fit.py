@@ -22,7 +22,7 @@ from features.timeutil import SECONDS_PER_DAY, to_seconds
 _WORDS = {
     "source": "came in through {value}",
     "country": "is based in {value}",
-    "industry": "works in {value}",
+    "industry": "the company is in {value}",
     "employees": "works at a company of {value} employees",
     "annual_revenue": "works at a company with {value} annual revenue",
     "country_account": "the company is based in {value}",
@@ -42,7 +42,8 @@ def fit_specs(params: FitParams) -> list[FeatureSpec]:
         specs.append(FeatureSpec("fit__seniority", s, CATEGORY, "job title reads as {value} level",
                                  missing="no job title"))
     if params.department_rules:
-        specs.append(FeatureSpec("fit__department", s, CATEGORY, "works in {value}", missing="no job title"))
+        specs.append(FeatureSpec("fit__department", s, CATEGORY, "works in the {value} department",
+                                 missing="no job title"))
     specs += [
         FeatureSpec("fit__company_size_band", s, CATEGORY, "company of {value} employees",
                     missing="company size unknown"),

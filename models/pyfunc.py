@@ -16,5 +16,6 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         self.scorer = joblib.load(context.artifacts["scorer"])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.scorer.predict(model_input)
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """``params={"reasons": True}`` adds the reasons columns (TreeSHAP: slower, so only when asked)."""
+        return self.scorer.predict(model_input, reasons=bool((params or {}).get("reasons", False)))

@@ -11,7 +11,7 @@ categories here (unseen values become missing), which is what makes the MLflow p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,8 @@ class LeadScorer:
     categories: dict[str, list]
     reference_quantiles: np.ndarray
     grade_thresholds: dict[str, float]  # grade → minimum probability, best grade first; last grade: 0
+    catalog: dict = field(default_factory=dict)  # feature name → FeatureSpec, frozen at training time
+    definition_version: str = ""
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Feature rows in the model's column order, categories cast to the training categories."""
@@ -61,12 +63,44 @@ class LeadScorer:
             out[probability >= self.grade_thresholds[g]] = g
         return out
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        p = self.probability(frame)
-        return pd.DataFrame(
-            {"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
-            index=frame.index,
-        )
+    def predict(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
+        X = self.prepare(frame)
+        p = self.calibrator.transform(self.model.predict_raw(X))
+        out = pd.DataFrame({"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
+                           index=frame.index)
+        if reasons:
+            out = out.join(self.reasons(X))
+        return out
+
+    def reasons(self, X: pd.DataFrame, *, positive: int = 3, negative: int = 2) -> pd.DataFrame:
+        """The strongest contributions for and against each lead, in words, with the lead's own values.
+
+        Contributions are LightGBM's exact TreeSHAP values (``pred_contrib``) in log-odds; families
+        without them (points, logistic regression) give no reasons.
+        """
+        empty = pd.DataFrame({"reasons_positive": "", "reasons_negative": ""}, index=X.index)
+        if not hasattr(self.model, "contributions") or len(X) == 0:
+            return empty
+        contrib = self.model.contributions(X)[:, :-1]
+        order = np.argsort(contrib, axis=1, kind="stable")
+        columns = [X[c].to_numpy(dtype=object) for c in self.feature_names]
+        specs = [self.catalog.get(c) for c in self.feature_names]
+
+        def words(row: int, idx: int) -> str:
+            spec = specs[idx]
+            value = columns[idx][row]
+            return spec.describe(value) if spec is not None else f"{self.feature_names[idx]} = {value}"
+
+        pos_text, neg_text = [], []
+        for row in range(len(X)):
+            ranked = order[row]
+            pos = [i for i in ranked[::-1][:positive] if contrib[row, i] > 0]
+            neg = [i for i in ranked[:negative] if contrib[row, i] < 0]
+            pos_text.append(" · ".join(words(row, i) for i in pos))
+            neg_text.append(" · ".join(words(row, i) for i in neg))
+        empty["reasons_positive"] = pos_text
+        empty["reasons_negative"] = neg_text
+        return empty
 
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
@@ -93,7 +127,8 @@ def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[
 
 
 def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataFrame,
-                 *, grade_shares: dict[str, float], categories: dict[str, list] | None = None) -> LeadScorer:
+                 *, grade_shares: dict[str, float], categories: dict[str, list] | None = None,
+                 catalog: dict | None = None) -> LeadScorer:
     """Freeze a fitted model and calibrator with the reference distribution and grade thresholds.
 
     ``categories`` are the training categories (default: those of ``X_reference``)."""
@@ -103,6 +138,7 @@ def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataF
     scorer = LeadScorer(
         model=model, calibrator=calibrator, feature_names=list(X_reference.columns),
         categories=categories, reference_quantiles=np.zeros(1), grade_thresholds={"A": 0.0},
+        catalog=dict(catalog or {}),
     )
     p = scorer.probability(X_reference)
     scorer.reference_quantiles = np.quantile(p, np.linspace(0, 1, 1001))

@@ -102,8 +102,15 @@ def _print_training(result, config) -> None:
     if "test_roc_auc_oracle" in m:
         table.add_row("roc_auc, true propensity (oracle)", f"{m['test_roc_auc_oracle']:.4f}", "")
     console.print(table)
-    grades = ", ".join(f"{r.grade}: {r.rate:.1%} of {int(r.rows):,}" for r in result.grades.itertuples())
-    console.print(f"test conversion by grade: {grades}")
+    grades = Table(title="Grades: thresholds frozen from sales capacity, promises measured on the test period")
+    for col in ("grade", "probability from", "leads/week", "promised conversion [95% CI]"):
+        grades.add_column(col, justify="right")
+    for r in result.grades.itertuples():
+        grades.add_row(r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}",
+                       f"{r.promised_rate:.1%} [{r.promised_low:.1%}, {r.promised_high:.1%}]")
+    console.print(grades)
+    console.print(f"definition version {result.definition_version}: `leadscore definition --version "
+                  f"{result.model_version}` shows it")
     console.print(f"periods: {result.periods}; {int(m['train_rows']):,} training snapshots, "
                   f"{int(m['train_positives']):,} converted")
     console.print(f"registered [bold]{config.registry.model_name}[/bold] version {result.model_version}; "
@@ -169,25 +176,140 @@ def tune(
     _print_training(result.trained, config)
 
 
-@app.command()
-def promote(
-    version: Annotated[int | None, typer.Option("--version", help="Model version to make champion.")] = None,
-    latest: Annotated[bool, typer.Option("--latest", help="Promote the newest registered version.")] = False,
-    params: ParamsOpt = Path("params.yaml"),
-):
-    """Point the `champion` alias at a model version; nightly scoring uses the champion."""
-    from pipeline.steps import promote as step
+VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version.")]
+LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
+
+
+def _pick_version(config, version: int | None, latest: bool) -> int:
+    from pipeline import tracking
 
     if (version is None) == (not latest):
         console.print("[red]error:[/red] give exactly one of --version N or --latest")
         raise typer.Exit(2)
+    if latest:
+        tracking.configure()
+        return tracking.latest_version(config.registry.model_name)
+    return version
+
+
+@app.command()
+def approve(
+    team: Annotated[str, typer.Option("--team", help="marketing or sales.")],
+    by: Annotated[str, typer.Option("--by", help="Who signs (name or e-mail).")],
+    version: VersionOpt = None,
+    latest: LatestOpt = False,
+    comment: Annotated[str, typer.Option("--comment", help="Why, or on what condition.")] = "",
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Sign a model version's quality-lead definition for a team (stored on the MLflow model version)."""
+    from pipeline.steps import promote as step
+
+    config = _config(params)
+    version = _pick_version(config, version, latest)
+    try:
+        record = step.approve(config, version=version, team=team, by=by, comment=comment)
+    except (ValueError, LookupError) as exc:
+        raise _fail(exc) from None
+    console.print(f"{team} approved version {version} (definition {record['definition_version']}) "
+                  f"by {by} at {record['at']}")
+
+
+@app.command()
+def promote(
+    version: VersionOpt = None,
+    latest: LatestOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Promote although checks fail (needs --reason).")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why the override (recorded).")] = "",
+    by: Annotated[str | None, typer.Option("--by", help="Who promotes (default: the OS user).")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """Make a version champion: only with both teams' approval and the promotion gates passed."""
+    from pipeline.steps import promote as step
+
+    config = _config(params)
+    version = _pick_version(config, version, latest)
+    try:
+        outcome = step.promote(config, version=version, by=by, force=force, reason=reason, sources=sources)
+    except step.PromotionRefused as exc:
+        console.print(f"[red]refused:[/red] version {exc.version} cannot become champion:")
+        for r in exc.reasons:
+            console.print(f"  [red]✗[/red] {r}")
+        raise typer.Exit(1) from None
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    for check in outcome.checks:
+        mark = "[yellow]![/yellow]" if check.startswith("OVERRIDDEN") else "[green]✓[/green]"
+        console.print(f"  {mark} {check}")
+    was = f" (was version {outcome.previous})" if outcome.previous is not None else ""
+    forced = " [yellow]FORCED[/yellow]" if outcome.forced else ""
+    console.print(f"{config.registry.model_name}@champion → version {outcome.version}{was}{forced}")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    by: Annotated[str | None, typer.Option("--by", help="Who rolls back (default: the OS user).")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Return `champion` to the version the current champion replaced."""
+    from pipeline.steps import promote as step
+
     config = _config(params)
     try:
-        new, previous = step.run(config, version=version)
+        old, new = step.rollback(config, by=by, reason=reason)
     except LookupError as exc:
         raise _fail(exc) from None
-    was = f" (was version {previous})" if previous is not None else ""
-    console.print(f"{config.registry.model_name}@champion → version {new}{was}")
+    console.print(f"{config.registry.model_name}@champion → version {new} (rolled back from version {old})")
+
+
+@app.command()
+def promotions(params: ParamsOpt = Path("params.yaml")):
+    """The promotion history: every promotion, override and rollback."""
+    from pipeline.steps import promote as step
+
+    config = _config(params)
+    table = Table(title=f"Promotion history of {config.registry.model_name}")
+    for col in ("at", "action", "version", "previous", "definition", "by", "forced", "reason"):
+        table.add_column(col)
+    for e in step.history(config):
+        table.add_row(e["at"], e["action"], str(e["version"]), str(e.get("previous") or ""),
+                      e.get("definition_version", ""), e.get("by", ""), "yes" if e.get("forced") else "",
+                      e.get("reason", ""))
+    console.print(table)
+
+
+@app.command()
+def definition(
+    version: VersionOpt = None,
+    diff: Annotated[tuple[int, int] | None, typer.Option("--diff", help="Compare two versions: --diff A B.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Print a version's quality-lead definition (default: the champion's), or what changed between two."""
+    from rich.markdown import Markdown
+
+    from models.definition import diff_definitions, render_markdown
+    from pipeline.steps import promote as step
+
+    config = _config(params)
+    try:
+        if diff:
+            (a, da), (b, db) = step.load_definition(config, diff[0]), step.load_definition(config, diff[1])
+            changes = diff_definitions(da, db)
+            console.print(f"definition {da['definition_version']} (version {a}) → {db['definition_version']} "
+                          f"(version {b}): {len(changes)} changes")
+            table = Table()
+            for col in ("what", f"version {a}", f"version {b}"):
+                table.add_column(col)
+            for what, x, y in changes:
+                table.add_row(what, x, y)
+            console.print(table)
+            return
+        v, d = step.load_definition(config, version)
+    except LookupError as exc:
+        raise _fail(exc) from None
+    console.print(Markdown(render_markdown(d)))
+    console.print(f"(model version {v})")
 
 
 @app.command()
@@ -227,15 +349,22 @@ def queue(
     when = frame["as_of_ts"].iloc[0]
     title = f"Sales queue as of {when:%Y-%m-%d}" + (f" for {owner}" if owner else "")
     table = Table(title=title + f": {len(frame):,} open leads, top {min(top, len(frame))}")
-    for col, justify in (("#", "right"), ("lead", "right"), ("company", "left"), ("source", "left"),
-                         ("owner", "left"), ("grade", "center"), ("score", "right"), ("probability", "right")):
-        table.add_column(col, justify=justify)
+    for col, justify in (("#", "right"), ("lead", "right"), ("company", "left"), ("owner", "left"),
+                         ("grade", "center"), ("score", "right"), ("prob.", "right"), ("why", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    has_reasons = "reasons_positive" in frame.columns
     for rank, row in enumerate(frame.head(top).itertuples(index=False), start=1):
-        table.add_row(str(rank), str(row.lead_id), str(row.company or ""), str(row.source), str(row.owner_id),
-                      row.grade, str(row.score), f"{row.probability:.1%}")
+        why = ""
+        if has_reasons and row.reasons_positive:
+            why = "+ " + row.reasons_positive.replace(" · ", "\n+ ")
+            if row.reasons_negative:
+                why += "\n- " + row.reasons_negative.replace(" · ", "\n- ")
+        table.add_row(str(rank), str(row.lead_id), f"{row.company or ''}\n{row.source}", str(row.owner_id),
+                      row.grade, str(row.score), f"{row.probability:.1%}", why)
     console.print(table)
-    console.print(f"model version {frame['model_version'].iloc[0]}; probability = chance of a won deal "
-                  "within the label window")
+    definition = frame["definition_version"].iloc[0] if "definition_version" in frame.columns else "?"
+    console.print(f"model version {frame['model_version'].iloc[0]}, definition {definition}; probability = "
+                  "chance of a won deal within the label window")
 
 
 @app.command()

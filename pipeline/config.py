@@ -108,14 +108,32 @@ class RegisterParams(_Section):
 
 class ScoreParams(_Section):
     model_alias: str = "champion"
-    grade_shares: dict[str, float] = Field(default_factory=lambda: {"A": 0.05, "B": 0.15, "C": 0.30})
+    # Grades sized by sales capacity: leads per week sales can work in each grade, best first; the next
+    # letter takes the rest. Or, instead, fixed shares of the open population (grade_shares).
+    grade_capacity_per_week: dict[str, int] | None = None
+    grade_shares: dict[str, float] | None = None
+    reasons: bool = True  # top 3 reasons for and 2 against each lead, from TreeSHAP contributions
 
     @model_validator(mode="after")
-    def _shares(self) -> ScoreParams:
-        shares = list(self.grade_shares.values())
-        if any(s <= 0 for s in shares) or sum(shares) >= 1:
-            raise ValueError("grade_shares must be positive and sum to less than 1 (the last grade takes the rest)")
+    def _grades(self) -> ScoreParams:
+        if (self.grade_capacity_per_week is None) == (self.grade_shares is None):
+            raise ValueError("give exactly one of grade_capacity_per_week and grade_shares")
+        if self.grade_shares is not None:
+            shares = list(self.grade_shares.values())
+            if any(s <= 0 for s in shares) or sum(shares) >= 1:
+                raise ValueError("grade_shares must be positive and sum to less than 1 (the last grade takes the rest)")
+        if self.grade_capacity_per_week is not None and any(c <= 0 for c in self.grade_capacity_per_week.values()):
+            raise ValueError("grade_capacity_per_week must be positive")
         return self
+
+
+class PromoteParams(_Section):
+    """Gates a model version must pass (besides both teams' sign-off) to become champion."""
+
+    required_approvals: list[Literal["marketing", "sales"]] = Field(default_factory=lambda: ["marketing", "sales"])
+    max_auc_drop: float = Field(0.01, ge=0)  # vs the champion, both scored on the same current test period
+    max_ece: float = Field(0.02, gt=0)
+    min_test_conversions: int = Field(30, ge=0)
 
 
 class GenerateParams(_Section):
@@ -135,6 +153,7 @@ class Config(_Section):
     tune: TuneParams = TuneParams()
     registry: RegisterParams = Field(alias="register")
     score: ScoreParams
+    promote: PromoteParams = PromoteParams()
     generate: GenerateParams
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
 
+import features
 import models
 from models.pyfunc import LeadScoringModel
 from models.scorer import LeadScorer
@@ -61,11 +62,11 @@ def _requirements() -> list[str]:
 
 def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: str) -> ModelVersion:
     """Log the scorer as a pyfunc model in the active run and register a new version of ``model_name``."""
-    output = scorer.predict(input_example)
+    output = scorer.predict(input_example, reasons=True)
     with warnings.catch_warnings():
         # The integer `score` column is never missing; MLflow's generic hint about that does not apply.
         warnings.filterwarnings("ignore", message=".*Integer columns.*")
-        signature = infer_signature(input_example, output)
+        signature = infer_signature(input_example, output, params={"reasons": False})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scorer.joblib"
         joblib.dump(scorer, path)
@@ -73,7 +74,7 @@ def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: s
             name="model",
             python_model=LeadScoringModel(),
             artifacts={"scorer": str(path)},
-            code_paths=[str(Path(models.__file__).parent)],
+            code_paths=[str(Path(models.__file__).parent), str(Path(features.__file__).parent)],
             signature=signature,
             input_example=input_example.head(5),
             pip_requirements=_requirements(),

@@ -1,12 +1,11 @@
 """The whole chain on a small demo world, through the CLI, with MLflow and the scores in a temp folder:
 generate → train → promote → score → queue."""
 
-import shutil
-
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from features.spine import build_spine
@@ -34,7 +33,9 @@ def workdir(tmp_path_factory, repo_root):
     mp.setenv("LEADSCORE_SOURCES", str(root / "sources"))
     mp.setenv("LEADSCORE_DB_URL", f"sqlite:///{root}/scores.db")
     mp.setenv("LEADSCORE_SCORES_DIR", str(root / "scores"))
-    shutil.copy(repo_root / "params.yaml", root / "params.yaml")
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["score"]["grade_capacity_per_week"] = {"A": 30, "B": 90, "C": 210}  # a small world's small sales team
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
     _invoke("generate", "--leads", "3000", "--seed", "1", "--out", str(root / "sources"))
     _invoke("train")
     yield root
@@ -69,7 +70,7 @@ def test_run_carries_params_lineage_and_a_registered_model(train_run, workdir):
     version = client.get_model_version("lead-scoring", "1")
     assert version.run_id == train_run["run_id"] and version.tags["model_family"] == "lgbm"
     artifacts = {a.path for a in client.list_artifacts(train_run["run_id"])}
-    assert {"params.yaml", "feature_importance.csv", "conversion_by_grade.csv", "plots"} <= artifacts
+    assert {"params.yaml", "feature_importance.csv", "grades.csv", "plots", "definition"} <= artifacts
     plots = {a.path for a in client.list_artifacts(train_run["run_id"], "plots")}
     assert {"plots/roc.png", "plots/precision_recall.png", "plots/reliability.png", "plots/gains.png",
             "plots/importance_gain.png", "plots/importance_shap.png"} <= plots
@@ -81,8 +82,21 @@ def test_scoring_without_a_champion_says_what_to_do(workdir):
     assert "promote" in result.output
 
 
+def test_promotion_is_refused_until_both_teams_sign(workdir):
+    result = runner.invoke(app, ["promote", "--version", "1"])
+    assert result.exit_code == 1
+    assert "marketing has not approved version 1" in result.output
+    assert "sales has not approved version 1" in result.output
+    _invoke("approve", "--version", "1", "--team", "marketing", "--by", "mia@example.com")
+    result = runner.invoke(app, ["promote", "--version", "1"])
+    assert result.exit_code == 1
+    assert "marketing has not" not in result.output and "sales has not approved version 1" in result.output
+
+
 def test_promote_score_and_queue(workdir):
-    _invoke("promote", "--version", "1")
+    _invoke("approve", "--version", "1", "--team", "sales", "--by", "sam@example.com", "--comment", "ok")
+    out = _invoke("promote", "--version", "1", "--by", "ops")
+    assert "champion → version 1" in out and "calibration error" in out
     out = _invoke("score", "--as-of", AS_OF)
     assert "with model version 1" in out
 
@@ -100,17 +114,25 @@ def test_promote_score_and_queue(workdir):
     assert set(scores["grade"]) <= {"A", "B", "C", "D"}
     assert (scores["model_version"] == 1).all()
     assert scores["probability"].is_monotonic_decreasing
+    definition_version = mlflow.MlflowClient().get_model_version("lead-scoring", "1").tags["definition_version"]
+    assert (scores["definition_version"] == definition_version).all() and len(definition_version) == 12
+    top = scores.head(20)
+    assert (top["reasons_positive"].str.len() > 0).all()
+    from features.catalog import build_catalog
+
+    phrases = [s.description.split("{value}")[0].strip() for s in build_catalog(config.features)]
+    first = top["reasons_positive"].iloc[0].split(" · ")[0]
+    assert any(first.startswith(p) for p in phrases if p), first
 
     parquet = pd.read_parquet(workdir / "scores" / f"as_of={AS_OF}" / "scores.parquet")
     assert len(parquet) == len(scores)
 
     queue = _invoke("queue", "--top", "5")
-    top = scores.iloc[0]
-    assert str(top["lead_id"]) in queue and "Sales queue" in queue
+    assert str(scores.iloc[0]["lead_id"]) in queue and "Sales queue" in queue
+    assert f"definition {definition_version}" in queue
 
 
 def test_scoring_the_same_night_twice_replaces_rather_than_duplicates(workdir):
-    _invoke("promote", "--version", "1")
     _invoke("score", "--as-of", AS_OF)
     first = io.read_scores().drop(columns="scored_at")
     _invoke("score", "--as-of", AS_OF)
@@ -142,7 +164,6 @@ def test_registry_model_reproduces_the_scorer_it_wraps(workdir):
 
 
 def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
-    _invoke("promote", "--version", "1")
     _invoke("train", "--model", "points")
     _invoke("train", "--model", "logreg")
     out = _invoke("compare")
@@ -157,6 +178,46 @@ def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
     best = result.table.loc[result.table["roc_auc"].idxmax()]
     assert result.best.startswith(best["candidate"])
     assert (result.table["roc_auc_low"] < result.table["roc_auc_high"]).all()
+
+
+def test_promotion_gates_overrides_history_and_rollback(workdir, tmp_path):
+    # versions: 1 lgbm (champion), 2 points, 3 logreg
+    for version in ("2", "3"):
+        for team in ("marketing", "sales"):
+            _invoke("approve", "--version", version, "--team", team, "--by", f"{team}@example.com")
+    worse = runner.invoke(app, ["promote", "--version", "2"])
+    assert worse.exit_code == 1 and "below champion version 1" in worse.output
+
+    raw = yaml.safe_load((workdir / "params.yaml").read_text())
+    raw["promote"].update({"max_ece": 1e-9, "min_test_conversions": 10**6})
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump(raw))
+    refused = runner.invoke(app, ["promote", "--version", "3", "--params", str(strict)])
+    assert refused.exit_code == 1
+    assert "above promote.max_ece" in refused.output and "promote.min_test_conversions" in refused.output
+
+    no_reason = runner.invoke(app, ["promote", "--version", "2", "--force"])
+    assert no_reason.exit_code == 1 and "--reason" in no_reason.output
+    forced = _invoke("promote", "--version", "2", "--force", "--reason", "pilot the rules score for a week")
+    assert "FORCED" in forced and "OVERRIDDEN" in forced
+    assert mlflow.MlflowClient().get_model_version_by_alias("lead-scoring", "champion").version in (2, "2")
+
+    history = _invoke("promotions")
+    assert "pilot the rules score" in history and "yes" in history
+    back = _invoke("rollback", "--reason", "points score too coarse")
+    assert "version 1 (rolled back from version 2)" in back
+    assert str(mlflow.MlflowClient().get_model_version_by_alias("lead-scoring", "champion").version) == "1"
+    again = runner.invoke(app, ["rollback"])
+    assert again.exit_code == 1 and "nothing to roll back to" in again.output
+
+
+def test_definition_prints_and_diffs(workdir):
+    out = _invoke("definition", "--version", "1")
+    assert "Quality-lead definition" in out and "converted_within_90d" in out and "promised conversion" in out
+    diff = _invoke("definition", "--diff", "1", "2")
+    assert "grade A min_probability" in diff
+    same = _invoke("definition", "--diff", "1", "1")
+    assert "0 changes" in same
 
 
 @pytest.mark.parametrize("name", ["01-explore-training-table.ipynb", "02-compare-models.ipynb"])

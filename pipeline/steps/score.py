@@ -2,7 +2,8 @@
 
 Inputs: the source tables; ``models:/<model_name>@<model_alias>``. Output: the ``scores`` table (database)
 and ``<scores dir>/as_of=<date>/scores.parquet``, one row per open lead:
-lead_id, as_of_ts, probability, score, grade, model_version, owner_id, company, source, scored_at.
+lead_id, as_of_ts, probability, score, grade, model_version, definition_version, owner_id, company,
+source, reasons_positive, reasons_negative, scored_at.
 Scoring the same as-of date again replaces that date's rows.
 """
 
@@ -36,13 +37,16 @@ def default_as_of(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
 
 
 def build_scores(tables: dict[str, pd.DataFrame], config: Config, model, model_version: int,
-                 as_of: pd.Timestamp) -> pd.DataFrame:
+                 as_of: pd.Timestamp, definition_version: str = "") -> pd.DataFrame:
     spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
                         max_lead_age_days=config.spine.max_lead_age_days)
     features = build_feature_table(tables, spine, config.features)
     names = model.metadata.get_input_schema().input_names()
-    predictions = model.predict(to_model_input(features, names)) if len(features) else \
-        pd.DataFrame(columns=["probability", "score", "grade"])
+    predictions = (model.predict(to_model_input(features, names), params={"reasons": config.score.reasons})
+                   if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
+    for col in ("reasons_positive", "reasons_negative"):
+        if col not in predictions.columns:
+            predictions[col] = ""
     leads = tables["leads"].set_index("lead_id")
     context = leads.reindex(spine["lead_id"])
     company = pd.Series(None, index=spine.index, dtype=object)
@@ -56,9 +60,12 @@ def build_scores(tables: dict[str, pd.DataFrame], config: Config, model, model_v
         "score": predictions["score"].to_numpy(dtype="int64"),
         "grade": predictions["grade"].astype(str).to_numpy(),
         "model_version": model_version,
+        "definition_version": definition_version,
         "owner_id": context["owner_id"].to_numpy() if "owner_id" in context else None,
         "company": company.to_numpy(),
         "source": context["source"].to_numpy(),
+        "reasons_positive": predictions["reasons_positive"].astype(str).to_numpy(),
+        "reasons_negative": predictions["reasons_negative"].astype(str).to_numpy(),
     })
     scores["as_of_ts"] = pd.to_datetime(scores["as_of_ts"], utc=True)
     scores["scored_at"] = pd.Timestamp.now(tz="UTC").floor("s")
@@ -70,7 +77,8 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResu
     as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
     tracking.configure()
     model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
-    scores = build_scores(tables, config, model, int(mv.version), as_of)
+    scores = build_scores(tables, config, model, int(mv.version), as_of,
+                          definition_version=(mv.tags or {}).get("definition_version", ""))
     path = io.write_scores(scores, as_of)
     return ScoreResult(as_of=as_of, rows=len(scores), model_version=int(mv.version), parquet_path=path,
                        grade_counts=scores["grade"].value_counts().sort_index().to_dict())

@@ -18,16 +18,21 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from features.catalog import build_catalog
 from features.labels import label_column
 from features.training_table import build_training_table, feature_columns
 from models import plots
 from models.calibration import ProbabilityCalibrator
+from models.definition import build_definition, render_markdown
 from models.families import LgbmModel, fit_family
-from models.metrics import classification_metrics, conversion_by_grade, ranking_auc
+from models.grades import grade_promises, shares_from_capacity, weekly_volume
+from models.metrics import classification_metrics, ranking_auc, reliability_table
 from models.scorer import LeadScorer, build_scorer, to_model_input
 from models.split import TimeSplit, split_by_time
 from pipeline import io, tracking
 from pipeline.config import Config
+
+MILESTONE_WORDS = {"won": "a won deal", "opportunity_created": "a sales opportunity"}
 
 
 class InsufficientData(ValueError):
@@ -50,6 +55,7 @@ class Evaluation:
     test_probability: np.ndarray
     grades: pd.DataFrame
     importance: pd.DataFrame | None
+    definition: dict
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class TrainResult:
     metrics: dict[str, float]
     periods: dict[str, str]
     grades: pd.DataFrame
+    definition_version: str
 
 
 def prepare(config: Config, sources: Path | None = None) -> Prepared:
@@ -100,7 +107,11 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     calibrator = ProbabilityCalibrator(method=config.train.calibration,
                                        raw_is_probability=model.raw_is_probability)
     calibrator.fit(model.predict_raw(s.valid[f]), s.valid[y])
-    scorer = build_scorer(model, calibrator, s.valid[f], grade_shares=config.score.grade_shares)
+    weekly_open = weekly_volume(s.valid["as_of_ts"])
+    shares = (shares_from_capacity(config.score.grade_capacity_per_week, weekly_open)
+              if config.score.grade_capacity_per_week else config.score.grade_shares)
+    catalog = {spec.name: spec for spec in build_catalog(config.features) if spec.name in f}
+    scorer = build_scorer(model, calibrator, s.valid[f], grade_shares=shares, catalog=catalog)
 
     p_test = scorer.probability(s.test[f])
     n_boot, seed = config.evaluate.bootstrap_samples, config.train.seed
@@ -115,15 +126,31 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
             metrics["test_roc_auc_oracle"] = ranking_auc(s.test[y], propensity)
     metrics["train_rows"] = float(len(s.train))
     metrics["train_positives"] = float(s.train[y].sum())
-    grades = conversion_by_grade(s.test[y], scorer.grade(p_test))
+    grades = grade_promises(scorer.grade_thresholds, p_test, s.test[y].to_numpy(), s.test["as_of_ts"],
+                            scorer.grade)
     for row in grades.itertuples():
-        metrics[f"test_conversion_grade_{row.grade}"] = float(row.rate)
+        metrics[f"test_conversion_grade_{row.grade}"] = float(row.promised_rate)
     importance = None
     if isinstance(model, LgbmModel):
         metrics["best_iteration"] = float(model.booster.best_iteration or model.booster.num_trees())
         importance = feature_importance(model, scorer.prepare(s.test[f].head(20_000)))
+    definition = build_definition(
+        model_name=config.registry.model_name, family=family,
+        label={"milestone": config.labels.milestone, "window_days": config.labels.window_days,
+               "column": prepared.target, "milestone_words": MILESTONE_WORDS[config.labels.milestone]},
+        population={"cadence_days": config.spine.cadence_days, "max_lead_age_days": config.spine.max_lead_age_days,
+                    "description": (f"Every lead that is open on the scoring day: created before it, no "
+                                    f"opportunity yet, not disqualified, at most {config.spine.max_lead_age_days} "
+                                    f"days old. Trained on the same population, snapshotted every "
+                                    f"{config.spine.cadence_days} days.")},
+        features=[{"name": n, "source": catalog[n].source, "description": catalog[n].description}
+                  for n in f if n in catalog],
+        grades=grades, metrics={k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")},
+        calibration=reliability_table(s.test[y], p_test), periods=s.periods(),
+    )
+    scorer.definition_version = definition["definition_version"]
     return Evaluation(scorer=scorer, metrics=metrics, test_probability=p_test, grades=grades,
-                      importance=importance)
+                      importance=importance, definition=definition)
 
 
 def feature_importance(model: LgbmModel, X: pd.DataFrame) -> pd.DataFrame:
@@ -180,8 +207,10 @@ def log_run(prepared: Prepared, config: Config, family: str, evaluation: Evaluat
     with tempfile.TemporaryDirectory() as tmp:
         if params_path is not None and params_path.exists():
             mlflow.log_artifact(str(params_path))
-        evaluation.grades.to_csv(Path(tmp) / "conversion_by_grade.csv", index=False)
-        mlflow.log_artifact(str(Path(tmp) / "conversion_by_grade.csv"))
+        evaluation.grades.to_csv(Path(tmp) / "grades.csv", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "grades.csv"))
+        mlflow.log_dict(evaluation.definition, "definition/definition.json")
+        mlflow.log_text(render_markdown(evaluation.definition), "definition/definition.md")
         if evaluation.importance is not None:
             evaluation.importance.to_csv(Path(tmp) / "feature_importance.csv", index=False)
             mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"))
@@ -190,8 +219,10 @@ def log_run(prepared: Prepared, config: Config, family: str, evaluation: Evaluat
     example = to_model_input(prepared.split.test[prepared.features].head(50), prepared.features)
     version = tracking.log_scorer(evaluation.scorer, example, model_name=config.registry.model_name)
     client = mlflow.MlflowClient()
+    mlflow.set_tag("definition_version", evaluation.definition["definition_version"])
     for key, value in {"model_family": family, "params_hash": config.hash(), "test_window": periods["test"],
-                       "test_roc_auc": f"{evaluation.metrics['test_roc_auc']:.4f}"}.items():
+                       "test_roc_auc": f"{evaluation.metrics['test_roc_auc']:.4f}",
+                       "definition_version": evaluation.definition["definition_version"]}.items():
         client.set_model_version_tag(config.registry.model_name, version.version, key, value)
     return int(version.version)
 
@@ -210,4 +241,5 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
                           extra_params=extra)
         run_id = active.info.run_id
     return TrainResult(run_id=run_id, model_version=version, family=family, metrics=evaluation.metrics,
-                       periods=prepared.split.periods(), grades=evaluation.grades)
+                       periods=prepared.split.periods(), grades=evaluation.grades,
+                       definition_version=evaluation.definition["definition_version"])

@@ -84,3 +84,23 @@ def test_missing_feature_column_is_named(scorer):
     X, _ = _frame(5, 4)
     with pytest.raises(ValueError, match="eng__web_visit_7d"):
         scorer.predict(X.drop(columns=["eng__web_visit_7d"]))
+
+
+def test_reasons_name_real_features_with_the_leads_own_values(scorer):
+    from features.catalog import CATEGORY, COUNT, FeatureSpec
+
+    scorer.catalog = {
+        "eng__web_visit_7d": FeatureSpec("eng__web_visit_7d", "engagement", COUNT,
+                                         "visited the website {value} times in the last 7 days"),
+        "fit__industry": FeatureSpec("fit__industry", "fit", CATEGORY, "the company is in {value}"),
+    }
+    X = pd.DataFrame({"eng__web_visit_7d": [6.0, 0.0],
+                      "fit__industry": pd.Categorical(["software", "education"],
+                                                      categories=["education", "retail", "software"])})
+    out = scorer.predict(X, reasons=True)
+    hot, cold = out.iloc[0], out.iloc[1]
+    assert "visited the website 6 times in the last 7 days" in hot["reasons_positive"]
+    assert "the company is in software" in hot["reasons_positive"]
+    assert "visited the website 0 times in the last 7 days" in cold["reasons_negative"]
+    assert "the company is in education" in cold["reasons_negative"]
+    assert out.loc[0, "probability"] > out.loc[1, "probability"]

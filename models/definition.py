@@ -1,0 +1,121 @@
+"""The quality-lead definition: what both teams sign, as data (JSON) and as a page people read (Markdown).
+
+It holds the conversion milestone and window, the population scored, the features with their meaning,
+the grade table with its promises, the test metrics and the calibration table. ``definition_version``
+is a hash of that content, so two model versions that promise the same thing share a definition version,
+and any change to window, features, thresholds or promises makes a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import pandas as pd
+
+DEFINITION_METRICS = ("roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "log_loss", "brier", "ece",
+                      "lift_at_10pct", "capture_at_10pct", "positive_rate", "rows", "positives")
+
+
+def _clean(value):
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 6)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        return _clean(value.item())
+    return value
+
+
+def build_definition(*, model_name: str, family: str, label: dict, population: dict, features: list[dict],
+                     grades: pd.DataFrame, metrics: dict[str, float], calibration: pd.DataFrame,
+                     periods: dict[str, str]) -> dict:
+    body = {
+        "model_name": model_name,
+        "model_family": family,
+        "label": label,
+        "population": population,
+        "features": features,
+        "grades": grades.to_dict("records"),
+        "test_metrics": {k: metrics[k] for k in DEFINITION_METRICS if k in metrics},
+        "calibration": calibration.to_dict("records"),
+        "periods": periods,
+    }
+    body = _clean(body)
+    body["definition_version"] = definition_version(body)
+    return body
+
+
+def definition_version(body: dict) -> str:
+    content = {k: v for k, v in body.items() if k != "definition_version"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def render_markdown(d: dict) -> str:
+    label, pop, m = d["label"], d["population"], d["test_metrics"]
+    lines = [
+        f"# Quality-lead definition {d['definition_version']}",
+        "",
+        f"A **quality lead** is scored by the probability that it reaches **{label['milestone_words']}** within "
+        f"**{label['window_days']} days** of the day it is scored (`{label['column']}`).",
+        "",
+        "## Who is scored",
+        f"{pop['description']}",
+        "",
+        "## Grades and what each one promises",
+        "| grade | probability from | share of open leads | leads per week | promised conversion [95 % CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for g in d["grades"]:
+        lines.append(f"| {g['grade']} | {g['min_probability']:.2%} | {g['share']:.1%} | {g['weekly_volume']:,.0f} | "
+                     f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}] |")
+    lines += [
+        "",
+        f"## How well it ranks and how honest its probabilities are (test period {d['periods']['test']})",
+        f"- ROC AUC {m.get('roc_auc', float('nan')):.3f} "
+        f"[{m.get('roc_auc_low', float('nan')):.3f}, {m.get('roc_auc_high', float('nan')):.3f}]; "
+        f"PR AUC {m.get('pr_auc', float('nan')):.3f}; lift in the top 10 % {m.get('lift_at_10pct', float('nan')):.1f}x",
+        f"- expected calibration error {m.get('ece', float('nan')):.4f}; Brier {m.get('brier', float('nan')):.4f}",
+        "",
+        "| bin | leads | promised | observed |",
+        "|---|---|---|---|",
+    ]
+    for row in d["calibration"]:
+        lines.append(f"| {row['bin'] + 1} | {row['rows']:,} | {row['predicted']:.2%} | {row['observed']:.2%} |")
+    lines += ["", f"## Features ({len(d['features'])})", "| feature | meaning |", "|---|---|"]
+    for f in d["features"]:
+        lines.append(f"| `{f['name']}` | {f['description'].replace('{value}', 'N')} |")
+    lines += ["", f"Model: {d['model_name']} ({d['model_family']}); trained on {d['periods']['train']}, "
+              f"calibrated and graded on {d['periods']['valid']}, tested on {d['periods']['test']}."]
+    return "\n".join(lines) + "\n"
+
+
+def diff_definitions(a: dict, b: dict) -> list[tuple[str, str, str]]:
+    """(what, in A, in B) for every difference a signatory should know about."""
+    changes: list[tuple[str, str, str]] = []
+    for key in ("milestone", "window_days"):
+        if a["label"].get(key) != b["label"].get(key):
+            changes.append((f"label {key}", str(a["label"].get(key)), str(b["label"].get(key))))
+    if a["population"] != b["population"]:
+        changes.append(("population", a["population"]["description"], b["population"]["description"]))
+    fa, fb = {f["name"] for f in a["features"]}, {f["name"] for f in b["features"]}
+    for name in sorted(fb - fa):
+        changes.append(("feature added", "", name))
+    for name in sorted(fa - fb):
+        changes.append(("feature removed", name, ""))
+    ga, gb = {g["grade"]: g for g in a["grades"]}, {g["grade"]: g for g in b["grades"]}
+    for grade in sorted(set(ga) | set(gb)):
+        x, y = ga.get(grade), gb.get(grade)
+        if x is None or y is None:
+            changes.append((f"grade {grade}", "present" if x else "absent", "present" if y else "absent"))
+            continue
+        for key, fmt in (("min_probability", "{:.2%}"), ("promised_rate", "{:.1%}"), ("weekly_volume", "{:,.0f}")):
+            if x[key] != y[key]:
+                changes.append((f"grade {grade} {key}", fmt.format(x[key]), fmt.format(y[key])))
+    for key in ("roc_auc", "ece"):
+        if a["test_metrics"].get(key) != b["test_metrics"].get(key):
+            changes.append((f"test {key}", f"{a['test_metrics'].get(key)}", f"{b['test_metrics'].get(key)}"))
+    return changes
