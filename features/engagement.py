@@ -206,15 +206,15 @@ def build_engagement_features(events: pd.DataFrame | None, spine: pd.DataFrame, 
         events, ev_codes = events.iloc[mine], ev_codes[mine]
     seconds = to_seconds(events["event_ts"])
     stream, high_intent = _stream_codes(events, params)
-    campaign, channel = _campaign_codes(events, campaigns)
+    campaign_raw, campaign_code = _campaign_codes(events, campaigns)
     columns = {"codes": ev_codes, "seconds": seconds, "stream": stream, "high_intent": high_intent,
-               "campaign": campaign, "channel": channel}
-    out = _build_in_chunks(row_codes, cutoff, columns, len(leads), params)
+               "campaign": campaign_raw}
+    out = _build_in_chunks(row_codes, cutoff, columns, len(leads), params, campaign_code)
     return pd.DataFrame(out, index=spine.index, columns=engagement_columns(params))
 
 
 def _build_in_chunks(row_codes: np.ndarray, cutoff: np.ndarray, columns: dict[str, np.ndarray], n_leads: int,
-                     params: EngagementParams) -> dict[str, np.ndarray]:
+                     params: EngagementParams, campaign_code) -> dict[str, np.ndarray]:
     """Split leads into contiguous blocks of about ``chunk_pairs`` (event, row) pairs and build each block.
 
     Blocks keep every temporary array small (cache-sized, reused by the allocator instead of fresh pages)
@@ -248,8 +248,9 @@ def _build_in_chunks(row_codes: np.ndarray, cutoff: np.ndarray, columns: dict[st
         hi = first_lead[c + 1] if c + 1 < n_chunks else n_leads
         rows = _Rows(row_codes[r] - lo, cutoff[r], hi - lo)
         part = {k: v[e] for k, v in ev_sorted.items()}
+        campaign, channel = campaign_code(part["campaign"])
         arrays = _engagement_arrays(rows, part["codes"] - lo, part["seconds"], part["stream"], part["high_intent"],
-                                    part["campaign"], part["channel"], params)
+                                    campaign, channel, params)
         return r[rows.order], arrays
 
     out: dict[str, np.ndarray] = {}
@@ -298,24 +299,46 @@ def _codes_with_names(values: pd.Series) -> tuple[np.ndarray, list]:
     return codes.astype(np.int64, copy=False), [None if pd.isna(u) else u for u in uniques]
 
 
-def _campaign_codes(events: pd.DataFrame, campaigns: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes of each event's campaign and of that campaign's channel (-1 when unknown)."""
-    none = np.full(len(events), -1, dtype=np.int64)
+def _campaign_codes(events: pd.DataFrame, campaigns: pd.DataFrame | None):
+    """Per event a raw campaign key, and a function turning a block of keys into (campaign, channel) codes.
+
+    Codes are -1 where unknown. A campaign the campaigns table lacks still counts as a campaign (of
+    unknown channel). Integer ids keep the lookup inside each block, so it runs on the block threads.
+    """
+    n = len(events)
+    none = np.full(n, -1, dtype=np.int64)
     if "campaign_id" not in events.columns:
-        return none, none
-    if campaigns is None or "channel" not in campaigns.columns:
-        return pd.factorize(events["campaign_id"], use_na_sentinel=True)[0].astype(np.int64), none
+        return none, lambda raw: (raw, raw)
     ids = events["campaign_id"]
+    if campaigns is None or "channel" not in campaigns.columns:
+        codes = pd.factorize(ids, use_na_sentinel=True)[0].astype(np.int64)
+        return codes, lambda raw: (raw, np.full(len(raw), -1, dtype=np.int64))
     campaign_ids = pd.Index(campaigns["campaign_id"])
-    if pd.api.types.is_integer_dtype(ids.dtype) and pd.api.types.is_integer_dtype(campaign_ids.dtype):
-        # Missing ids become a value no campaign has, so one vectorised lookup codes them -1.
-        absent = int(campaign_ids.min()) - 1 if len(campaign_ids) else -1
-        campaign = encode_entities(campaign_ids, pd.Series(ids.to_numpy(dtype=np.int64, na_value=absent)))
-    else:
-        campaign = campaign_ids.get_indexer(ids)
+    channel_codes = np.append(pd.factorize(campaigns["channel"], use_na_sentinel=True)[0].astype(np.int64), -1)
+    n_known = len(campaign_ids)
+    integer = pd.api.types.is_integer_dtype(ids.dtype) and pd.api.types.is_integer_dtype(campaign_ids.dtype)
+    if integer and n_known:
+        keys = campaign_ids.to_numpy(dtype=np.int64)
+        lo, hi = int(keys.min()), int(keys.max())
+        if hi - lo < 4 * n_known + 1024:
+            table = np.full(hi - lo + 1, -1, dtype=np.int64)
+            table[keys - lo] = np.arange(n_known)
+            missing = np.iinfo(np.int64).min
+            raw = ids.to_numpy(dtype=np.int64, na_value=missing)
+
+            def code(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                offset = block - lo
+                inside = (offset >= 0) & (offset <= hi - lo)
+                campaign = np.where(inside, table[np.where(inside, offset, 0)], -1)
+                # ids the table lacks: a code of their own, past the known ones
+                unknown = (campaign < 0) & (block != missing)
+                if unknown.any():
+                    campaign[unknown] = n_known + np.unique(block[unknown], return_inverse=True)[1]
+                return campaign, channel_codes[np.where(campaign < n_known, campaign, -1)]
+
+            return raw, code
+    campaign = campaign_ids.get_indexer(ids)
     unknown = (campaign < 0) & ids.notna().to_numpy()
-    if unknown.any():  # a campaign the campaigns table lacks still counts as a campaign, of unknown channel
-        campaign[unknown] = len(campaign_ids) + pd.factorize(ids[unknown])[0]
-    channel_codes = pd.factorize(campaigns["channel"], use_na_sentinel=True)[0].astype(np.int64)
-    channel = np.append(channel_codes, -1)[np.where(campaign < len(campaign_ids), campaign, -1)]
-    return campaign, channel
+    if unknown.any():
+        campaign[unknown] = n_known + pd.factorize(ids[unknown])[0]
+    return campaign, lambda raw: (raw, channel_codes[np.where(raw < n_known, raw, -1)])

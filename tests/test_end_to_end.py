@@ -1,5 +1,8 @@
 """The whole chain on a small demo world, through the CLI, with MLflow and the scores in a temp folder:
-generate → train → promote → score → queue."""
+generate → train → approve → promote → score → queue → compare → gates → rollback → tune.
+
+The tests share one world and one registry (module scope) and read as one story, in file order:
+later tests rely on the versions and the champion earlier ones created. Run the module as a whole."""
 
 import mlflow
 import numpy as np
@@ -182,6 +185,9 @@ def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
 
 def test_promotion_gates_overrides_history_and_rollback(workdir, tmp_path):
     # versions: 1 lgbm (champion), 2 points, 3 logreg
+    elsewhere = runner.invoke(app, ["promote", "--version", "3"])
+    assert elsewhere.exit_code == 1
+    assert "marketing has not approved version 3 (it approved version(s) 1 instead)" in elsewhere.output
     for version in ("2", "3"):
         for team in ("marketing", "sales"):
             _invoke("approve", "--version", version, "--team", team, "--by", f"{team}@example.com")
