@@ -6,18 +6,19 @@ visits, demo or contact-sales form fills) per window and days since the last one
 against the days before); distinct campaigns and channels touched so far.
 A window of ``w`` days is ``[as_of_ts - w, as_of_ts)``: only events strictly before the cutoff count.
 
-How it is computed, and why it is fast: every event is paired with the spine rows of its lead (snapshot
-rows of one lead are contiguous after one cheap sort of the spine), its age at each cutoff is a
-subtraction, and all windows fall out of a single ``bincount`` over (row, event stream, age bucket)
-followed by a cumulative sum over buckets. No per-lead Python loop and no sort of the events. For
-nightly scoring (one row per lead) the pairing is the identity, so cost is linear in events; leads are
-processed in chunks (``chunk_leads``) so memory follows the chunk, not the table.
+How it is computed, and why it is fast: snapshot rows of one lead are made contiguous by one cheap sort
+of the spine; then a compiled kernel (numba) makes a single pass over the events, visiting for each the
+rows of its lead and updating every feature of the rows whose cutoff it precedes. The work is the number
+of (event, row) pairs — for nightly scoring, one per event — with no sort of the events and no per-lead
+Python loop. Leads are processed in blocks of about ``chunk_pairs`` pairs on ``threads`` threads, so
+memory follows the block, not the table.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -85,110 +86,103 @@ class _Rows:
         self.count = np.bincount(codes, minlength=n_leads)
         self.start = np.cumsum(self.count) - self.count
         self.n = len(codes)
-        self.one_per_lead = bool(self.count.max(initial=0) <= 1)
-
-    def pair(self, codes: np.ndarray, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """(row, item, age in seconds) for every item/row pair of the same lead where the item came first.
-
-        ``item`` is None when it is the identity (one row per lead, every item paired and in the past),
-        which spares a gather of every event column on the nightly path.
-        """
-        item: np.ndarray | None
-        if self.one_per_lead:
-            present = self.count[codes] > 0
-            if present.all():
-                item, row = None, self.start[codes]
-            else:
-                item = np.flatnonzero(present)
-                row = self.start[codes[item]]
-        else:
-            reps = self.count[codes]
-            item = np.repeat(np.arange(len(codes)), reps)
-            first = np.repeat(self.start[codes] - (np.cumsum(reps) - reps), reps)
-            row = first + np.arange(len(item))
-        age = self.cutoff[row] - (seconds if item is None else seconds[item])
-        past = age > 0
-        if past.all():
-            return row, item, age
-        kept = np.flatnonzero(past)
-        return row[kept], (kept if item is None else item[kept]), age[kept]
 
 
-def _distinct_per_row(row: np.ndarray, group: np.ndarray, n_rows: int) -> np.ndarray:
-    """Distinct non-negative ``group`` values per row (a bitmap when it fits, else a sort)."""
-    n_groups = int(group.max(initial=-1)) + 1
-    if n_groups == 0:
-        return np.zeros(n_rows, dtype=np.int32)
-    if n_rows * n_groups <= 64_000_000:
-        seen = np.zeros(n_rows * n_groups + 1, dtype=bool)
-        seen[np.where(group >= 0, row * n_groups + group, n_rows * n_groups)] = True
-        return seen[:-1].reshape(n_rows, n_groups).sum(axis=1, dtype=np.int32)
-    has = group >= 0
-    key = row[has] * n_groups + group[has]
-    return np.bincount(np.unique(key) // n_groups, minlength=n_rows).astype(np.int32)
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _aggregate(ev_code, ev_seconds, ev_type, ev_detail, ev_campaign_key,         # per event
+               stream_of, high_of, campaign_lo, campaign_of, channel_of,           # lookup tables
+               lead_lo, lead_hi, lead_start, lead_count, row_cutoff,               # this block's leads and rows
+               w_seconds, hi_w_seconds, half_life_seconds, n_streams, n_campaigns, n_channels):
+    """One pass over (event, row) pairs of the same lead where the event came first.
+
+    Each event of a lead in ``[lead_lo, lead_hi)`` visits the snapshot rows of its lead (contiguous after
+    the rows were grouped by lead), so the work is the number of pairs: for nightly scoring, one per event.
+    Events of other leads are skipped, which lets blocks share the event arrays without sorting them.
+    """
+    n_rows = row_cutoff.shape[0]
+    n_w, n_hi, n_h = w_seconds.shape[0], hi_w_seconds.shape[0], half_life_seconds.shape[0]
+    never = np.iinfo(np.int64).max
+    # feature-major layouts: each output column is one contiguous row of these arrays
+    within = np.zeros((n_streams, n_w, n_rows), dtype=np.int32)
+    youngest = np.full((n_streams, n_rows), never, dtype=np.int64)
+    decayed = np.zeros((n_h, n_rows), dtype=np.float64)
+    high = np.zeros((n_hi, n_rows), dtype=np.int32)
+    high_youngest = np.full(n_rows, never, dtype=np.int64)
+    campaign_bits = np.zeros((n_rows, (n_campaigns + 63) // 64), dtype=np.uint64)  # a bitset per row
+    channel_bits = np.zeros((n_rows, (n_channels + 63) // 64), dtype=np.uint64)
+    rates = np.log(2.0) / half_life_seconds
+    for e in range(ev_code.shape[0]):
+        code = ev_code[e] - lead_lo
+        if code < 0 or ev_code[e] >= lead_hi:
+            continue
+        s = stream_of[ev_type[e], ev_detail[e]]
+        is_high = high_of[ev_type[e], ev_detail[e]]
+        k = ev_campaign_key[e] - campaign_lo
+        campaign = campaign_of[k] if 0 <= k < campaign_of.shape[0] else -1
+        channel = channel_of[campaign] if campaign >= 0 else -1
+        for r in range(lead_start[code], lead_start[code] + lead_count[code]):
+            age = row_cutoff[r] - ev_seconds[e]
+            if age <= 0:
+                continue
+            for j in range(n_w):
+                if age <= w_seconds[j]:
+                    within[s, j, r] += 1
+            if age < youngest[s, r]:
+                youngest[s, r] = age
+            for h in range(n_h):
+                decayed[h, r] += np.exp(-rates[h] * age)
+            if is_high:
+                for j in range(n_hi):
+                    if age <= hi_w_seconds[j]:
+                        high[j, r] += 1
+                if age < high_youngest[r]:
+                    high_youngest[r] = age
+            if campaign >= 0:
+                campaign_bits[r, campaign >> 6] |= np.uint64(1) << np.uint64(campaign & 63)
+            if channel >= 0:
+                channel_bits[r, channel >> 6] |= np.uint64(1) << np.uint64(channel & 63)
+    return within, youngest, decayed, high, high_youngest, campaign_bits, channel_bits
 
 
-def _engagement_arrays(rows: _Rows, codes: np.ndarray, seconds: np.ndarray, stream: np.ndarray,
-                       high_intent: np.ndarray, campaign: np.ndarray, channel: np.ndarray,
-                       params: EngagementParams) -> dict[str, np.ndarray]:
-    """The features of one chunk, in rows' lead-sorted order."""
-    n_types = len(params.event_types)
-    n_streams = n_types + 1  # the listed types, then everything else
+def _engagement_arrays(rows: _Rows, lead_lo: int, lead_hi: int, events: dict[str, np.ndarray],
+                       n_campaigns: int, n_channels: int, params: EngagementParams) -> dict[str, np.ndarray]:
+    """The features of one block of leads, in rows' lead-sorted order."""
+    n_streams = len(params.event_types) + 1  # the listed types, then everything else
     windows = _windows(params)
-    w_seconds = np.array(windows, dtype=np.int64) * SECONDS_PER_DAY
-    n_w = len(windows)
-    n = rows.n
-
-    row, item, age = rows.pair(codes, seconds)
-
-    def take(values: np.ndarray) -> np.ndarray:
-        return values if item is None else values[item]
-
-    ev_stream = take(stream)
-    bucket = np.searchsorted(w_seconds, age, side="left")  # age <= windows[j]  ⟺  bucket <= j
-    cells = np.bincount((row * n_streams + ev_stream) * (n_w + 1) + bucket, minlength=n * n_streams * (n_w + 1))
-    within = cells.reshape(n, n_streams, n_w + 1).cumsum(axis=2)[:, :, :n_w]  # [row, stream, window]
-    total = within.sum(axis=1)
     col = {w: j for j, w in enumerate(windows)}
-
-    out: dict[str, np.ndarray] = {}
-    for k, t in enumerate(params.event_types):
-        for w in params.windows_days:
-            out[f"eng__{t}_{w}d"] = within[:, k, col[w]].astype(np.int32)
-    for w in params.windows_days:
-        out[f"eng__events_{w}d"] = total[:, col[w]].astype(np.int32)
-
-    youngest = np.full(n * n_streams, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(youngest, row * n_streams + ev_stream, age)
-    youngest = youngest.reshape(n, n_streams)
+    within, youngest, decayed, high, high_youngest, campaigns, channels = _aggregate(
+        events["codes"], events["seconds"], events["type"], events["detail"], events["campaign_key"],
+        events["stream_of"], events["high_of"], events["campaign_lo"], events["campaign_of"], events["channel_of"],
+        lead_lo, lead_hi, rows.start, rows.count, rows.cutoff,
+        np.array(windows, dtype=np.int64) * SECONDS_PER_DAY,
+        np.array(params.high_intent.windows_days, dtype=np.int64) * SECONDS_PER_DAY,
+        np.array(params.half_lives_days, dtype=np.float64) * SECONDS_PER_DAY,
+        n_streams, n_campaigns, n_channels)
+    total = within.sum(axis=0)  # [window, row]
 
     def days(seconds_ago: np.ndarray) -> np.ndarray:
         return np.where(seconds_ago == np.iinfo(np.int64).max, np.nan, seconds_ago / SECONDS_PER_DAY)
 
+    out: dict[str, np.ndarray] = {}
     for k, t in enumerate(params.event_types):
-        out[f"eng__days_since_last_{t}"] = days(youngest[:, k])
-    out["eng__days_since_last_event"] = days(youngest.min(axis=1))
-
-    for h in params.half_lives_days:
-        weights = np.exp2(age * (-1.0 / (h * SECONDS_PER_DAY)))
-        out[f"eng__decayed_events_hl{_hl(h)}d"] = np.bincount(row, weights=weights, minlength=n).astype(np.float64)
-
-    hi = take(high_intent)
-    hi_row, hi_age = row[hi], age[hi]
-    hi_windows = np.array(params.high_intent.windows_days, dtype=np.int64) * SECONDS_PER_DAY
-    for w, w_s in zip(params.high_intent.windows_days, hi_windows, strict=True):
-        out[f"eng__high_intent_{w}d"] = np.bincount(hi_row[hi_age <= w_s], minlength=n).astype(np.int32)
-    hi_youngest = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(hi_youngest, hi_row, hi_age)
-    out["eng__days_since_last_high_intent"] = days(hi_youngest)
-
+        for w in params.windows_days:
+            out[f"eng__{t}_{w}d"] = within[k, col[w]]
+    for w in params.windows_days:
+        out[f"eng__events_{w}d"] = total[col[w]].astype(np.int32)
+    for k, t in enumerate(params.event_types):
+        out[f"eng__days_since_last_{t}"] = days(youngest[k])
+    out["eng__days_since_last_event"] = days(youngest.min(axis=0))
+    for j, h in enumerate(params.half_lives_days):
+        out[f"eng__decayed_events_hl{_hl(h)}d"] = decayed[j]
+    for j, w in enumerate(params.high_intent.windows_days):
+        out[f"eng__high_intent_{w}d"] = high[j]
+    out["eng__days_since_last_high_intent"] = days(high_youngest)
     r, b = params.trend.recent_days, params.trend.baseline_days
-    recent = total[:, col[r]]
-    before = total[:, col[r + b]] - recent
+    recent = total[col[r]]
+    before = total[col[r + b]] - recent
     out[f"eng__trend_{r}d_vs_{b}d"] = (recent + 0.5) / (before * (r / b) + 0.5)
-
-    out["eng__campaigns_touched"] = _distinct_per_row(row, take(campaign), n)
-    out["eng__channels_touched"] = _distinct_per_row(row, take(channel), n)
+    out["eng__campaigns_touched"] = np.bitwise_count(campaigns).sum(axis=1, dtype=np.int32)
+    out["eng__channels_touched"] = np.bitwise_count(channels).sum(axis=1, dtype=np.int32)
     return out
 
 
@@ -204,75 +198,59 @@ def build_engagement_features(events: pd.DataFrame | None, spine: pd.DataFrame, 
     mine = np.flatnonzero(ev_codes >= 0)
     if len(mine) < len(events):
         events, ev_codes = events.iloc[mine], ev_codes[mine]
-    seconds = to_seconds(events["event_ts"])
-    stream, high_intent = _stream_codes(events, params)
-    campaign_raw, campaign_code = _campaign_codes(events, campaigns)
-    columns = {"codes": ev_codes, "seconds": seconds, "stream": stream, "high_intent": high_intent,
-               "campaign": campaign_raw}
-    out = _build_in_chunks(row_codes, cutoff, columns, len(leads), params, campaign_code)
+    columns = {"codes": ev_codes, "seconds": to_seconds(events["event_ts"]),
+               **_stream_tables(events, params), **_campaign_tables(events, campaigns)}
+    out = _build_in_chunks(row_codes, cutoff, columns, len(leads), params)
     return pd.DataFrame(out, index=spine.index, columns=engagement_columns(params))
 
 
-def _build_in_chunks(row_codes: np.ndarray, cutoff: np.ndarray, columns: dict[str, np.ndarray], n_leads: int,
-                     params: EngagementParams, campaign_code) -> dict[str, np.ndarray]:
+def _build_in_chunks(row_codes: np.ndarray, cutoff: np.ndarray, events: dict[str, np.ndarray], n_leads: int,
+                     params: EngagementParams) -> dict[str, np.ndarray]:
     """Split leads into contiguous blocks of about ``chunk_pairs`` (event, row) pairs and build each block.
 
-    Blocks keep every temporary array small (cache-sized, reused by the allocator instead of fresh pages)
-    and make peak memory a function of the block, not of the table.
+    Blocks run side by side on ``threads`` threads (the kernel releases the GIL), share the event arrays
+    (each skips other blocks' leads, so events are never sorted or copied) and bound peak memory.
     """
-    ev_codes = columns["codes"]
-    ev_count = np.bincount(ev_codes, minlength=n_leads)
+    ev_count = np.bincount(events["codes"], minlength=n_leads)
     row_count = np.bincount(row_codes, minlength=n_leads)
     work = np.cumsum(ev_count * row_count + row_count)
-    chunk_of_lead = (np.maximum(work, 1) - 1) // params.chunk_pairs
-    n_chunks = int(chunk_of_lead[-1]) + 1 if n_leads else 1
-    key_dtype = np.uint16 if n_chunks < 2**16 else np.int64  # 16-bit keys sort by radix, in linear time
+    total = int(work[-1]) if n_leads else 0
+    per_round = params.threads * params.chunk_pairs  # whole rounds keep every thread busy
+    n_blocks = max(1, min(n_leads, params.threads * max(1, -(-total // per_round))))
+    # lead-code boundaries of equal work
+    bounds = np.searchsorted(work, np.arange(1, n_blocks) * (total / n_blocks), side="left") + 1
+    bounds = np.unique(np.concatenate([[0], bounds, [n_leads]]))
+    row_order = np.argsort(row_codes, kind="stable")
+    row_bounds = np.searchsorted(row_codes[row_order], bounds, side="left")
+    n_campaigns = int(events["campaign_of"].max(initial=-1)) + 1
+    n_channels = int(events["channel_of"].max(initial=-1)) + 1
 
-    def grouped(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        chunk = chunk_of_lead[codes] if n_leads else np.zeros(len(codes), dtype=np.int64)
-        order = np.argsort(chunk.astype(key_dtype), kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(chunk, minlength=n_chunks))])
-        return order, bounds
-
-    ev_order, ev_bounds = grouped(ev_codes)
-    ev_sorted = {k: v[ev_order] for k, v in columns.items()} if n_chunks > 1 else columns
-    row_order, row_bounds = grouped(row_codes)
-    first_lead = np.searchsorted(chunk_of_lead, np.arange(n_chunks), side="left")
-
-    def build(c: int) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-        r = row_order[row_bounds[c]:row_bounds[c + 1]]
-        if len(r) == 0 and n_leads:
-            return None
-        e = slice(ev_bounds[c], ev_bounds[c + 1])
-        lo = first_lead[c] if n_leads else 0
-        hi = first_lead[c + 1] if c + 1 < n_chunks else n_leads
+    def build(b: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        lo, hi = int(bounds[b]), int(bounds[b + 1])
+        r = row_order[row_bounds[b]:row_bounds[b + 1]]
         rows = _Rows(row_codes[r] - lo, cutoff[r], hi - lo)
-        part = {k: v[e] for k, v in ev_sorted.items()}
-        campaign, channel = campaign_code(part["campaign"])
-        arrays = _engagement_arrays(rows, part["codes"] - lo, part["seconds"], part["stream"], part["high_intent"],
-                                    campaign, channel, params)
-        return r[rows.order], arrays
+        return r[rows.order], _engagement_arrays(rows, lo, hi, events, n_campaigns, n_channels, params)
 
     out: dict[str, np.ndarray] = {}
-    # numpy releases the GIL in its array loops, so blocks run side by side on the machine's cores;
-    # results are written to fixed positions, so the order blocks finish in does not matter.
-    with ThreadPoolExecutor(max_workers=min(params.threads, n_chunks)) as pool:
-        for result in pool.map(build, range(n_chunks)):
-            if result is None:
-                continue
-            positions, arrays = result
+    # Results are written to fixed positions, so the order blocks finish in does not matter.
+    with ThreadPoolExecutor(max_workers=min(params.threads, len(bounds) - 1)) as pool:
+        for positions, arrays in pool.map(build, range(len(bounds) - 1)):
+            if len(positions) and positions[-1] - positions[0] == len(positions) - 1 and \
+                    (np.diff(positions) == 1).all():
+                positions = slice(positions[0], positions[-1] + 1)  # the spine was already in lead order
             for name, values in arrays.items():
                 if name not in out:
                     out[name] = np.empty(len(row_codes), dtype=values.dtype)
                 out[name][positions] = values
+    if not out:  # no leads at all: the kernel still defines the columns and their dtypes
+        rows = _Rows(np.zeros(0, dtype=np.int64), cutoff[:0], 0)
+        out = _engagement_arrays(rows, 0, 0, events, n_campaigns, n_channels, params)
     return out
 
 
-def _stream_codes(events: pd.DataFrame, params: EngagementParams) -> tuple[np.ndarray, np.ndarray]:
-    """Per event: its stream (position in ``event_types``, or one past it for the rest), and high intent.
-
-    Both come from one lookup table over (event type, form detail), so each event costs one gather.
-    """
+def _stream_tables(events: pd.DataFrame, params: EngagementParams) -> dict[str, np.ndarray]:
+    """Per event its type and form-detail codes, and the tables the kernel reads the stream (position in
+    ``event_types``, or one past it for the rest) and the high-intent flag from."""
     type_code, types = _codes_with_names(events["event_type"])
     listed = {t: k for k, t in enumerate(params.event_types)}
     high = params.high_intent
@@ -280,11 +258,11 @@ def _stream_codes(events: pd.DataFrame, params: EngagementParams) -> tuple[np.nd
         detail_code, details = _codes_with_names(events["detail"])
     else:
         detail_code, details = np.zeros(len(events), dtype=np.int64), [None]
-    stream_table = np.array([[listed.get(t, len(listed)) for _ in details] for t in types], dtype=np.int64)
-    high_table = np.array([[t in high.event_types or (t == high.form_event_type and d in high.form_details)
-                            for d in details] for t in types], dtype=bool)
-    cell = type_code * len(details) + detail_code
-    return stream_table.ravel()[cell], high_table.ravel()[cell]
+    stream_of = np.array([[listed.get(t, len(listed)) for _ in details] for t in types], dtype=np.int64)
+    high_of = np.array([[t in high.event_types or (t == high.form_event_type and d in high.form_details)
+                         for d in details] for t in types], dtype=np.bool_)
+    return {"type": type_code, "detail": detail_code, "stream_of": stream_of.reshape(len(types), len(details)),
+            "high_of": high_of.reshape(len(types), len(details))}
 
 
 def _codes_with_names(values: pd.Series) -> tuple[np.ndarray, list]:
@@ -299,23 +277,26 @@ def _codes_with_names(values: pd.Series) -> tuple[np.ndarray, list]:
     return codes.astype(np.int64, copy=False), [None if pd.isna(u) else u for u in uniques]
 
 
-def _campaign_codes(events: pd.DataFrame, campaigns: pd.DataFrame | None):
-    """Per event a raw campaign key, and a function turning a block of keys into (campaign, channel) codes.
+def _campaign_tables(events: pd.DataFrame, campaigns: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """Per event a campaign key, and the tables the kernel turns keys into campaign and channel codes.
 
-    Codes are -1 where unknown. A campaign the campaigns table lacks still counts as a campaign (of
-    unknown channel). Integer ids keep the lookup inside each block, so it runs on the block threads.
+    Integer campaign ids that all belong to the campaigns table are looked up inside the kernel (no pass
+    over the events here). Otherwise codes are computed here: a campaign the table lacks still counts as
+    a campaign, of unknown channel. Codes are -1 where unknown.
     """
-    n = len(events)
-    none = np.full(n, -1, dtype=np.int64)
+    none = np.full(len(events), -1, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
     if "campaign_id" not in events.columns:
-        return none, lambda raw: (raw, raw)
+        return {"campaign_key": none, "campaign_lo": 0, "campaign_of": empty, "channel_of": empty}
     ids = events["campaign_id"]
     if campaigns is None or "channel" not in campaigns.columns:
         codes = pd.factorize(ids, use_na_sentinel=True)[0].astype(np.int64)
-        return codes, lambda raw: (raw, np.full(len(raw), -1, dtype=np.int64))
+        n = int(codes.max(initial=-1)) + 1
+        return {"campaign_key": codes, "campaign_lo": 0, "campaign_of": np.arange(n, dtype=np.int64),
+                "channel_of": np.full(n, -1, dtype=np.int64)}
     campaign_ids = pd.Index(campaigns["campaign_id"])
-    channel_codes = np.append(pd.factorize(campaigns["channel"], use_na_sentinel=True)[0].astype(np.int64), -1)
     n_known = len(campaign_ids)
+    channel_codes = pd.factorize(campaigns["channel"], use_na_sentinel=True)[0].astype(np.int64)
     integer = pd.api.types.is_integer_dtype(ids.dtype) and pd.api.types.is_integer_dtype(campaign_ids.dtype)
     if integer and n_known:
         keys = campaign_ids.to_numpy(dtype=np.int64)
@@ -323,22 +304,16 @@ def _campaign_codes(events: pd.DataFrame, campaigns: pd.DataFrame | None):
         if hi - lo < 4 * n_known + 1024:
             table = np.full(hi - lo + 1, -1, dtype=np.int64)
             table[keys - lo] = np.arange(n_known)
-            missing = np.iinfo(np.int64).min
-            raw = ids.to_numpy(dtype=np.int64, na_value=missing)
-
-            def code(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                offset = block - lo
-                inside = (offset >= 0) & (offset <= hi - lo)
-                campaign = np.where(inside, table[np.where(inside, offset, 0)], -1)
-                # ids the table lacks: a code of their own, past the known ones
-                unknown = (campaign < 0) & (block != missing)
-                if unknown.any():
-                    campaign[unknown] = n_known + np.unique(block[unknown], return_inverse=True)[1]
-                return campaign, channel_codes[np.where(campaign < n_known, campaign, -1)]
-
-            return raw, code
-    campaign = campaign_ids.get_indexer(ids)
-    unknown = (campaign < 0) & ids.notna().to_numpy()
+            raw = ids.to_numpy(dtype=np.int64, na_value=np.iinfo(np.int64).min)
+            present = raw[raw != np.iinfo(np.int64).min]
+            dense = (table >= 0).all()
+            if len(present) == 0 or (dense and present.min() >= lo and present.max() <= hi):
+                return {"campaign_key": raw, "campaign_lo": lo, "campaign_of": table, "channel_of": channel_codes}
+    codes = campaign_ids.get_indexer(ids).astype(np.int64)
+    unknown = (codes < 0) & ids.notna().to_numpy()
     if unknown.any():
-        campaign[unknown] = n_known + pd.factorize(ids[unknown])[0]
-    return campaign, lambda raw: (raw, channel_codes[np.where(raw < n_known, raw, -1)])
+        codes[unknown] = n_known + pd.factorize(ids[unknown])[0]
+    n = int(codes.max(initial=-1)) + 1
+    channel_of = np.concatenate([channel_codes, np.full(max(n - n_known, 0), -1, dtype=np.int64)])
+    return {"campaign_key": codes, "campaign_lo": 0, "campaign_of": np.arange(n, dtype=np.int64),
+            "channel_of": channel_of}

@@ -50,7 +50,7 @@ class EngagementParams(Section):
     half_lives_days: list[float] = Field(default_factory=lambda: [7.0, 30.0])
     trend: TrendParams = TrendParams()
     high_intent: HighIntentParams = HighIntentParams()
-    chunk_pairs: int = Field(500_000, gt=0)  # (event, snapshot) pairs per block: bounds memory
+    chunk_pairs: int = Field(2_500_000, gt=0)  # (event, snapshot) pairs per block: bounds memory
     threads: int = Field(2, gt=0)  # blocks built side by side
 
     @model_validator(mode="after")
