@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import ProbabilityCalibrator
+from models.drift import build_reference
 
 SCORE_COLUMNS = ["probability", "score", "grade"]
 
@@ -31,6 +32,7 @@ class LeadScorer:
     grade_thresholds: dict[str, float]  # grade → minimum probability, best grade first; last grade: 0
     catalog: dict = field(default_factory=dict)  # feature name → FeatureSpec, frozen at training time
     definition_version: str = ""
+    drift_reference: dict = field(default_factory=dict)  # models.drift reference of the validation slice
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Feature rows in the model's column order, categories cast to the training categories."""
@@ -142,5 +144,6 @@ def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataF
     )
     p = scorer.probability(X_reference)
     scorer.reference_quantiles = np.quantile(p, np.linspace(0, 1, 1001))
+    scorer.drift_reference = build_reference(X_reference, p)
     scorer.grade_thresholds = grade_thresholds(p, grade_shares)
     return scorer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -331,6 +332,55 @@ def score(
     console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                   f"{result.model_version} ({grades})")
     console.print(f"published to {io.db_url()} (table scores) and {result.parquet_path}")
+
+
+@app.command()
+def nightly(
+    as_of: Annotated[dt.datetime | None, typer.Option(
+        "--as-of", help="Night to score (UTC midnight); default: midnight after the latest data.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """The nightly job: validate, score the open leads with the champion, publish, check drift, log the run.
+
+    Exit codes: 0 published, 3 published with warnings, 1 failed (previous scores untouched),
+    2 invalid params.yaml, 4 another run holds the publish lock.
+    """
+    from pipeline.steps import nightly as step
+
+    config = _config(params)
+    result = step.run(config, as_of=as_of, sources=sources)
+    if result.exit_code in (step.FAILED, step.LOCKED):
+        console.print(f"[red]{result.status}:[/red] {result.error}")
+        raise typer.Exit(result.exit_code)
+    console.print(f"night {result.as_of:%Y-%m-%d}: {result.status}; {result.leads_scored:,} open leads scored "
+                  f"with model version {result.model_version} (definition {result.definition_version}); "
+                  f"run {result.run_id}")
+    if result.drift is not None and len(result.drift):
+        top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())
+        console.print(f"largest population shifts (PSI): {top}")
+    for warning in result.warnings:
+        console.print(f"[yellow]![/yellow] {warning}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show.")] = 20):
+    """The run log of the nightly job, newest first."""
+    frame = io.read_runs(limit=top)
+    if frame.empty:
+        console.print("[yellow]no nightly runs logged yet (run `leadscore nightly`)[/yellow]")
+        return
+    table = Table(title="Nightly runs")
+    for col in ("as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
+                "definition_version", "warnings"):
+        table.add_column(col, overflow="fold")
+    for r in frame.to_dict("records"):
+        warnings = len(json.loads(r["warnings"] or "[]"))
+        table.add_row(*(str(r[c]) if r[c] is not None else "" for c in
+                        ("as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
+                         "definition_version")), str(warnings) if warnings else (r.get("error") or ""))
+    console.print(table)
 
 
 @app.command()

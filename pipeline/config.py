@@ -127,6 +127,20 @@ class ScoreParams(_Section):
         return self
 
 
+class NightlyParams(_Section):
+    """leadscore nightly: drift thresholds (population stability index) and where drift is logged."""
+
+    psi_warn: float = Field(0.1, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    experiment_name: str = "lead-scoring-monitoring"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NightlyParams:
+        if self.psi_alert < self.psi_warn:
+            raise ValueError("psi_alert must be at least psi_warn")
+        return self
+
+
 class PromoteParams(_Section):
     """Gates a model version must pass (besides both teams' sign-off) to become champion."""
 
@@ -154,6 +168,7 @@ class Config(_Section):
     registry: RegisterParams = Field(alias="register")
     score: ScoreParams
     promote: PromoteParams = PromoteParams()
+    nightly: NightlyParams = NightlyParams()
     generate: GenerateParams
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ Locations come from the environment (see .env.example), never from params.yaml:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -20,6 +21,70 @@ import sqlalchemy as sa
 from features.schema import CONTRACT, validate_sources
 
 SCORES_TABLE = "scores"
+RUNS_TABLE = "runs"
+
+
+class LockHeld(RuntimeError):
+    """Another run is publishing to the same sink."""
+
+
+@contextlib.contextmanager
+def publish_lock(folder: Path | None = None):
+    """An exclusive lock file beside the published scores; a lock left by a dead process is taken over."""
+    folder = folder or scores_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".publish.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise LockHeld(f"another leadscore run (pid {pid}) is publishing to {folder}; "
+                               f"wait for it, or remove {path} if that process is gone") from None
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+        return
+    raise LockHeld(f"could not take the publish lock {path}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def record_run(row: dict, *, url: str | None = None) -> None:
+    """Append one line to the run log (table ``runs``)."""
+    eng = engine(url)
+    with eng.begin() as conn:
+        pd.DataFrame([row]).to_sql(RUNS_TABLE, conn, if_exists="append", index=False)
+    eng.dispose()
+
+
+def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(RUNS_TABLE):
+                return pd.DataFrame()
+            return pd.read_sql(sa.text(f"SELECT * FROM {RUNS_TABLE} ORDER BY started DESC LIMIT :n"), conn,
+                               params={"n": limit})
+    finally:
+        eng.dispose()
 
 
 def sources_dir() -> Path:
@@ -76,29 +141,34 @@ def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None =
                  folder: Path | None = None) -> Path:
     """Publish one night's scores: replace that as-of date's rows, never append a second copy.
 
-    Parquet: written to a temporary file, then renamed into place (atomic on one filesystem).
-    Database: delete-then-insert for that date inside one transaction.
+    Database: delete-then-insert for that date inside one transaction. Parquet: written to a temporary
+    file and renamed into place (atomic on one filesystem) only after the database committed.
     """
     folder = (folder or scores_dir()) / f"as_of={as_of:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "scores.parquet"
     tmp = folder / ".scores.parquet.tmp"
     scores.to_parquet(tmp, index=False)
-    tmp.replace(target)
 
-    eng = engine(url)
     rows = scores.copy()
     rows["as_of_ts"] = rows["as_of_ts"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     rows["scored_at"] = rows["scored_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     key = f"{as_of:%Y-%m-%dT%H:%M:%SZ}"
-    with eng.begin() as conn:
-        if sa.inspect(conn).has_table(SCORES_TABLE):
-            conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k"), {"k": key})
-        rows.to_sql(SCORES_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
-        conn.execute(sa.text(
-            f"CREATE INDEX IF NOT EXISTS ix_scores_owner ON {SCORES_TABLE} (as_of_ts, owner_id, score)"
-        ))
-    eng.dispose()
+    eng = engine(url)
+    try:
+        with eng.begin() as conn:  # one transaction: a failure anywhere leaves the previous rows in place
+            if sa.inspect(conn).has_table(SCORES_TABLE):
+                conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k"), {"k": key})
+            rows.to_sql(SCORES_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
+            conn.execute(sa.text(
+                f"CREATE INDEX IF NOT EXISTS ix_scores_owner ON {SCORES_TABLE} (as_of_ts, owner_id, score)"
+            ))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        eng.dispose()
+    tmp.replace(target)  # the parquet copy moves into place only once the database committed
     return target
 
 

@@ -274,7 +274,68 @@ def test_training_refuses_too_few_conversions(workdir, tmp_path):
     assert "min_conversions is 1000000" in result.output
 
 
+def _night_rows(as_of: str) -> int:
+    counts = pd.read_sql("SELECT as_of_ts, COUNT(*) AS n FROM scores GROUP BY as_of_ts", io.engine())
+    return int(counts.loc[counts["as_of_ts"].str.startswith(as_of), "n"].sum())
+
+
+def test_nightly_publishes_one_set_per_night_checks_drift_and_logs_each_run(workdir):
+    first = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+    assert first.exit_code in (0, 3), first.output
+    assert "open leads scored" in first.output and "PSI" in first.output
+    rows = _night_rows(AS_OF)
+    second = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+    assert second.exit_code in (0, 3), second.output
+    assert _night_rows(AS_OF) == rows == len(io.read_scores(as_of=pd.Timestamp(AS_OF, tz="UTC")))
+    log = io.read_runs()
+    assert len(log) >= 2 and set(log["status"].head(2)) <= {"published", "published with warnings"}
+    assert (log["leads_scored"].head(2) == rows).all()
+    assert AS_OF in _invoke("runs")
+    monitoring = mlflow.search_runs(experiment_names=["lead-scoring-monitoring"], output_format="pandas")
+    assert len(monitoring) >= 2 and "metrics.psi.probability" in monitoring.columns
+
+
+def test_a_failure_mid_publish_leaves_the_published_night_intact(workdir, monkeypatch):
+    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    before = io.read_scores(as_of=as_of)
+    parquet = workdir / "scores" / f"as_of={AS_OF}" / "scores.parquet"
+    parquet_before = parquet.read_bytes()
+    real_to_sql = pd.DataFrame.to_sql
+
+    def failing_to_sql(self, name, *args, **kwargs):
+        if name == "scores":
+            real_to_sql(self.head(10), name, *args, **kwargs)  # part of the rows are written ...
+            raise OSError("disk full")                           # ... then the write dies
+        return real_to_sql(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_sql", failing_to_sql)
+    result = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+    assert result.exit_code == 1 and "disk full" in result.output
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(io.read_scores(as_of=as_of), before)
+    assert parquet.read_bytes() == parquet_before
+    assert not list(parquet.parent.glob(".*.tmp"))
+    assert io.read_runs().iloc[0]["status"] == "failed"
+
+
+def test_the_publish_lock_stops_a_second_run_and_a_stale_lock_is_taken_over(workdir):
+    import os
+
+    lock = workdir / "scores" / ".publish.lock"
+    lock.write_text(str(os.getpid()))  # a live process holds it
+    try:
+        held = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+        assert held.exit_code == 4 and "another leadscore run" in held.output
+    finally:
+        lock.unlink()
+    lock.write_text("999999999")  # left behind by a process that no longer exists
+    stale = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+    assert stale.exit_code in (0, 3), stale.output
+    assert not lock.exists()
+
+
 def test_help_lists_the_commands():
     out = runner.invoke(app, ["--help"]).output
-    for command in ("generate", "train", "promote", "score", "queue", "compare", "tune", "features"):
+    for command in ("generate", "train", "promote", "score", "queue", "compare", "tune", "features", "approve",
+                    "rollback", "promotions", "definition", "nightly", "runs"):
         assert command in out

@@ -1,0 +1,78 @@
+"""Population stability: does tonight's population look like the one the model was checked on?
+
+The reference is frozen into the model version at training time (the validation slice): per numeric
+feature its decile edges and the share of rows in each bin, per category feature the share of each level.
+PSI = Σ (actual − expected) · ln(actual / expected), with a small floor so empty bins stay finite.
+Rules of thumb used in credit scoring and lead scoring alike: below 0.1 stable, 0.1–0.25 shifting,
+above 0.25 shifted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+_FLOOR = 1e-4
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    e = np.maximum(np.asarray(expected, dtype=float), _FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=float), _FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def numeric_reference(values: pd.Series, bins: int = 10) -> dict:
+    """Decile edges (distinct) and the share of rows per bin, missing values as a bin of their own."""
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    present = v[~np.isnan(v)]
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
+    return {"kind": "numeric", "edges": edges.tolist(), "expected": numeric_shares(v, edges).tolist()}
+
+
+def numeric_shares(values, edges) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    idx = np.where(np.isnan(v), len(edges) + 1, np.searchsorted(np.asarray(edges), v, side="right"))
+    counts = np.bincount(idx.astype(np.int64), minlength=len(edges) + 2)
+    return counts / max(len(v), 1)
+
+
+def category_reference(values: pd.Series) -> dict:
+    shares = values.astype("object").where(values.notna(), "(missing)").astype(str).value_counts(normalize=True)
+    return {"kind": "category", "levels": shares.index.tolist(), "expected": shares.to_numpy().tolist()}
+
+
+def category_shares(values: pd.Series, levels: list[str]) -> np.ndarray:
+    """Shares of the reference levels, plus one slot for levels the reference never saw."""
+    text = values.astype("object").where(values.notna(), "(missing)").astype(str)
+    counts = text.value_counts()
+    known = np.array([counts.get(level, 0) for level in levels], dtype=float)
+    unseen = len(text) - known.sum()
+    return np.append(known, unseen) / max(len(text), 1)
+
+
+def build_reference(X: pd.DataFrame, probability: np.ndarray) -> dict:
+    ref = {}
+    for col in X.columns:
+        if isinstance(X[col].dtype, pd.CategoricalDtype) or X[col].dtype == object:
+            ref[col] = category_reference(X[col])
+        else:
+            ref[col] = numeric_reference(X[col])
+    ref["probability"] = numeric_reference(pd.Series(probability))
+    return ref
+
+
+def population_stability(reference: dict, X: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+    """PSI of every referenced column (features and the probability), highest first."""
+    rows = []
+    frame = X.assign(probability=np.asarray(probability, dtype=float))
+    for col, ref in reference.items():
+        if col not in frame.columns:
+            continue
+        if ref["kind"] == "numeric":
+            actual = numeric_shares(pd.to_numeric(frame[col], errors="coerce"), ref["edges"])
+            expected = np.asarray(ref["expected"])
+        else:
+            actual = category_shares(frame[col], ref["levels"])
+            expected = np.append(ref["expected"], 0.0)
+        rows.append({"column": col, "psi": psi(expected, actual)})
+    return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)
