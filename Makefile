@@ -39,6 +39,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_scoring.py
 
 lint: setup
 	$(BIN)/ruff check features models pipeline tests

@@ -1,0 +1,146 @@
+"""Nightly scoring at scale: features + predict + reasons + publish for many open leads.
+
+Run by ``make bench``. Trains a champion on a 20,000-lead demo world (MLflow in a temporary folder),
+then scores N open leads (default 1M) built for the benchmark: each lead created within the last 180
+days, with about 20 engagement events. Prints seconds per phase, leads/s and peak RSS, and pyfunc
+``predict`` against the raw ``Booster.predict`` on the same rows (the design's target: ≤ 1.2×).
+
+    python benchmarks/bench_scoring.py --leads 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pipeline  # noqa: E402,F401  (OMP_WAIT_POLICY)
+from features.spine import build_spine  # noqa: E402
+from features.training_table import build_feature_table  # noqa: E402
+from models.scorer import to_model_input  # noqa: E402
+from pipeline import io, tracking  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from pipeline.steps import generate, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
+
+
+def scoring_world(n_leads: int, events_per_lead: int, seed: int = 0) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1, n_leads + 1, dtype=np.int64)
+    n_accounts = max(1, n_leads // 3)
+    leads = pd.DataFrame({
+        "lead_id": ids,
+        "created_ts": AS_OF - pd.to_timedelta(rng.integers(86_400, 179 * 86_400, n_leads), unit="s"),
+        "source": rng.choice(["web_organic", "paid_search", "webinar", "email", "partner_referral"], n_leads),
+        "account_id": rng.integers(1, n_accounts + 1, n_leads),
+        "country": rng.choice(["US", "GB", "DE", "FR", "IN"], n_leads),
+        "job_title": rng.choice(["VP of Engineering", "IT Manager", "Marketing Analyst", "Student"], n_leads),
+        "owner_id": rng.choice([f"rep_{i:02d}" for i in range(1, 13)], n_leads),
+        "email_domain": rng.choice(["gmail.com", "acme.com", "globex.com"], n_leads),
+    })
+    accounts = pd.DataFrame({
+        "account_id": np.arange(1, n_accounts + 1, dtype=np.int64),
+        "name": [f"Company {i}" for i in range(1, n_accounts + 1)],
+        "industry": rng.choice(["software", "retail", "healthcare", "education"], n_accounts),
+        "employees": rng.integers(2, 20_000, n_accounts),
+    })
+    n_events = n_leads * events_per_lead
+    lead = rng.integers(0, n_leads, n_events)
+    types = ["email_open", "email_click", "web_visit", "pricing_page_visit", "form_submit", "content_download",
+             "webinar_attend", "event_attend", "ad_click"]
+    age = rng.integers(60, 179 * 86_400, n_events)
+    events = pd.DataFrame({
+        "lead_id": ids[lead],
+        "event_ts": AS_OF - pd.to_timedelta(age, unit="s"),
+        "event_type": pd.Categorical.from_codes(rng.integers(0, len(types), n_events), categories=types),
+        "campaign_id": pd.array(rng.integers(1, 49, n_events), dtype="Int64"),
+    })
+    events = events[events["event_ts"] > leads["created_ts"].to_numpy()[lead]]
+    opportunities = pd.DataFrame({"lead_id": pd.Series(dtype="int64"),
+                                  "created_ts": pd.Series(dtype="datetime64[ns, UTC]"),
+                                  "closed_ts": pd.Series(dtype="datetime64[ns, UTC]"),
+                                  "is_won": pd.Series(dtype=bool)})
+    campaigns = pd.DataFrame({"campaign_id": np.arange(1, 49, dtype=np.int64),
+                              "channel": np.resize(["email", "paid_search", "webinar", "partner"], 48)})
+    return {"leads": leads, "accounts": accounts, "engagement_events": events, "opportunities": opportunities,
+            "campaigns": campaigns}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--events-per-lead", type=int, default=20)
+    args = parser.parse_args()
+    config = load_config(ROOT / "params.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "LEADSCORE_SOURCES": str(tmp / "w"),
+                           "LEADSCORE_DB_URL": f"sqlite:///{tmp}/scores.db", "LEADSCORE_SCORES_DIR": str(tmp / "s")})
+        os.chdir(tmp)
+        generate.run(tmp / "w", 20_000, 7, config.generate)
+        trained = train.run(config)
+        tracking.configure()
+        import mlflow
+
+        model = mlflow.pyfunc.load_model(f"models:/{config.registry.model_name}/{trained.model_version}")
+        scorer = model.unwrap_python_model().scorer
+        tables = io.validate_sources(scoring_world(args.leads, args.events_per_lead))
+        n_events = len(tables["engagement_events"])
+        phases = {}
+        started = time.perf_counter()
+        spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([AS_OF]),
+                            max_lead_age_days=config.spine.max_lead_age_days)
+        features = build_feature_table(tables, spine, config.features)
+        phases["features"] = time.perf_counter() - started
+        names = model.metadata.get_input_schema().input_names()
+        X = to_model_input(features, names)
+        t = time.perf_counter()
+        predicted = model.predict(X)
+        phases["pyfunc predict (probability, score, grade)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        raw = scorer.model.booster.predict(scorer.prepare(X))
+        booster_seconds = time.perf_counter() - t
+        sample = X.head(20_000)
+        prepared = scorer.prepare(sample)
+        t = time.perf_counter()
+        scorer.model.contributions(prepared)
+        shap_per_s = len(sample) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        scorer.reasons(prepared)
+        reasons_per_s = len(sample) / (time.perf_counter() - t)
+        phases[f"reasons (extrapolated from {len(sample):,} leads)"] = len(X) / reasons_per_s
+        scores = pd.DataFrame({"lead_id": spine["lead_id"].to_numpy(), "as_of_ts": spine["as_of_ts"].to_numpy(),
+                               "probability": predicted["probability"].to_numpy(), "score": predicted["score"],
+                               "grade": predicted["grade"].astype(str), "model_version": trained.model_version,
+                               "owner_id": "rep", "scored_at": pd.Timestamp.now(tz="UTC")})
+        scores["as_of_ts"] = pd.to_datetime(scores["as_of_ts"], utc=True)
+        t = time.perf_counter()
+        io.write_scores(scores, AS_OF)
+        phases["publish (SQLite + parquet)"] = time.perf_counter() - t
+        assert len(raw) == len(X)
+    total = sum(phases.values())
+    print(f"\nScoring {len(spine):,} open leads ({n_events:,} events), model version {trained.model_version}")
+    for name, seconds in phases.items():
+        print(f"  {name:<48} {seconds:8.2f} s")
+    print(f"  {'total':<48} {total:8.2f} s   {len(spine) / total:,.0f} leads/s (target: 1M leads in <= 30 s)")
+    print(f"pyfunc predict {phases['pyfunc predict (probability, score, grade)']:.2f} s vs raw Booster.predict "
+          f"{booster_seconds:.2f} s: {phases['pyfunc predict (probability, score, grade)'] / booster_seconds:.2f}x "
+          "(target <= 1.2x)")
+    print(f"reasons: {reasons_per_s:,.0f} leads/s (exact TreeSHAP + wording); TreeSHAP alone {shap_per_s:,.0f} "
+          "leads/s")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
