@@ -11,15 +11,16 @@ import math
 from dataclasses import dataclass
 
 COUNT, DAYS, CATEGORY, NUMBER, FLAG, RATIO = "count", "days", "category", "number", "flag", "ratio"
+DECIMAL = "decimal"  # a number shown as given (4.857, not 5): the columns of a flat CRM export
 DTYPES = {COUNT: "int32", DAYS: "float64", CATEGORY: "category", NUMBER: "float64", FLAG: "int8",
-          RATIO: "float64"}
+          RATIO: "float64", DECIMAL: "float64"}
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
     name: str
-    source: str        # engagement | fit | lead | history | sales
-    kind: str          # count | days | category | number | flag | ratio
+    source: str        # engagement | fit | lead | history | sales | crm export
+    kind: str          # count | days | category | number | flag | ratio | decimal
     description: str   # plain words with a {value} slot
     missing: str = ""  # what a missing value means, in words
     in_model: bool = True
@@ -33,6 +34,8 @@ class FeatureSpec:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return self.missing or self.description.format(value="unknown")
         if self.kind == FLAG:
+            if "{value}" in self.description:  # "housing: yes" / "housing: no"
+                return self.description.format(value="yes" if int(value) else "no")
             return self.description if int(value) else f"not: {self.description}"
         if self.kind in (COUNT,):
             value = int(value)
@@ -40,6 +43,8 @@ class FeatureSpec:
             value = f"{float(value):,.0f}"
         elif self.kind == RATIO:
             value = f"{float(value):.1f}"
+        elif self.kind == DECIMAL:
+            value = f"{float(value):g}"
         return self.description.format(value=value)
 
 

@@ -101,3 +101,49 @@ class FeatureParams(Section):
     fit: FitParams
     history: bool = True
     sales_touches: SalesTouchParams = SalesTouchParams()
+
+
+ColumnType = Literal["numeric", "categorical", "boolean", "date", "text"]
+
+
+class SourceParams(Section):
+    """Where the leads come from: the six-table data contract (default) or one flat CRM export.
+
+    For ``kind: flat`` the column map says which column is the id (none: the row number), when each lead
+    was created (optional: without it the split follows row order), whether it converted (a flag and/or a
+    date), which columns to leave out (leaky: filled in by sales after contact) and, optionally, a column's
+    type. Every other column becomes a feature with an inferred type.
+    """
+
+    kind: Literal["contract", "flat"] = "contract"
+    id_column: str | None = None                # None: the lead id is the row number in the file (1-based)
+    created_column: str | None = None           # None: no dates, the split follows row order
+    converted_column: str | None = None         # a binary flag (yes/no, true/false, 1/0, won/lost …)
+    converted_date_column: str | None = None    # a date, empty while not converted
+    exclude: list[str] = Field(default_factory=list)
+    types: dict[str, ColumnType] = Field(default_factory=dict)
+    # Text with more distinct values than this is bucketed: its most frequent levels, the rest "(other)".
+    max_categories: int = Field(50, gt=1)
+    # Text whose distinct values exceed this share of the rows (ids, e-mails, free notes) is dropped.
+    max_unique_share: float = Field(0.5, gt=0, le=1)
+    valid_share: float = Field(0.2, gt=0, lt=1)  # the split: train … valid … test, in time or row order
+    test_share: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SourceParams:
+        flat_only = ("id_column", "created_column", "converted_column", "converted_date_column")
+        if self.kind == "contract":
+            given = [k for k in flat_only if getattr(self, k) is not None]
+            given += [k for k in ("exclude", "types") if getattr(self, k)]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to kind: flat")
+            return self
+        if self.converted_column is None and self.converted_date_column is None:
+            raise ValueError("kind: flat needs converted_column or converted_date_column")
+        if self.valid_share + self.test_share >= 0.9:
+            raise ValueError("valid_share + test_share must leave at least 10 % of the rows to train on")
+        mapped = [c for c in (self.id_column, self.created_column, self.converted_column,
+                              self.converted_date_column) if c is not None]
+        if len(set(mapped)) != len(mapped):
+            raise ValueError("id, created and converted columns must be different columns")
+        return self

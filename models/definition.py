@@ -56,11 +56,13 @@ def definition_version(body: dict) -> str:
 
 def render_markdown(d: dict) -> str:
     label, pop, m = d["label"], d["population"], d["test_metrics"]
+    # A flat CRM export has no window: its label is the lead's recorded outcome.
+    when = (f" within **{label['window_days']} days** of the day it is scored" if label.get("window_days") else "")
     lines = [
         f"# Quality-lead definition {d['definition_version']}",
         "",
-        f"A **quality lead** is scored by the probability that it reaches **{label['milestone_words']}** within "
-        f"**{label['window_days']} days** of the day it is scored (`{label['column']}`).",
+        f"A **quality lead** is scored by the probability that it reaches **{label['milestone_words']}**{when} "
+        f"(`{label['column']}`).",
         "",
         "## Who is scored",
         f"{pop['description']}",
@@ -70,8 +72,10 @@ def render_markdown(d: dict) -> str:
         "|---|---|---|---|---|",
     ]
     for g in d["grades"]:
+        promise = ("no test leads" if g["promised_rate"] is None else  # an empty grade promises nothing
+                   f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}]")
         lines.append(f"| {g['grade']} | {g['min_probability']:.2%} | {g['share']:.1%} | {g['weekly_volume']:,.0f} | "
-                     f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}] |")
+                     f"{promise} |")
     lines += [
         "",
         f"## How well it ranks and how honest its probabilities are (test period {d['periods']['test']})",

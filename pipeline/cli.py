@@ -82,6 +82,44 @@ def generate(
     console.print(f"lead-to-sale rate: {won / len(world.tables['leads']):.1%} ({won:,} won opportunities)")
 
 
+@app.command()
+def init(
+    from_csv: Annotated[Path, typer.Option("--from-csv", help="The CRM export (CSV, any common delimiter, or parquet).")],
+    out: Annotated[Path, typer.Option("--out", help="Params file to write.")] = Path("params.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    defaults: Annotated[Path | None, typer.Option(
+        "--defaults", help="Params file to copy the other sections from (default: ./params.yaml, else the shipped one).")
+    ] = None,
+):
+    """Inspect a flat CRM export, propose its column map and write a params file that trains on it."""
+    from pipeline.steps import init as step
+
+    try:
+        result = step.run(from_csv, out, defaults=defaults, force=force)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        raise _fail(exc) from None
+    p = result.proposal
+    table = Table(title=f"{result.export} ({result.rows:,} rows): the proposed column map")
+    for col in ("column", "role / type", "why"):
+        table.add_column(col, overflow="fold")
+    roles = {p.id_column: "id", p.created_column: "created date", p.converted_column: "converted flag",
+             p.converted_date_column: "converted date"}
+    for column, role in roles.items():
+        if column is not None:
+            table.add_row(column, role, "")
+    for column in p.leaky:
+        table.add_row(column, "[yellow]excluded[/yellow]", "leaky? named like a value filled in after contact")
+    for column, (kind, why) in p.types.items():
+        table.add_row(column, kind or "[yellow]dropped[/yellow]", why)
+    console.print(table)
+    for note in p.notes:
+        console.print(f"[yellow]![/yellow] {note}")
+    for problem in result.problems:
+        console.print(f"[red]✗[/red] {problem}")
+    console.print(f"wrote {result.path}; train with: LEADSCORE_SOURCES={result.export} leadscore train "
+                  f"--params {result.path}")
+
+
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="Model family: lgbm, points or logreg (default: train.model in params.yaml).")]
 
@@ -99,7 +137,8 @@ def _print_training(result, config) -> None:
     for key in ("pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "capture_at_10pct", "positive_rate",
                 "mean_probability"):
         table.add_row(key, f"{m['test_' + key]:.4f}", f"{m['valid_' + key]:.4f}")
-    table.add_row("roc_auc, lead age alone", f"{m['test_roc_auc_lead_age_only']:.4f}", "")
+    if "test_roc_auc_lead_age_only" in m:
+        table.add_row("roc_auc, lead age alone", f"{m['test_roc_auc_lead_age_only']:.4f}", "")
     if "test_roc_auc_oracle" in m:
         table.add_row("roc_auc, true propensity (oracle)", f"{m['test_roc_auc_oracle']:.4f}", "")
     console.print(table)
@@ -112,7 +151,9 @@ def _print_training(result, config) -> None:
     console.print(grades)
     console.print(f"definition version {result.definition_version}: `leadscore definition --version "
                   f"{result.model_version}` shows it")
-    console.print(f"periods: {result.periods}; {int(m['train_rows']):,} training snapshots, "
+    for warning in result.warnings:
+        console.print(f"[yellow]![/yellow] {warning}")
+    console.print(f"periods: {result.periods}; {int(m['train_rows']):,} training rows, "
                   f"{int(m['train_positives']):,} converted")
     console.print(f"registered [bold]{config.registry.model_name}[/bold] version {result.model_version}; "
                   f"promote it with `leadscore promote --version {result.model_version}`")
@@ -409,7 +450,8 @@ def queue(
             why = "+ " + row.reasons_positive.replace(" · ", "\n+ ")
             if row.reasons_negative:
                 why += "\n- " + row.reasons_negative.replace(" · ", "\n- ")
-        table.add_row(str(rank), str(row.lead_id), f"{row.company or ''}\n{row.source}", str(row.owner_id),
+        company = "\n".join(str(v) for v in (row.company, row.source) if v)  # a flat export has neither
+        table.add_row(str(rank), str(row.lead_id), company, str(row.owner_id or ""),
                       row.grade, str(row.score), f"{row.probability:.1%}", why)
     console.print(table)
     definition = frame["definition_version"].iloc[0] if "definition_version" in frame.columns else "?"

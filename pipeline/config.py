@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from features.params import FeatureParams, LabelParams, Section, SpineParams
+from features.params import FeatureParams, LabelParams, Section, SourceParams, SpineParams
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -158,6 +158,7 @@ class GenerateParams(_Section):
 
 
 class Config(_Section):
+    source: SourceParams = SourceParams()  # kind: contract (the six tables) unless a flat export is mapped
     labels: LabelParams
     spine: SpineParams
     features: FeatureParams
@@ -178,15 +179,25 @@ class Config(_Section):
                 f"split.gap_days ({self.split.gap_days}) must be >= labels.window_days "
                 f"({self.labels.window_days}): otherwise training labels look into the evaluation period"
             )
+        if (self.source.kind == "flat" and self.source.created_column is None
+                and self.score.grade_capacity_per_week is not None):
+            raise ValueError("score.grade_capacity_per_week needs dates to count leads per week; a flat export "
+                             "without source.created_column has none: give score.grade_shares instead")
         return self
+
+    def _dump(self) -> dict[str, Any]:
+        """The params as data; the default ``source`` (the data contract) is left out, so the hash and the
+        logged params of a contract config are what they were before flat exports existed."""
+        exclude = {"source"} if self.source == SourceParams() else None
+        return self.model_dump(mode="json", by_alias=True, exclude=exclude)
 
     def flat(self) -> dict[str, Any]:
         """Dotted key → value, for MLflow params."""
-        return _flatten(self.model_dump(mode="json", by_alias=True))
+        return _flatten(self._dump())
 
     def hash(self) -> str:
         """Stable content hash, for lineage tags."""
-        blob = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True).encode()
+        blob = json.dumps(self._dump(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 

@@ -2,7 +2,8 @@
 
 Locations come from the environment (see .env.example), never from params.yaml:
 - ``LEADSCORE_SOURCES``: folder with the source tables as ``<table>.parquet`` or ``<table>.csv``
-  (default ``data/demo``);
+  (default ``data/demo``); for a flat CRM export (``source.kind: flat``), the export file itself or a
+  folder holding exactly one ``.csv`` or ``.parquet`` file;
 - ``LEADSCORE_SCORES_DIR``: where scores are written as parquet, one folder per as-of date
   (default ``data/scores``);
 - ``LEADSCORE_DB_URL``: SQLAlchemy URL of the scores database (default ``sqlite:///leadscore.db``).
@@ -11,6 +12,7 @@ Locations come from the environment (see .env.example), never from params.yaml:
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 from pathlib import Path
@@ -114,6 +116,43 @@ def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
         elif csv.exists():
             tables[name] = pd.read_csv(csv)
     return validate_sources(tables)
+
+
+FLAT_SUFFIXES = (".csv", ".parquet")
+
+
+def flat_source_path(location: Path | None = None) -> Path:
+    """The export file: ``location`` (or $LEADSCORE_SOURCES) itself, or the one export file in that folder."""
+    location = location or sources_dir()
+    if location.is_file():
+        return location
+    if not location.is_dir():
+        raise FileNotFoundError(f"CRM export {location} does not exist (pass --sources or set LEADSCORE_SOURCES "
+                                "to the export file)")
+    found = sorted(p for p in location.iterdir() if p.suffix.lower() in FLAT_SUFFIXES)
+    if len(found) != 1:
+        listed = ", ".join(p.name for p in found) or "none"
+        raise FileNotFoundError(f"{location} must hold exactly one .csv or .parquet export to use as the flat "
+                                f"source, it holds {len(found)} ({listed}): point --sources at the file")
+    return found[0]
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The field separator of a CSV file (``,`` ``;`` tab or ``|``), read from its first 64 kB."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        sample = fh.read(65536)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def read_flat_source(location: Path | None = None) -> pd.DataFrame:
+    """A flat CRM export as a frame, columns as the file names them, types as pandas infers them."""
+    path = flat_source_path(location)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep=sniff_delimiter(path), encoding="utf-8-sig")
 
 
 def read_truth(folder: Path | None = None) -> pd.DataFrame | None:

@@ -1,9 +1,11 @@
-"""score: tonight's open leads → the same point-in-time features as training → champion → published scores.
+"""score: tonight's open leads → the same features as training → champion → published scores.
 
-Inputs: the source tables; ``models:/<model_name>@<model_alias>``. Output: the ``scores`` table (database)
-and ``<scores dir>/as_of=<date>/scores.parquet``, one row per open lead:
-lead_id, as_of_ts, probability, score, grade, model_version, definition_version, owner_id, company,
+Inputs: the source tables (or, with ``source.kind: flat``, the CRM export); ``models:/<model_name>@<model_alias>``.
+Output: the ``scores`` table (database) and ``<scores dir>/as_of=<date>/scores.parquet``, one row per open
+lead: lead_id, as_of_ts, probability, score, grade, model_version, definition_version, owner_id, company,
 source, reasons_positive, reasons_negative, scored_at.
+Open leads of the data contract are those the spine holds at the as-of date; of a flat export, the rows that
+have not converted, built with the column plan frozen into the champion (owner, company and source stay empty).
 Scoring the same as-of date again replaces that date's rows.
 """
 
@@ -12,14 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 
+from features import flat
 from features.spine import build_spine, data_end
 from features.timeutil import as_utc
 from features.training_table import build_feature_table
 from models.scorer import to_model_input
 from pipeline import io, tracking
 from pipeline.config import Config
+from pipeline.steps.train import FLAT_PLAN_ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -36,34 +41,30 @@ def default_as_of(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
     return data_end(tables).floor("D") + pd.Timedelta(days=1)
 
 
-def build_scores(tables: dict[str, pd.DataFrame], config: Config, model, model_version: int,
-                 as_of: pd.Timestamp, definition_version: str = "") -> pd.DataFrame:
-    spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
-                        max_lead_age_days=config.spine.max_lead_age_days)
-    features = build_feature_table(tables, spine, config.features)
+def _predict(model, features: pd.DataFrame, reasons: bool) -> pd.DataFrame:
     names = model.metadata.get_input_schema().input_names()
-    predictions = (model.predict(to_model_input(features, names), params={"reasons": config.score.reasons})
+    predictions = (model.predict(to_model_input(features, names), params={"reasons": reasons})
                    if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
     for col in ("reasons_positive", "reasons_negative"):
         if col not in predictions.columns:
             predictions[col] = ""
-    leads = tables["leads"].set_index("lead_id")
-    context = leads.reindex(spine["lead_id"])
-    company = pd.Series(None, index=spine.index, dtype=object)
-    if "accounts" in tables and "name" in tables["accounts"].columns and "account_id" in leads.columns:
-        names_by_account = tables["accounts"].set_index("account_id")["name"]
-        company = pd.Series(names_by_account.reindex(context["account_id"]).to_numpy(), index=spine.index)
+    return predictions
+
+
+def _assemble(lead_id, as_of_ts, predictions: pd.DataFrame, *, model_version: int, definition_version: str,
+              owner_id=None, company=None, source=None) -> pd.DataFrame:
+    """The published columns, best lead first."""
     scores = pd.DataFrame({
-        "lead_id": spine["lead_id"].to_numpy(),
-        "as_of_ts": spine["as_of_ts"].to_numpy(),
+        "lead_id": lead_id,
+        "as_of_ts": as_of_ts,
         "probability": predictions["probability"].to_numpy(dtype=float),
         "score": predictions["score"].to_numpy(dtype="int64"),
         "grade": predictions["grade"].astype(str).to_numpy(),
         "model_version": model_version,
         "definition_version": definition_version,
-        "owner_id": context["owner_id"].to_numpy() if "owner_id" in context else None,
-        "company": company.to_numpy(),
-        "source": context["source"].to_numpy(),
+        "owner_id": owner_id,
+        "company": company,
+        "source": source,
         "reasons_positive": predictions["reasons_positive"].astype(str).to_numpy(),
         "reasons_negative": predictions["reasons_negative"].astype(str).to_numpy(),
     })
@@ -72,13 +73,72 @@ def build_scores(tables: dict[str, pd.DataFrame], config: Config, model, model_v
     return scores.sort_values(["probability", "lead_id"], ascending=[False, True], ignore_index=True)
 
 
+def build_scores(tables: dict[str, pd.DataFrame], config: Config, model, model_version: int,
+                 as_of: pd.Timestamp, definition_version: str = "") -> pd.DataFrame:
+    spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
+                        max_lead_age_days=config.spine.max_lead_age_days)
+    features = build_feature_table(tables, spine, config.features)
+    predictions = _predict(model, features, config.score.reasons)
+    leads = tables["leads"].set_index("lead_id")
+    context = leads.reindex(spine["lead_id"])
+    company = pd.Series(None, index=spine.index, dtype=object)
+    if "accounts" in tables and "name" in tables["accounts"].columns and "account_id" in leads.columns:
+        names_by_account = tables["accounts"].set_index("account_id")["name"]
+        company = pd.Series(names_by_account.reindex(context["account_id"]).to_numpy(), index=spine.index)
+    return _assemble(spine["lead_id"].to_numpy(), spine["as_of_ts"].to_numpy(), predictions,
+                     model_version=model_version, definition_version=definition_version,
+                     owner_id=context["owner_id"].to_numpy() if "owner_id" in context else None,
+                     company=company.to_numpy(), source=context["source"].to_numpy())
+
+
+def build_flat_scores(frame: pd.DataFrame, plan: flat.FlatPlan, config: Config, model, model_version: int,
+                      as_of: pd.Timestamp, definition_version: str = "") -> pd.DataFrame:
+    """Scores for the rows of a CRM export that have not converted, on the champion's frozen column plan."""
+    table = flat.build_flat_table(frame, plan, extract_ts=flat.extract_time(frame, plan))
+    open_leads = table[table[flat.LABEL] == 0].reset_index(drop=True)
+    predictions = _predict(model, open_leads, config.score.reasons)
+    return _assemble(open_leads["lead_id"].to_numpy(), as_of, predictions, model_version=model_version,
+                     definition_version=definition_version)
+
+
+def default_flat_as_of(frame: pd.DataFrame, plan: flat.FlatPlan) -> pd.Timestamp:
+    """Midnight after the export's latest date; today's midnight (UTC) for an export without dates."""
+    latest = flat.extract_time(frame, plan)
+    if latest is None:
+        return pd.Timestamp.now(tz="UTC").floor("D")
+    return latest.floor("D") + pd.Timedelta(days=1)
+
+
+def check_source_kind(config: Config, mv) -> None:
+    """A version trained on one source kind cannot score the other: its features are not built there."""
+    kind = (mv.tags or {}).get("source_kind", "contract")
+    if kind != config.source.kind:
+        raise ValueError(f"{config.registry.model_name} version {mv.version} was trained on a {kind} source, but "
+                         f"params.yaml says source.kind: {config.source.kind}")
+
+
+def load_flat_plan(config: Config, mv) -> flat.FlatPlan:
+    """The column plan the model version was trained with, to build the same features from a new export."""
+    check_source_kind(config, mv)
+    return flat.FlatPlan.from_dict(mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{FLAT_PLAN_ARTIFACT}"))
+
+
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
-    tables = io.read_sources(sources)
-    as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
     tracking.configure()
-    model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
-    scores = build_scores(tables, config, model, int(mv.version), as_of,
-                          definition_version=(mv.tags or {}).get("definition_version", ""))
+    if config.source.kind == "flat":
+        frame = io.read_flat_source(sources)
+        model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
+        plan = load_flat_plan(config, mv)
+        as_of = as_utc(as_of) if as_of is not None else default_flat_as_of(frame, plan)
+        scores = build_flat_scores(frame, plan, config, model, int(mv.version), as_of,
+                                   definition_version=(mv.tags or {}).get("definition_version", ""))
+    else:
+        tables = io.read_sources(sources)
+        as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
+        model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
+        check_source_kind(config, mv)
+        scores = build_scores(tables, config, model, int(mv.version), as_of,
+                              definition_version=(mv.tags or {}).get("definition_version", ""))
     path = io.write_scores(scores, as_of)
     return ScoreResult(as_of=as_of, rows=len(scores), model_version=int(mv.version), parquet_path=path,
                        grade_counts=scores["grade"].value_counts().sort_index().to_dict())

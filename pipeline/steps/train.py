@@ -1,7 +1,11 @@
 """train: training_table → time split → a model family → calibration → test metrics → MLflow run + version.
 
 Inputs: the source tables (``pipeline.io.read_sources``) and, when the sources folder holds one,
-``truth.parquet`` (the demo world's true propensities, for the oracle AUC). Outputs: one MLflow run in
+``truth.parquet`` (the demo world's true propensities, for the oracle AUC); or, with ``source.kind: flat``,
+one CRM export (``pipeline.io.read_flat_source``): one row per lead, its columns typed by
+``features.flat``, split by created date or row order. The feature builder is chosen by the source kind
+and recorded in the run and the model version (tag ``source_kind``; the flat column plan as the artifact
+``source/flat_plan.json``, which scoring applies unchanged). Outputs: one MLflow run in
 the experiment named in params.yaml with params, metrics (ROC AUC with a bootstrap interval, PR AUC, log
 loss, Brier, ECE, lift and capture at 5/10/20 %, conversion by grade), plots, lineage tags and the pyfunc
 model, registered as a new version of ``register.model_name``. Steps downstream exchange only the version.
@@ -11,14 +15,15 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 
-from features.catalog import build_catalog
+from features import flat
+from features.catalog import FeatureSpec, build_catalog
 from features.labels import label_column
 from features.training_table import build_training_table, feature_columns
 from models import plots
@@ -28,10 +33,11 @@ from models.families import LgbmModel, fit_family
 from models.grades import grade_promises, shares_from_capacity, weekly_volume
 from models.metrics import classification_metrics, ranking_auc, reliability_table
 from models.scorer import LeadScorer, build_scorer, to_model_input
-from models.split import TimeSplit, split_by_time
+from models.split import TimeSplit, split_by_order, split_by_time
 from pipeline import io, tracking
 from pipeline.config import Config
 
+FLAT_PLAN_ARTIFACT = "source/flat_plan.json"
 MILESTONE_WORDS = {"won": "a won deal", "opportunity_created": "a sales opportunity"}
 
 
@@ -46,6 +52,10 @@ class Prepared:
     features: list[str]
     target: str
     truth: pd.DataFrame | None
+    catalog: dict[str, FeatureSpec] = field(default_factory=dict)  # feature name → its description
+    source_kind: str = "contract"
+    flat_plan: flat.FlatPlan | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,17 +77,45 @@ class TrainResult:
     periods: dict[str, str]
     grades: pd.DataFrame
     definition_version: str
+    warnings: tuple[str, ...] = ()
 
 
 def prepare(config: Config, sources: Path | None = None) -> Prepared:
+    """The split training table of the configured source kind, with its features and their descriptions."""
+    if config.source.kind == "flat":
+        return prepare_flat(config, sources)
     tables = io.read_sources(sources)
     table = build_training_table(tables, config)
     target = label_column(config.labels.window_days)
     split = split_by_time(table, test_days=config.split.test_days, valid_days=config.split.valid_days,
                           gap_days=config.split.gap_days)
     check_sufficiency(split, target, min_conversions=config.train.min_conversions)
-    return Prepared(tables=tables, split=split, features=feature_columns(table, config.features), target=target,
-                    truth=io.read_truth(sources))
+    features = feature_columns(table, config.features)
+    catalog = {spec.name: spec for spec in build_catalog(config.features) if spec.name in features}
+    return Prepared(tables=tables, split=split, features=features, target=target, truth=io.read_truth(sources),
+                    catalog=catalog)
+
+
+def prepare_flat(config: Config, sources: Path | None = None) -> Prepared:
+    """One row per lead from a CRM export: validated, typed, split by created date or else by row order."""
+    frame = io.read_flat_source(sources)
+    flat.validate_flat_source(frame, config.source, min_conversions=config.train.min_conversions)
+    plan = flat.plan_columns(frame, config.source)
+    table = flat.build_flat_table(frame, plan, extract_ts=flat.extract_time(frame, plan))
+    order = [flat.CREATED, flat.ROW_NUMBER] if plan.created_column else [flat.ROW_NUMBER]
+    split = split_by_order(table, order=order, valid_share=config.source.valid_share,
+                           test_share=config.source.test_share)
+    warnings = [f"column {c.column!r} {c.reason}" for c in plan.columns if c.type is None]
+    if plan.created_column is None:
+        periods = split.periods()
+        warnings.insert(0, f"no created-date column (source.created_column): the split follows row order — train "
+                           f"{periods['train']}, valid {periods['valid']}, test {periods['test']} — a time split "
+                           "only if the export is sorted by date; no gap is needed, each label is the lead's own "
+                           "outcome")
+    check_sufficiency(split, flat.LABEL, min_conversions=config.train.min_conversions)
+    catalog = {spec.name: spec for spec in flat.flat_catalog(plan)}
+    return Prepared(tables={"crm_export": frame}, split=split, features=plan.features, target=flat.LABEL,
+                    truth=None, catalog=catalog, source_kind="flat", flat_plan=plan, warnings=tuple(warnings))
 
 
 def check_sufficiency(split: TimeSplit, target: str, *, min_conversions: int) -> None:
@@ -110,8 +148,7 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     weekly_open = weekly_volume(s.valid["as_of_ts"])
     shares = (shares_from_capacity(config.score.grade_capacity_per_week, weekly_open)
               if config.score.grade_capacity_per_week else config.score.grade_shares)
-    catalog = {spec.name: spec for spec in build_catalog(config.features) if spec.name in f}
-    scorer = build_scorer(model, calibrator, s.valid[f], grade_shares=shares, catalog=catalog)
+    scorer = build_scorer(model, calibrator, s.valid[f], grade_shares=shares, catalog=prepared.catalog)
 
     p_test = scorer.probability(s.test[f])
     n_boot, seed = config.evaluate.bootstrap_samples, config.train.seed
@@ -119,7 +156,8 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
                classification_metrics(s.test[y], p_test, n_boot=n_boot, seed=seed).items()}
     metrics.update({f"valid_{k}": v for k, v in
                     classification_metrics(s.valid[y], scorer.probability(s.valid[f])).items()})
-    metrics["test_roc_auc_lead_age_only"] = ranking_auc(s.test[y], s.test["lead__age_days"])
+    if "lead__age_days" in s.test.columns:  # a flat export has no snapshots, so no lead age at scoring time
+        metrics["test_roc_auc_lead_age_only"] = ranking_auc(s.test[y], s.test["lead__age_days"])
     if prepared.truth is not None:
         propensity = prepared.truth.set_index("lead_id")["propensity"].reindex(s.test["lead_id"]).to_numpy()
         if not np.isnan(propensity).any():
@@ -134,15 +172,10 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     if isinstance(model, LgbmModel):
         metrics["best_iteration"] = float(model.booster.best_iteration or model.booster.num_trees())
         importance = feature_importance(model, scorer.prepare(s.test[f].head(20_000)))
+    label, population = _label_and_population(prepared, config)
+    catalog = prepared.catalog
     definition = build_definition(
-        model_name=config.registry.model_name, family=family,
-        label={"milestone": config.labels.milestone, "window_days": config.labels.window_days,
-               "column": prepared.target, "milestone_words": MILESTONE_WORDS[config.labels.milestone]},
-        population={"cadence_days": config.spine.cadence_days, "max_lead_age_days": config.spine.max_lead_age_days,
-                    "description": (f"Every lead that is open on the scoring day: created before it, no "
-                                    f"opportunity yet, not disqualified, at most {config.spine.max_lead_age_days} "
-                                    f"days old. Trained on the same population, snapshotted every "
-                                    f"{config.spine.cadence_days} days.")},
+        model_name=config.registry.model_name, family=family, label=label, population=population,
         features=[{"name": n, "source": catalog[n].source, "description": catalog[n].description}
                   for n in f if n in catalog],
         grades=grades, metrics={k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")},
@@ -151,6 +184,27 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     scorer.definition_version = definition["definition_version"]
     return Evaluation(scorer=scorer, metrics=metrics, test_probability=p_test, grades=grades,
                       importance=importance, definition=definition)
+
+
+def _label_and_population(prepared: Prepared, config: Config) -> tuple[dict, dict]:
+    """What the definition says is predicted, and for whom, in the source kind's terms."""
+    if prepared.flat_plan is not None:
+        plan = prepared.flat_plan
+        column = plan.converted_column or plan.converted_date_column
+        label = {"milestone": "converted", "window_days": None, "column": prepared.target,
+                 "milestone_words": f"a conversion (`{column}` in the CRM export)"}
+        population = {"description": "Every lead of the CRM export that has not converted yet (one row per lead). "
+                                     "Trained on all rows of the export, converted or not, split by "
+                                     + ("created date." if plan.created_column else "row order.")}
+        return label, population
+    label = {"milestone": config.labels.milestone, "window_days": config.labels.window_days,
+             "column": prepared.target, "milestone_words": MILESTONE_WORDS[config.labels.milestone]}
+    population = {"cadence_days": config.spine.cadence_days, "max_lead_age_days": config.spine.max_lead_age_days,
+                  "description": (f"Every lead that is open on the scoring day: created before it, no "
+                                  f"opportunity yet, not disqualified, at most {config.spine.max_lead_age_days} "
+                                  f"days old. Trained on the same population, snapshotted every "
+                                  f"{config.spine.cadence_days} days.")}
+    return label, population
 
 
 def feature_importance(model: LgbmModel, X: pd.DataFrame) -> pd.DataFrame:
@@ -195,6 +249,7 @@ def log_run(prepared: Prepared, config: Config, family: str, evaluation: Evaluat
         "test_window": periods["test"],
         "feature_set": ",".join(prepared.features),
         "label": prepared.target,
+        "source_kind": prepared.source_kind,
         **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
            for name, fp in io.fingerprint(prepared.tables).items()},
         **{f"version.{pkg}": v for pkg, v in tracking.package_versions().items()},
@@ -211,6 +266,8 @@ def log_run(prepared: Prepared, config: Config, family: str, evaluation: Evaluat
         mlflow.log_artifact(str(Path(tmp) / "grades.csv"))
         mlflow.log_dict(evaluation.definition, "definition/definition.json")
         mlflow.log_text(render_markdown(evaluation.definition), "definition/definition.md")
+        if prepared.flat_plan is not None:
+            mlflow.log_dict(prepared.flat_plan.to_dict(), FLAT_PLAN_ARTIFACT)
         if evaluation.importance is not None:
             evaluation.importance.to_csv(Path(tmp) / "feature_importance.csv", index=False)
             mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"))
@@ -222,7 +279,8 @@ def log_run(prepared: Prepared, config: Config, family: str, evaluation: Evaluat
     mlflow.set_tag("definition_version", evaluation.definition["definition_version"])
     for key, value in {"model_family": family, "params_hash": config.hash(), "test_window": periods["test"],
                        "test_roc_auc": f"{evaluation.metrics['test_roc_auc']:.4f}",
-                       "definition_version": evaluation.definition["definition_version"]}.items():
+                       "definition_version": evaluation.definition["definition_version"],
+                       "source_kind": prepared.source_kind}.items():
         client.set_model_version_tag(config.registry.model_name, version.version, key, value)
     return int(version.version)
 
@@ -242,4 +300,5 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
         run_id = active.info.run_id
     return TrainResult(run_id=run_id, model_version=version, family=family, metrics=evaluation.metrics,
                        periods=prepared.split.periods(), grades=evaluation.grades,
-                       definition_version=evaluation.definition["definition_version"])
+                       definition_version=evaluation.definition["definition_version"],
+                       warnings=prepared.warnings)
