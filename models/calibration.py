@@ -8,7 +8,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
-_EPS = 1e-6
+_EPS = 1e-15  # small enough that raw probabilities of 1e-12 and 1e-9 stay apart: sigmoid keeps the ranking
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
