@@ -42,6 +42,12 @@ class ProbabilityCalibrator(BaseEstimator):
             raise ValueError(f"unknown calibration method {self.method!r}")
         return self
 
+    def reverses_order(self) -> bool:
+        """True when the fitted sigmoid slopes downwards: the model ranked the calibration slice backwards,
+        so calibrated probabilities run against its raw order (isotonic never does: it only rises)."""
+        check_is_fitted(self)
+        return self.method == "sigmoid" and float(self.model_.coef_[0, 0]) < 0
+
     def transform(self, raw: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
         if self.method == "sigmoid":

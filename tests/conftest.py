@@ -19,3 +19,11 @@ def config():
 
 def pytest_configure(config):
     import pipeline  # noqa: F401  (sets OMP_WAIT_POLICY before lightgbm is imported anywhere)
+
+    pytest.reported_figures = []  # lines tests measure and want shown (e.g. the bank AUCs), printed at the end
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the figures tests measured (model against baseline), so every `make test` reports them."""
+    for line in getattr(pytest, "reported_figures", []):
+        terminalreporter.write_line(line)

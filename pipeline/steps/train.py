@@ -66,6 +66,7 @@ class Evaluation:
     grades: pd.DataFrame
     importance: pd.DataFrame | None
     definition: dict
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,13 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     model = fit_family(family, s.train[f], s.train[y], s.valid[f], s.valid[y], params=train_params)
     calibrator = ProbabilityCalibrator(method=config.train.calibration,
                                        raw_is_probability=model.raw_is_probability)
-    calibrator.fit(model.predict_raw(s.valid[f]), s.valid[y])
+    raw_valid = model.predict_raw(s.valid[f])
+    calibrator.fit(raw_valid, s.valid[y])
+    warnings = []
+    raw_valid_auc = ranking_auc(s.valid[y], raw_valid)
+    if raw_valid_auc < 0.5 and calibrator.reverses_order():
+        warnings.append(f"{family} ranks the validation slice worse than chance (uncalibrated ROC AUC "
+                        f"{raw_valid_auc:.3f}): the sigmoid calibration fitted there reverses its order")
     weekly_open = weekly_volume(s.valid["as_of_ts"])
     shares = (shares_from_capacity(config.score.grade_capacity_per_week, weekly_open)
               if config.score.grade_capacity_per_week else config.score.grade_shares)
@@ -162,6 +169,7 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
         propensity = prepared.truth.set_index("lead_id")["propensity"].reindex(s.test["lead_id"]).to_numpy()
         if not np.isnan(propensity).any():
             metrics["test_roc_auc_oracle"] = ranking_auc(s.test[y], propensity)
+    metrics["valid_roc_auc_uncalibrated"] = raw_valid_auc
     metrics["train_rows"] = float(len(s.train))
     metrics["train_positives"] = float(s.train[y].sum())
     grades = grade_promises(scorer.grade_thresholds, p_test, s.test[y].to_numpy(), s.test["as_of_ts"],
@@ -183,7 +191,7 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     )
     scorer.definition_version = definition["definition_version"]
     return Evaluation(scorer=scorer, metrics=metrics, test_probability=p_test, grades=grades,
-                      importance=importance, definition=definition)
+                      importance=importance, definition=definition, warnings=tuple(warnings))
 
 
 def _label_and_population(prepared: Prepared, config: Config) -> tuple[dict, dict]:
@@ -301,4 +309,4 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
     return TrainResult(run_id=run_id, model_version=version, family=family, metrics=evaluation.metrics,
                        periods=prepared.split.periods(), grades=evaluation.grades,
                        definition_version=evaluation.definition["definition_version"],
-                       warnings=prepared.warnings)
+                       warnings=prepared.warnings + evaluation.warnings)

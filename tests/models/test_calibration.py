@@ -41,3 +41,19 @@ def test_unfitted_calibrator_refuses_to_transform():
 def test_unknown_method_is_an_error():
     with pytest.raises(ValueError, match="unknown calibration method"):
         ProbabilityCalibrator(method="magic").fit(np.array([0.1, 0.2]), np.array([0, 1]))
+
+
+def test_extreme_raw_probabilities_keep_their_order():
+    raw = np.array([1e-14, 1e-12, 1e-10, 1e-8, 0.2, 0.4] * 50)
+    y = np.array([0, 0, 0, 1, 0, 1] * 50)
+    p = ProbabilityCalibrator(method="sigmoid").fit(raw, y).transform(raw[:6])
+    assert np.all(np.diff(p) > 0)
+
+
+def test_a_backwards_model_is_reported():
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(0.01, 0.99, 5_000)
+    y = (rng.random(raw.size) < 1 - raw).astype(int)  # the higher the raw score, the less likely
+    assert ProbabilityCalibrator(method="sigmoid").fit(raw, y).reverses_order()
+    assert not ProbabilityCalibrator(method="sigmoid").fit(1 - raw, y).reverses_order()
+    assert not ProbabilityCalibrator(method="isotonic").fit(raw, y).reverses_order()

@@ -29,3 +29,24 @@ def test_no_row_is_in_two_slices():
 def test_too_short_history_is_refused_with_the_span():
     with pytest.raises(ValueError, match="train slice empty"):
         split_by_time(_weekly(30), test_days=56, valid_days=56, gap_days=90)
+
+
+def test_a_flat_export_splits_by_row_order_without_dates():
+    from models.split import split_by_order
+
+    table = pd.DataFrame({"row_number": range(1, 101), "as_of_ts": pd.NaT}).sample(frac=1, random_state=0)
+    split = split_by_order(table, order=["row_number"], valid_share=0.2, test_share=0.1)
+    assert split.train["row_number"].tolist() == list(range(1, 71))
+    assert split.valid["row_number"].tolist() == list(range(71, 91))
+    assert split.test["row_number"].tolist() == list(range(91, 101))
+    assert split.periods() == {"train": "rows 1..70", "valid": "rows 71..90", "test": "rows 91..100"}
+
+
+def test_a_flat_export_with_created_dates_splits_by_them():
+    from models.split import split_by_order
+
+    created = pd.date_range("2025-01-01", periods=10, freq="D", tz="UTC")[::-1]  # file in reverse date order
+    table = pd.DataFrame({"row_number": range(1, 11), "created_ts": created, "as_of_ts": created})
+    split = split_by_order(table, order=["created_ts", "row_number"], valid_share=0.2, test_share=0.2)
+    assert split.test["row_number"].tolist() == [2, 1]  # the latest leads, wherever they sit in the file
+    assert split.train["created_ts"].max() < split.valid["created_ts"].min()

@@ -82,3 +82,52 @@ def test_hash_changes_with_content_and_flat_has_dotted_keys(raw):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_the_default_source_is_the_data_contract_and_leaves_the_hash_unchanged(raw):
+    config = parse_config(raw)
+    assert config.source.kind == "contract"
+    explicit = parse_config({**raw, "source": {"kind": "contract"}})
+    assert explicit.hash() == config.hash()
+    assert not any(k.startswith("source.") for k in config.flat())
+
+
+def _flat(raw, **source):
+    raw = copy.deepcopy(raw)
+    raw["source"] = {"kind": "flat", "converted_column": "y", **source}
+    raw["score"].pop("grade_capacity_per_week")
+    raw["score"]["grade_shares"] = {"A": 0.05, "B": 0.15}
+    return raw
+
+
+def test_a_flat_source_loads_and_changes_the_hash(raw):
+    config = parse_config(_flat(raw, exclude=["duration"], types={"pdays": "numeric"}))
+    assert config.source.kind == "flat" and config.source.exclude == ["duration"]
+    assert config.hash() != parse_config(raw).hash()
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ({"converted_colum": "y"}, r"source\.converted_colum: unknown key"),
+    ({"converted_column": None}, "needs converted_column or converted_date_column"),
+    ({"types": {"age": "integer"}}, r"source\.types\.age"),
+    ({"id_column": "y"}, "must be different columns"),
+    ({"valid_share": 0.5, "test_share": 0.45}, "at least 10 %"),
+])
+def test_invalid_flat_sources_are_refused(raw, source, expected):
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(_flat(raw, **source))
+
+
+def test_flat_keys_under_the_contract_kind_are_refused(raw):
+    raw["source"] = {"kind": "contract", "converted_column": "y"}
+    with pytest.raises(ConfigError, match="only apply to kind: flat"):
+        parse_config(raw)
+
+
+def test_capacity_per_week_needs_a_created_date(raw):
+    flat = _flat(raw)
+    flat["score"] = {**raw["score"]}  # grade_capacity_per_week back, no created_column
+    with pytest.raises(ConfigError, match="needs dates to count leads per week"):
+        parse_config(flat)
+    flat["source"]["created_column"] = "created"
+    assert parse_config(flat).source.created_column == "created"
