@@ -84,12 +84,13 @@ def generate(
 
 @app.command()
 def init(
-    from_csv: Annotated[Path, typer.Option("--from-csv", help="The CRM export (CSV, any common delimiter, or parquet).")],
+    from_csv: Annotated[Path, typer.Option(
+        "--from-csv", help="The CRM export (CSV, any common delimiter, or parquet).")],
     out: Annotated[Path, typer.Option("--out", help="Params file to write.")] = Path("params.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     defaults: Annotated[Path | None, typer.Option(
-        "--defaults", help="Params file to copy the other sections from (default: ./params.yaml, else the shipped one).")
-    ] = None,
+        "--defaults", help="Params file to copy the other sections from (default: ./params.yaml, else the shipped "
+                           "one).")] = None,
 ):
     """Inspect a flat CRM export, propose its column map and write a params file that trains on it."""
     from pipeline.steps import init as step

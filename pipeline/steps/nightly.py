@@ -61,6 +61,9 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
     result = NightlyResult(run_id=run_id, as_of=None, status="failed", exit_code=FAILED)
     try:
         with io.publish_lock():
+            if config.source.kind == "flat":
+                raise ValueError("leadscore nightly runs on the data-contract tables (drift needs their snapshots); "
+                                 "score a flat CRM export with `leadscore score`")
             tables = io.read_sources(sources)
             result.as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
             tracking.configure()

@@ -38,6 +38,9 @@ def bank(tmp_path_factory, repo_root, bank_csv):
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    # mlflow.set_registry_uri also exports MLFLOW_REGISTRY_URI; setting it here makes undo() remove it, so the
+    # next module's registry is its own.
+    mp.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{root}/mlflow.db")
     mp.setenv("LEADSCORE_SOURCES", str(bank_csv))
     mp.setenv("LEADSCORE_DB_URL", f"sqlite:///{root}/scores.db")
     mp.setenv("LEADSCORE_SCORES_DIR", str(root / "scores"))
