@@ -22,6 +22,7 @@ from features.schema import CONTRACT, validate_sources
 
 SCORES_TABLE = "scores"
 RUNS_TABLE = "runs"
+REJECTS_TABLE = "rejects"
 
 
 class LockHeld(RuntimeError):
@@ -75,6 +76,36 @@ def record_run(row: dict, *, url: str | None = None) -> None:
     eng.dispose()
 
 
+def write_rejects(rejects: pd.DataFrame, *, run_id: str, as_of: pd.Timestamp | None,
+                  url: str | None = None) -> None:
+    """Keep the quarantined rows of one run (table, row number and key, column, reason, value)."""
+    if rejects.empty:
+        return
+    rows = rejects.assign(run_id=run_id, as_of=f"{as_of:%Y-%m-%d}" if as_of is not None else None,
+                          recorded_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"))
+    eng = engine(url)
+    try:
+        with eng.begin() as conn:
+            rows.to_sql(REJECTS_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
+    finally:
+        eng.dispose()
+
+
+def read_rejects(*, run_id: str | None = None, url: str | None = None) -> pd.DataFrame:
+    """Quarantined rows of one run (the latest run that had any, by default)."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(REJECTS_TABLE):
+                return pd.DataFrame()
+            run_id = run_id or conn.execute(sa.text(
+                f"SELECT run_id FROM {REJECTS_TABLE} ORDER BY recorded_at DESC LIMIT 1")).scalar()
+            return pd.read_sql(sa.text(f"SELECT * FROM {REJECTS_TABLE} WHERE run_id = :r "
+                                       "ORDER BY table_name, row_number"), conn, params={"r": run_id})
+    finally:
+        eng.dispose()
+
+
 def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
     eng = engine(url)
     try:
@@ -100,7 +131,14 @@ def db_url() -> str:
 
 
 def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
-    """Read every contract table present in ``folder`` and check it against the contract."""
+    """Read every contract table present in ``folder`` and hold it strictly to the contract (any bad row
+    is an error: what training wants). The nightly job quarantines bad rows instead (``load_sources`` +
+    ``features.schema.check_sources``)."""
+    return validate_sources(load_sources(folder))
+
+
+def load_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Every contract table present in ``folder``, as stored (unchecked)."""
     folder = folder or sources_dir()
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -113,7 +151,7 @@ def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
             tables[name] = pd.read_parquet(parquet)
         elif csv.exists():
             tables[name] = pd.read_csv(csv)
-    return validate_sources(tables)
+    return tables
 
 
 def read_truth(folder: Path | None = None) -> pd.DataFrame | None:
