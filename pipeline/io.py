@@ -29,10 +29,43 @@ class LockHeld(RuntimeError):
     """Another run is publishing to the same sink."""
 
 
+# pg_advisory_lock key of the publish step ("lead" in ASCII): one per database.
+PUBLISH_LOCK_KEY = 0x6C656164
+
+
 @contextlib.contextmanager
-def publish_lock(folder: Path | None = None):
-    """An exclusive lock file beside the published scores; a lock left by a dead process is taken over."""
-    folder = folder or scores_dir()
+def publish_lock(folder: Path | None = None, url: str | None = None):
+    """Only one run publishes at a time: a lock file beside the parquet scores (a lock left by a dead
+    process is taken over) and, on PostgreSQL, an advisory lock, since runs on other machines share the
+    database but not the folder."""
+    with _file_lock(folder or scores_dir()) as path, _database_lock(url or db_url()):
+        yield path
+
+
+@contextlib.contextmanager
+def _database_lock(url: str):
+    eng = engine(url)
+    try:
+        if eng.dialect.name != "postgresql":  # SQLite serialises writers itself, and lives beside the lock file
+            yield
+            return
+        with eng.connect() as conn:
+            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PUBLISH_LOCK_KEY}).scalar()
+            conn.commit()  # a session lock outlives the transaction; don't sit idle in one
+            if not taken:
+                raise LockHeld(f"another leadscore run is publishing to {eng.url.render_as_string()}; wait for it "
+                               "(the database holds its advisory lock until that run's connection closes)")
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
+                conn.commit()
+    finally:
+        eng.dispose()
+
+
+@contextlib.contextmanager
+def _file_lock(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".publish.lock"
     for _ in range(2):
@@ -198,8 +231,8 @@ def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None =
             if sa.inspect(conn).has_table(SCORES_TABLE):
                 conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k"), {"k": key})
             rows.to_sql(SCORES_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
-            conn.execute(sa.text(
-                f"CREATE INDEX IF NOT EXISTS ix_scores_owner ON {SCORES_TABLE} (as_of_ts, owner_id, score)"
+            conn.execute(sa.text(  # the queue: one night's open leads of an owner, best first
+                f"CREATE INDEX IF NOT EXISTS ix_scores_queue ON {SCORES_TABLE} (as_of_ts, owner_id, probability)"
             ))
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -334,6 +334,17 @@ def test_the_publish_lock_stops_a_second_run_and_a_stale_lock_is_taken_over(work
     assert not lock.exists()
 
 
+def test_nightly_on_postgresql_publishes_the_rows_it_publishes_on_sqlite(workdir, postgres_url, monkeypatch):
+    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    lite = io.read_scores(as_of=as_of)
+    monkeypatch.setenv("LEADSCORE_DB_URL", postgres_url)
+    result = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+    assert result.exit_code in (0, 3), result.output
+    pg = io.read_scores(as_of=as_of)
+    pd.testing.assert_frame_equal(pg.drop(columns="scored_at"), lite.drop(columns="scored_at"))
+    assert io.read_runs().iloc[0]["leads_scored"] == len(lite)
+
+
 def _corrupt_sources(workdir, folder, bad_events: int):
     """A copy of the sources with ``bad_events`` events of a type nobody knows (a renamed type upstream)."""
     import shutil
