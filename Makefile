@@ -31,8 +31,10 @@ demo: setup
 	@echo "Scores:    leadscore.db (table scores) and data/scores/as_of=<date>/scores.parquet"
 	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiment lead-scoring, model lead-scoring)"
 
+# The PostgreSQL sink is tested against a real server: scripts/ensure-postgres.sh installs Debian's package if
+# needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL.
 test: setup
-	$(BIN)/python -m pytest
+	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration"
