@@ -97,7 +97,7 @@ def init(
 
     try:
         result = step.run(from_csv, out, defaults=defaults, force=force)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise _fail(exc) from None
     p = result.proposal
     table = Table(title=f"{result.export} ({result.rows:,} rows): the proposed column map")
@@ -117,6 +117,10 @@ def init(
         console.print(f"[yellow]![/yellow] {note}")
     for problem in result.problems:
         console.print(f"[red]✗[/red] {problem}")
+    if not result.written:
+        console.print(f"[red]error:[/red] {result.path} exists, not written: pass --force to replace it, or --out "
+                      "another path")
+        raise typer.Exit(1)
     console.print(f"wrote {result.path}; train with: LEADSCORE_SOURCES={result.export} leadscore train "
                   f"--params {result.path}")
 

@@ -33,6 +33,7 @@ class InitResult:
     proposal: flat.ColumnMapProposal
     config: Config
     problems: tuple[str, ...]  # what `leadscore train` would refuse, as the file stands
+    written: bool              # False when the file existed and --force was not given
 
 
 def _value(v) -> str:
@@ -74,8 +75,7 @@ def render_source_section(proposal: flat.ColumnMapProposal, export: Path) -> str
 
 
 def run(export: Path, out: Path, *, defaults: Path | None = None, force: bool = False) -> InitResult:
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; pass --force to replace it, or --out another path")
+    """Inspect and propose always; write ``out`` only if it does not exist yet, or with ``force``."""
     path = io.flat_source_path(export)
     frame = io.read_flat_source(path)
     proposal = flat.propose_column_map(frame, max_categories=SourceParams().max_categories)
@@ -93,5 +93,8 @@ def run(export: Path, out: Path, *, defaults: Path | None = None, force: bool = 
         problems: tuple[str, ...] = ()
     except flat.FlatSourceError as exc:
         problems = tuple(exc.problems)
-    out.write_text(text)
-    return InitResult(path=out, export=path, rows=len(frame), proposal=proposal, config=config, problems=problems)
+    written = force or not out.exists()
+    if written:
+        out.write_text(text)
+    return InitResult(path=out, export=path, rows=len(frame), proposal=proposal, config=config, problems=problems,
+                      written=written)

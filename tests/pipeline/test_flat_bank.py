@@ -71,8 +71,11 @@ def test_init_maps_the_export_and_refuses_to_overwrite(bank, bank_csv):
     source = yaml.safe_load(text)["source"]
     assert source["converted_column"] == "y" and source["exclude"] == ["duration"]
     assert source["id_column"] is None and source["created_column"] is None
+    (root / "bank.yaml").write_text(text + "# edited by hand\n")
     again = runner.invoke(app, ["init", "--from-csv", str(bank_csv), "--out", "bank.yaml"])
-    assert again.exit_code == 1 and "--force" in again.output
+    assert again.exit_code == 1 and "bank.yaml exists, not written" in again.output and "--force" in again.output
+    assert "euribor3m" in again.output  # it still shows what it inferred
+    assert (root / "bank.yaml").read_text().endswith("# edited by hand\n")
 
 
 def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_split(bank, record_property):
