@@ -487,12 +487,19 @@ def queue(
 
 
 @app.command()
-def features(params: ParamsOpt = Path("params.yaml")):
+def features(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
     """The feature catalogue: every feature, its source, type, whether the model uses it, and its meaning."""
+    from features import flat
     from features.catalog import build_catalog
 
     config = _config(params)
-    catalog = build_catalog(config.features)
+    if config.source.kind == "flat":  # the export's own columns, typed as training would type them
+        try:
+            catalog = flat.flat_catalog(flat.plan_columns(io.read_flat_source(sources), config.source))
+        except (ValueError, FileNotFoundError) as exc:
+            raise _fail(exc) from None
+    else:
+        catalog = build_catalog(config.features)
     table = Table(title=f"Feature catalogue: {len(catalog)} features, "
                         f"{sum(s.in_model for s in catalog)} used by the model")
     for col in ("feature", "source", "dtype", "model", "description"):

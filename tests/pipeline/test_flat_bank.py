@@ -103,6 +103,22 @@ def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_split(ban
     assert "the split follows row order" in outputs["lgbm"]
 
 
+def test_same_export_params_and_seed_give_the_same_model(bank):
+    from pipeline.config import load_config
+    from pipeline.steps import train
+
+    config = load_config("bank.yaml")
+    first = train.fit_and_evaluate(train.prepare(config), config, "lgbm")
+    second = train.fit_and_evaluate(train.prepare(config), config, "lgbm")
+    assert (first.test_probability == second.test_probability).all()
+    assert first.definition["definition_version"] == second.definition["definition_version"]
+
+
+def test_the_feature_catalogue_lists_the_export_columns(bank):
+    out = _invoke("features", "--params", "bank.yaml")
+    assert "crm__euribor3m" in out and "euribor3m is N" in out and "crm__duration" not in out
+
+
 def test_compare_reports_both_on_the_same_test_rows(bank):
     out = _invoke("compare", "--params", "bank.yaml")
     assert f"test period {TEST_ROWS}" in out
