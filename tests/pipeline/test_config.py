@@ -82,3 +82,4 @@ def test_hash_changes_with_content_and_flat_has_dotted_keys(raw):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
+
