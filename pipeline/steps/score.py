@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from features import flat
@@ -41,54 +42,70 @@ def default_as_of(tables: dict[str, pd.DataFrame]) -> pd.Timestamp:
     return data_end(tables).floor("D") + pd.Timedelta(days=1)
 
 
-def _predict(model, features: pd.DataFrame, reasons: bool) -> pd.DataFrame:
-    names = model.metadata.get_input_schema().input_names()
-    predictions = (model.predict(to_model_input(features, names), params={"reasons": reasons})
-                   if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
-    for col in ("reasons_positive", "reasons_negative"):
-        if col not in predictions.columns:
-            predictions[col] = ""
-    return predictions
-
-
-def _assemble(lead_id, as_of_ts, predictions: pd.DataFrame, *, model_version: int, definition_version: str,
-              owner_id=None, company=None, source=None) -> pd.DataFrame:
-    """The published columns, best lead first."""
-    scores = pd.DataFrame({
-        "lead_id": lead_id,
-        "as_of_ts": as_of_ts,
-        "probability": predictions["probability"].to_numpy(dtype=float),
-        "score": predictions["score"].to_numpy(dtype="int64"),
-        "grade": predictions["grade"].astype(str).to_numpy(),
-        "model_version": model_version,
-        "definition_version": definition_version,
-        "owner_id": owner_id,
-        "company": company,
-        "source": source,
-        "reasons_positive": predictions["reasons_positive"].astype(str).to_numpy(),
-        "reasons_negative": predictions["reasons_negative"].astype(str).to_numpy(),
-    })
-    scores["as_of_ts"] = pd.to_datetime(scores["as_of_ts"], utc=True)
-    scores["scored_at"] = pd.Timestamp.now(tz="UTC").floor("s")
-    return scores.sort_values(["probability", "lead_id"], ascending=[False, True], ignore_index=True)
-
-
 def build_scores(tables: dict[str, pd.DataFrame], config: Config, model, model_version: int,
                  as_of: pd.Timestamp, definition_version: str = "") -> pd.DataFrame:
+    spine, features = build_open_lead_features(tables, config, as_of)
+    return score_features(tables, spine, features, config, model, model_version, definition_version)
+
+
+def build_open_lead_features(tables: dict[str, pd.DataFrame], config: Config,
+                             as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The leads open at ``as_of`` (the spine) and their point-in-time features, as in training."""
     spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
                         max_lead_age_days=config.spine.max_lead_age_days)
-    features = build_feature_table(tables, spine, config.features)
-    predictions = _predict(model, features, config.score.reasons)
+    return spine, build_feature_table(tables, spine, config.features)
+
+
+def score_features(tables: dict[str, pd.DataFrame], spine: pd.DataFrame, features: pd.DataFrame, config: Config,
+                   model, model_version: int, definition_version: str = "") -> pd.DataFrame:
+    """The published rows, best first: the champion's numbers, queue context, and reasons where sales reads."""
     leads = tables["leads"].set_index("lead_id")
     context = leads.reindex(spine["lead_id"])
     company = pd.Series(None, index=spine.index, dtype=object)
     if "accounts" in tables and "name" in tables["accounts"].columns and "account_id" in leads.columns:
         names_by_account = tables["accounts"].set_index("account_id")["name"]
         company = pd.Series(names_by_account.reindex(context["account_id"]).to_numpy(), index=spine.index)
-    return _assemble(spine["lead_id"].to_numpy(), spine["as_of_ts"].to_numpy(), predictions,
-                     model_version=model_version, definition_version=definition_version,
-                     owner_id=context["owner_id"].to_numpy() if "owner_id" in context else None,
-                     company=company.to_numpy(), source=context["source"].to_numpy())
+    queue = pd.DataFrame({
+        "lead_id": spine["lead_id"].to_numpy(),
+        "as_of_ts": spine["as_of_ts"].to_numpy(),
+        "owner_id": context["owner_id"].to_numpy() if "owner_id" in context else None,
+        "company": company.to_numpy(),
+        "source": context["source"].to_numpy(),
+    })
+    return score_rows(queue, features, config, model, model_version, definition_version)
+
+
+def score_rows(queue: pd.DataFrame, features: pd.DataFrame, config: Config, model, model_version: int,
+               definition_version: str = "") -> pd.DataFrame:
+    """``queue`` (lead_id, as_of_ts, owner_id, company, source; one row per lead, aligned with ``features``)
+    with the champion's probability, score, grade and, for the leads sales reads, reasons; best first."""
+    names = model.metadata.get_input_schema().input_names()
+    X = to_model_input(features, names)
+    predictions = (model.predict(X, params={"reasons": False})
+                   if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
+    scores = pd.DataFrame({
+        "lead_id": queue["lead_id"].to_numpy(),
+        "as_of_ts": queue["as_of_ts"].to_numpy(),
+        "probability": predictions["probability"].to_numpy(dtype=float),
+        "score": predictions["score"].to_numpy(dtype="int64"),
+        "grade": predictions["grade"].astype(str).to_numpy(),
+        "model_version": model_version,
+        "definition_version": definition_version,
+        "owner_id": queue["owner_id"].to_numpy(),
+        "company": queue["company"].to_numpy(),
+        "source": queue["source"].to_numpy(),
+        "reasons_positive": "",
+        "reasons_negative": "",
+    })
+    scores["as_of_ts"] = pd.to_datetime(scores["as_of_ts"], utc=True)
+    scores["scored_at"] = pd.Timestamp.now(tz="UTC").floor("s")
+    if config.score.reasons and len(scores):
+        explain = leads_sales_reads(scores, config.score.reasons_per_owner)
+        reasons = model.predict(X[explain], params={"reasons": True})
+        for col in ("reasons_positive", "reasons_negative"):
+            if col in reasons.columns:
+                scores.loc[explain, col] = reasons[col].astype(str).to_numpy()
+    return scores.sort_values(["probability", "lead_id"], ascending=[False, True], ignore_index=True)
 
 
 def build_flat_scores(frame: pd.DataFrame, plan: flat.FlatPlan, config: Config, model, model_version: int,
@@ -96,9 +113,9 @@ def build_flat_scores(frame: pd.DataFrame, plan: flat.FlatPlan, config: Config, 
     """Scores for the rows of a CRM export that have not converted, on the champion's frozen column plan."""
     table = flat.build_flat_table(frame, plan, extract_ts=flat.extract_time(frame, plan))
     open_leads = table[table[flat.LABEL] == 0].reset_index(drop=True)
-    predictions = _predict(model, open_leads, config.score.reasons)
-    return _assemble(open_leads["lead_id"].to_numpy(), as_of, predictions, model_version=model_version,
-                     definition_version=definition_version)
+    queue = pd.DataFrame({"lead_id": open_leads["lead_id"], "as_of_ts": as_of, "owner_id": None, "company": None,
+                          "source": None})
+    return score_rows(queue, open_leads, config, model, model_version, definition_version)
 
 
 def default_flat_as_of(frame: pd.DataFrame, plan: flat.FlatPlan) -> pd.Timestamp:
@@ -121,6 +138,18 @@ def load_flat_plan(config: Config, mv) -> flat.FlatPlan:
     """The column plan the model version was trained with, to build the same features from a new export."""
     check_source_kind(config, mv)
     return flat.FlatPlan.from_dict(mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{FLAT_PLAN_ARTIFACT}"))
+
+
+def leads_sales_reads(scores: pd.DataFrame, per_owner: int | None) -> np.ndarray:
+    """Which leads get reasons: each owner's best ``per_owner`` of the night (leads without an owner count
+    as one queue), or every lead when ``per_owner`` is None. Exact TreeSHAP for a million-lead night
+    takes minutes; for the queue tops sales actually reads, a fraction of a second."""
+    if per_owner is None:
+        return np.ones(len(scores), dtype=bool)
+    owner = scores["owner_id"].astype(object).where(scores["owner_id"].notna(), "")
+    rank = (scores.assign(_owner=owner).sort_values(["probability", "lead_id"], ascending=[False, True])
+            .groupby("_owner", sort=False).cumcount())
+    return (rank.reindex(scores.index) < per_owner).to_numpy()
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
