@@ -80,7 +80,7 @@ def build_catalog(params) -> list[FeatureSpec]:
 
     specs = [*fit_specs(params.fit), *engagement_specs(params.engagement)]
     if params.history:
-        specs += history_specs()
+        specs += history_specs(params.history_recent_leads_days)
     specs += sales_specs(params.sales_touches)
     return specs
 

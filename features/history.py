@@ -13,16 +13,17 @@ import pandas as pd
 
 from features.catalog import COUNT, FLAG, FeatureSpec
 from features.point_in_time import EventIndex, time_offset
-from features.timeutil import to_seconds
+from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 
-def history_specs() -> list[FeatureSpec]:
+def history_specs(recent_leads_days: int = 365) -> list[FeatureSpec]:
     s = "history"
     return [
         FeatureSpec("hist__account_opps_won", s, COUNT, "the company has won {value} earlier deals with us"),
         FeatureSpec("hist__account_opps_lost", s, COUNT, "the company has {value} earlier lost deals"),
         FeatureSpec("hist__account_opps_open", s, COUNT, "the company has {value} deals open with sales"),
-        FeatureSpec("hist__account_other_leads", s, COUNT, "{value} other people from the company are leads"),
+        FeatureSpec(f"hist__account_other_leads_{recent_leads_days}d", s, COUNT,
+                    f"{{value}} other people from the company became leads in the last {recent_leads_days} days"),
         FeatureSpec("hist__account_leads_converted", s, COUNT,
                     "{value} other leads from the company became customers"),
         FeatureSpec("hist__account_is_customer", s, FLAG, "the company is already a customer"),
@@ -30,9 +31,12 @@ def history_specs() -> list[FeatureSpec]:
 
 
 def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, accounts: pd.DataFrame | None,
-                           spine: pd.DataFrame) -> pd.DataFrame:
-    """History features for every spine row, aligned on the spine's index. Leads without an account get 0."""
-    names = [s.name for s in history_specs()]
+                           spine: pd.DataFrame, recent_leads_days: int = 365) -> pd.DataFrame:
+    """History features for every spine row, aligned on the spine's index. Leads without an account get 0.
+
+    Other leads of the company are counted over a window: an all-time count only grows as the CRM ages,
+    so tonight's leads would always look unlike the ones the model learned from."""
+    names = [s.name for s in history_specs(recent_leads_days)]
     if "account_id" not in leads.columns:
         return pd.DataFrame(0, index=spine.index, columns=names).astype(np.int32)
     account_of = leads.set_index("lead_id")["account_id"]
@@ -57,7 +61,11 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
         - before(np.where(won | lost, opp_acc, -1), closed_s),
     }
     lead_acc = accounts_index.get_indexer(leads["account_id"].to_numpy())
-    out["hist__account_other_leads"] = before(lead_acc, to_seconds(leads["created_ts"])) - 1
+    window_start = cutoff - recent_leads_days * SECONDS_PER_DAY
+    recent = EventIndex(lead_acc, to_seconds(leads["created_ts"]), offset).count_between(
+        np.maximum(spine_acc, 0), window_start, cutoff)
+    own_created = to_seconds(leads.set_index("lead_id")["created_ts"].reindex(spine["lead_id"]))
+    out[names[3]] = recent - ((own_created >= window_start) & (own_created < cutoff))
     first_win = (opportunities.loc[won].groupby("lead_id")["closed_ts"].min())
     out["hist__account_leads_converted"] = before(
         accounts_index.get_indexer(account_of.reindex(first_win.index).to_numpy()), to_seconds(first_win))

@@ -100,6 +100,7 @@ class FeatureParams(Section):
     engagement: EngagementParams
     fit: FitParams
     history: bool = True
+    history_recent_leads_days: int = Field(365, ge=1)  # window of hist__account_other_leads_<N>d
     sales_touches: SalesTouchParams = SalesTouchParams()
 
 

@@ -26,7 +26,8 @@ def build_feature_table(tables: dict[str, pd.DataFrame], spine: pd.DataFrame, fe
                                   campaigns=tables.get("campaigns")),
     ]
     if features.history:
-        parts.append(build_history_features(tables["leads"], tables["opportunities"], tables.get("accounts"), spine))
+        parts.append(build_history_features(tables["leads"], tables["opportunities"], tables.get("accounts"), spine,
+                                            features.history_recent_leads_days))
     if "sales_activities" in tables:
         parts.append(build_sales_features(tables["sales_activities"], spine, features.sales_touches))
     return pd.concat(parts, axis=1)

@@ -68,6 +68,8 @@ def test_windowed_names_end_in_their_window(config, catalog):
     windowed |= {f"eng__events_{w}d": w for w in eng.windows_days}
     windowed |= {f"eng__high_intent_{w}d": w for w in eng.high_intent.windows_days}
     windowed |= {f"sales__touches_{w}d": w for w in sales.windows_days}
+    windowed |= {f"hist__account_other_leads_{config.features.history_recent_leads_days}d":
+                 config.features.history_recent_leads_days}
     by_name = {s.name: s for s in catalog}
     for name, w in windowed.items():
         assert name in by_name, name

@@ -87,12 +87,23 @@ def test_history_hand_computed():
         "hist__account_opps_won":        [1, 2, 0, 0, 0, 0, 0],
         "hist__account_opps_lost":       [1, 1, 0, 0, 0, 0, 0],
         "hist__account_opps_open":       [2, 1, 0, 0, 0, 1, 0],  # (11,C): lead 12's deal closes at C, own opp at C
-        "hist__account_other_leads":     [4, 6, 0, 0, 0, 1, 0],  # (1,C+10d): leads 2-7
+        "hist__account_other_leads_365d": [4, 6, 0, 0, 0, 1, 0],  # (1,C+10d): leads 2-7
         "hist__account_leads_converted": [1, 2, 0, 0, 0, 0, 0],
         "hist__account_is_customer":     [1, 1, 1, 0, 0, 0, 0],  # (9,C-1d): customer_since == cutoff
     }, index=spine.index)
     expected = expected.astype({s.name: s.dtype for s in history_specs()})
     pd.testing.assert_frame_equal(out, expected)
+
+
+def test_other_leads_are_counted_over_their_window_only():
+    """Window [as_of - N days, as_of): the lead itself is not "another lead", whether or not it is inside."""
+    leads, opps, accounts, spine = _base()
+    sixty = build_history_features(leads, opps, accounts, spine, recent_leads_days=60)
+    # (1,C): leads 3, 4, 5 (lead 1 itself is 100 days old); (1,C+10d): 3 (exactly at the window's start), 4-7
+    assert sixty["hist__account_other_leads_60d"].tolist() == [3, 5, 0, 0, 0, 1, 0]
+    thirty_five = build_history_features(leads, opps, accounts, spine, recent_leads_days=35)
+    # (11,C): lead 12 (30 days old) counts; lead 11 itself (40 days old) is outside and not subtracted
+    assert thirty_five["hist__account_other_leads_35d"].tolist() == [2, 4, 0, 0, 0, 1, 0]
 
 
 def test_dtypes_follow_the_catalogue():
@@ -144,7 +155,7 @@ def test_no_opportunities_at_all():
     out = build_history_features(leads, opps.iloc[:0], accounts, spine)
     assert (out[["hist__account_opps_won", "hist__account_opps_lost", "hist__account_opps_open",
                  "hist__account_leads_converted"]] == 0).all().all()
-    assert out["hist__account_other_leads"].tolist() == [4, 6, 0, 0, 0, 1, 0]
+    assert out["hist__account_other_leads_365d"].tolist() == [4, 6, 0, 0, 0, 1, 0]
     assert out["hist__account_is_customer"].tolist() == [0, 0, 1, 0, 0, 0, 0]
 
 
