@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.monitoring import binomial_interval, check_promises, clopper_pearson_interval, cohort_metrics, matured_nights
+from models.monitoring import (
+    binomial_interval,
+    check_promises,
+    clopper_pearson_interval,
+    cohort_metrics,
+    matured_nights,
+)
 
 NIGHT_1 = pd.Timestamp("2026-01-05", tz="UTC")
 NIGHT_2 = pd.Timestamp("2026-01-12", tz="UTC")

@@ -40,7 +40,8 @@ def marketing():
         "source": ["webinar", "webinar", "email", "web_organic", "email"],
         "first_campaign_id": pd.array([10, 10, 20, pd.NA, 30], dtype="Int64"),
     })
-    campaigns = pd.DataFrame({"campaign_id": [10, 20, 30, 40], "name": ["Webinar #10", "Email #20", "Email #30", "Idle"],
+    campaigns = pd.DataFrame({"campaign_id": [10, 20, 30, 40],
+                              "name": ["Webinar #10", "Email #20", "Email #30", "Idle"],
                               "channel": ["webinar", "email", "email", "email"], "cost": [1000.0, 500.0, 300.0, 9.0]})
     return marketing_view(handed, leads, campaigns, quality_grades=["A", "B"])
 
