@@ -38,9 +38,11 @@ demo: setup
 	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiments lead-scoring, lead-scoring-monitoring)"
 	@echo "Report:    $(CURDIR)/report.html"
 
+# The PostgreSQL sink is tested against a real server: scripts/ensure-postgres.sh installs Debian's package if
+# needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL.
 test: setup
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest
+	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration"

@@ -75,27 +75,94 @@ class SourceError(ValueError):
         super().__init__("source data breaks the contract:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def _check_kind(table: str, col: str, s: pd.Series, kind: str) -> tuple[pd.Series, str | None]:
-    """Return the column coerced to its canonical dtype, or a problem description."""
+REJECT_COLUMNS = ["table_name", "row_number", "row_key", "column_name", "reason", "value"]
+
+# Consequences of another row's quarantine: reported in the rejects table, but not as a root problem.
+QUARANTINED_LEAD = "reference a quarantined lead"
+QUARANTINED_ACCOUNT = "reference a quarantined account"
+QUARANTINED_OPPORTUNITY = "have a quarantined opportunity, so whether they are still open is unknown"
+UNKNOWN_LEAD_WITH_NULL_IDS = "reference no lead in leads (where some rows have no lead_id: it may be theirs)"
+CASCADES = frozenset({QUARANTINED_LEAD, QUARANTINED_ACCOUNT, QUARANTINED_OPPORTUNITY, UNKNOWN_LEAD_WITH_NULL_IDS})
+
+# Counts and money cannot be below zero; a negative value is an extraction error, not a signal.
+NON_NEGATIVE = {("opportunities", "amount"), ("campaigns", "cost"), ("accounts", "employees"),
+                ("accounts", "annual_revenue")}
+_KEYS = {"engagement_events": "lead_id", "sales_activities": "lead_id", "opportunities": "lead_id"}
+
+
+@dataclass(frozen=True)
+class CheckedSources:
+    """Tables holding only the rows that passed, and one reject row (with its reason) per row that did not."""
+
+    tables: dict[str, pd.DataFrame]
+    rejects: pd.DataFrame
+
+    def reject_counts(self) -> pd.DataFrame:
+        """Rows and rejects per table, with the share rejected: what a threshold is checked against."""
+        kept = pd.Series({name: len(frame) for name, frame in self.tables.items()}, dtype="int64")
+        rejected = self.rejects.groupby("table_name").size().astype("int64")
+        out = pd.DataFrame({"kept": kept, "rejects": rejected}).fillna(0).astype("int64")
+        out["rows"] = out["kept"] + out["rejects"]
+        out["share"] = out["rejects"] / out["rows"].clip(lower=1)
+        return out
+
+
+class _Quarantine:
+    """Collects the first reason each row fails for; later checks skip rows already rejected."""
+
+    def __init__(self, name: str, frame: pd.DataFrame):
+        self.name = name
+        self.raw = frame
+        self.bad = np.zeros(len(frame), dtype=bool)
+        self.records: list[pd.DataFrame] = []
+
+    def reject(self, mask, column: str, reason: str) -> None:
+        mask = np.asarray(mask, dtype=bool) & ~self.bad
+        if not mask.any():
+            return
+        self.bad |= mask
+        where = np.flatnonzero(mask)
+        key = CONTRACT[self.name].unique_key or _KEYS.get(self.name)
+        key_values = self.raw[key].iloc[where] if key in self.raw.columns else pd.Series([None] * len(where))
+        values = self.raw[column].iloc[where] if column in self.raw.columns else key_values
+        self.records.append(pd.DataFrame({
+            "table_name": self.name, "row_number": where.astype("int64"),
+            "row_key": [_text(v) for v in key_values], "column_name": column, "reason": reason,
+            "value": [_text(v) for v in values],
+        }))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.concat(self.records, ignore_index=True) if self.records else _empty_rejects()
+
+
+def _text(value) -> str:
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)[:200]
+
+
+def _empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row_number" else object) for c in REJECT_COLUMNS})
+
+
+def _coerce(q: _Quarantine, col: str, s: pd.Series, kind: str) -> tuple[pd.Series, str | None]:
+    """The column in its canonical dtype; rows that cannot be read are quarantined, a wrong column is a problem."""
+    table = q.name
     if kind == TIMESTAMP:
         if pd.api.types.is_datetime64_any_dtype(s):
             out = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
             return out.astype("datetime64[ns, UTC]"), None
         if s.dtype == object or pd.api.types.is_string_dtype(s):
             parsed = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
-            bad = int((parsed.isna() & s.notna()).sum())
-            if bad:
-                return s, f"{table}.{col}: {bad} rows are not parseable timestamps (expected ISO 8601, UTC)"
+            q.reject(parsed.isna() & s.notna(), col, "are not parseable timestamps (expected ISO 8601, UTC)")
             return parsed.astype("datetime64[ns, UTC]"), None
         return s, f"{table}.{col}: expected timestamps, got dtype {s.dtype} ({len(s)} rows)"
     if kind == ID:
         if pd.api.types.is_integer_dtype(s) or pd.api.types.is_string_dtype(s) or s.dtype == object:
             return s, None
         if pd.api.types.is_float_dtype(s):
-            frac = s.notna() & (s != np.floor(s))
-            if frac.any():
-                return s, f"{table}.{col}: expected integer or text ids, {int(frac.sum())} rows are fractional"
-            return (s.astype("Int64") if s.isna().any() else s.astype("int64")), None
+            fractional = (s.notna() & (s != np.floor(s))).to_numpy()
+            q.reject(fractional, col, "are fractional ids (expected integer or text ids)")
+            whole = s.where(~fractional)
+            return (whole.astype("Int64") if whole.isna().any() else whole.astype("int64")), None
         return s, f"{table}.{col}: expected integer or text ids, got dtype {s.dtype} ({len(s)} rows)"
     if kind == BOOL:
         if pd.api.types.is_bool_dtype(s):
@@ -106,6 +173,14 @@ def _check_kind(table: str, col: str, s: pd.Series, kind: str) -> tuple[pd.Serie
     if kind == NUMBER:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             return s, None
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            parsed = pd.to_numeric(s, errors="coerce")
+            unreadable = (parsed.isna() & s.notna()).to_numpy()
+            if unreadable.any() and unreadable.sum() < s.notna().sum():  # some rows read: a row problem
+                q.reject(unreadable, col, "are not parseable numbers")
+                return parsed.astype(float), None
+            if not unreadable.any():
+                return parsed.astype(float), None
         return s, f"{table}.{col}: expected numbers, got dtype {s.dtype} ({len(s)} rows)"
     if kind == TEXT:
         if pd.api.types.is_string_dtype(s) or s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype):
@@ -114,64 +189,111 @@ def _check_kind(table: str, col: str, s: pd.Series, kind: str) -> tuple[pd.Serie
     raise AssertionError(kind)
 
 
-def validate_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Check tables against the contract; return them with canonical dtypes (UTC ns timestamps).
-
-    Raises SourceError listing every problem found, not just the first.
-    """
+def _inspect(tables: dict[str, pd.DataFrame], now: pd.Timestamp | None,
+             event_types: list[str] | None) -> tuple[dict[str, pd.DataFrame], list[str], dict[str, _Quarantine]]:
+    """Canonical dtypes, whole-table problems, and the per-row quarantine of every table."""
     problems: list[str] = []
     out: dict[str, pd.DataFrame] = {}
+    quarantine: dict[str, _Quarantine] = {}
     for name, contract in CONTRACT.items():
         if name not in tables:
             if contract.mandatory:
                 problems.append(f"{name}: table is missing (it is mandatory)")
             continue
-        df = tables[name]
-        missing = [c for c in contract.required if c not in df.columns]
-        for col in missing:
-            problems.append(f"{name}.{col}: required column is missing ({len(df)} rows)")
+        df = tables[name].reset_index(drop=True)
+        q = quarantine[name] = _Quarantine(name, df)
+        for col in contract.required:
+            if col not in df.columns:
+                problems.append(f"{name}.{col}: required column is missing ({len(df)} rows)")
         df = df.copy()
         for col, kind in {**contract.required, **contract.optional}.items():
             if col not in df.columns:
                 continue
-            coerced, problem = _check_kind(name, col, df[col], kind)
+            coerced, problem = _coerce(q, col, df[col], kind)
             if problem:
                 problems.append(problem)
                 continue
             df[col] = coerced
-            nulls = int(coerced.isna().sum())
-            if nulls and col in contract.required and col not in contract.nullable and kind in (ID, TIMESTAMP):
-                problems.append(f"{name}.{col}: {nulls} rows are null")
+            if col in contract.required and col not in contract.nullable and kind in (ID, TIMESTAMP):
+                q.reject(coerced.isna().to_numpy(), col, "are null")  # unparseable rows were rejected first
+            if (name, col) in NON_NEGATIVE:
+                q.reject((coerced < 0).fillna(False).to_numpy(), col, "are negative")
+            if kind == TIMESTAMP and now is not None:
+                q.reject((coerced > now).fillna(False).to_numpy(), col,
+                         f"are in the future (after {now:%Y-%m-%d %H:%M} UTC)")
         key = contract.unique_key
         if key and key in df.columns:
-            present = df[key].dropna()
-            dupes = int(present.duplicated(keep=False).sum())
-            if dupes:
-                problems.append(f"{name}.{key}: {dupes} rows share a duplicated {key}")
+            dupes = df[key].notna() & df[key].duplicated(keep=False)
+            q.reject(dupes.to_numpy(), key, f"share a duplicated {key}")
+        if name == "engagement_events" and event_types is not None and "event_type" in df.columns:
+            unknown = ~df["event_type"].astype(object).isin(event_types)
+            q.reject(unknown.to_numpy(), "event_type",
+                     "have an event_type that features.engagement.event_types does not list")
         out[name] = df
     for name in set(tables) - set(CONTRACT):
         problems.append(f"{name}: unknown table (expected one of {', '.join(TABLES)})")
-    if "leads" in out and not any(p.startswith(("leads.lead_id", "leads.account_id")) for p in problems):
-        # References need an intact lead key; tables with missing columns are skipped inside.
-        problems.extend(_check_references(out))
+    _check_references(out, quarantine)
+    return out, problems, quarantine
+
+
+def _check_references(tables: dict[str, pd.DataFrame], quarantine: dict[str, _Quarantine]) -> None:
+    """Rows pointing at a lead (or account) the extract lacks, or one that was quarantined, cannot be used."""
+    if "leads" not in tables or "lead_id" not in tables["leads"].columns:
+        return
+    leads, lead_q = tables["leads"], quarantine["leads"]
+    if "accounts" in tables and "account_id" in leads.columns and "account_id" in tables["accounts"].columns:
+        accounts = tables["accounts"]["account_id"]
+        has_account = leads["account_id"].notna().to_numpy()
+        lead_q.reject(has_account & ~leads["account_id"].isin(accounts).to_numpy(), "account_id",
+                      "reference an account that is not in accounts")
+        lead_q.reject(has_account & leads["account_id"].isin(accounts[quarantine["accounts"].bad]).to_numpy(),
+                      "account_id", QUARANTINED_ACCOUNT)
+    opportunities = tables.get("opportunities")
+    if opportunities is not None and "lead_id" in opportunities.columns:
+        bad_opportunity = opportunities["lead_id"][quarantine["opportunities"].bad]
+        lead_q.reject(leads["lead_id"].isin(bad_opportunity).to_numpy(), "lead_id", QUARANTINED_OPPORTUNITY)
+    quarantined = leads["lead_id"][lead_q.bad]
+    unknown = UNKNOWN_LEAD_WITH_NULL_IDS if leads["lead_id"].isna().any() else "reference a lead that is not in leads"
+    for name in ("engagement_events", "sales_activities", "opportunities"):
+        if name in tables and "lead_id" in tables[name].columns:
+            ids = tables[name]["lead_id"]
+            quarantine[name].reject(ids.notna().to_numpy() & ~ids.isin(leads["lead_id"]).to_numpy(), "lead_id", unknown)
+            quarantine[name].reject(ids.isin(quarantined).to_numpy(), "lead_id", QUARANTINED_LEAD)
+
+
+def _summaries(rejects: pd.DataFrame) -> list[str]:
+    """One line per table, column and reason, naming how many rows: what the extract owner must fix."""
+    roots = rejects[~rejects["reason"].isin(CASCADES)]
+    counts = roots.groupby(["table_name", "column_name", "reason"], sort=False).size()
+    return [f"{table}.{col}: {n} rows {reason}" for (table, col, reason), n in counts.items()]
+
+
+def check_sources(tables: dict[str, pd.DataFrame], *, now: pd.Timestamp | None = None,
+                  event_types: list[str] | None = None) -> CheckedSources:
+    """Hold tables to the contract row by row: bad rows are quarantined with a reason, never dropped silently.
+
+    A missing table or column, or a column of the wrong kind altogether, still raises SourceError: no row of
+    it could be trusted. ``now`` rejects timestamps after the run's clock; ``event_types`` rejects events of
+    a type the features do not know (a renamed type in the extract would otherwise vanish from every count).
+    """
+    out, problems, quarantine = _inspect(tables, now, event_types)
+    if problems:
+        raise SourceError(problems)
+    rejects = pd.concat([q.frame() for q in quarantine.values()], ignore_index=True)
+    clean = {name: df[~quarantine[name].bad].reset_index(drop=True) if quarantine[name].bad.any() else df
+             for name, df in out.items()}
+    return CheckedSources(tables=clean, rejects=rejects if len(rejects) else _empty_rejects())
+
+
+def validate_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Check tables against the contract; return them with canonical dtypes (UTC ns timestamps).
+
+    Strict: any bad row is an error, as training wants. Raises SourceError listing every problem found.
+    """
+    out, problems, quarantine = _inspect(tables, None, None)
+    rejects = pd.concat([q.frame() for q in quarantine.values()], ignore_index=True) if quarantine else None
+    if rejects is not None and len(rejects):
+        problems += _summaries(rejects)
     if problems:
         raise SourceError(problems)
     return out
-
-
-def _check_references(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Rows that point at a lead (or account) the extract does not contain cannot be used honestly."""
-    problems = []
-    leads = tables["leads"]
-    lead_ids = pd.Index(leads["lead_id"])
-    for name in ("engagement_events", "sales_activities", "opportunities"):
-        if name in tables and "lead_id" in tables[name].columns:
-            orphans = int((~tables[name]["lead_id"].isin(lead_ids)).sum())
-            if orphans:
-                problems.append(f"{name}.lead_id: {orphans} rows reference a lead that is not in leads")
-    if "accounts" in tables and "account_id" in leads.columns and "account_id" in tables["accounts"].columns:
-        known = tables["accounts"]["account_id"]
-        orphans = int((leads["account_id"].notna() & ~leads["account_id"].isin(known)).sum())
-        if orphans:
-            problems.append(f"leads.account_id: {orphans} rows reference an account that is not in accounts")
-    return problems

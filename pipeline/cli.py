@@ -355,7 +355,7 @@ def nightly(
         raise typer.Exit(result.exit_code)
     console.print(f"night {result.as_of:%Y-%m-%d}: {result.status}; {result.leads_scored:,} open leads scored "
                   f"with model version {result.model_version} (definition {result.definition_version}); "
-                  f"run {result.run_id}")
+                  f"{result.rejects:,} source rows quarantined; run {result.run_id}")
     if result.drift is not None and len(result.drift):
         top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())
         console.print(f"largest population shifts (PSI): {top}")
@@ -445,6 +445,28 @@ def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show."
         table.add_row(*(str(r[c]) if r[c] is not None else "" for c in
                         ("as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
                          "definition_version")), str(warnings) if warnings else (r.get("error") or ""))
+    console.print(table)
+
+
+@app.command()
+def rejects(
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run to show (default: latest).")] = None,
+    top: Annotated[int, typer.Option("--top", help="How many rows to list.")] = 30,
+):
+    """Source rows the nightly job quarantined: table, row, key, column, reason and the offending value."""
+    frame = io.read_rejects(run_id=run_id)
+    if frame.empty:
+        console.print("[green]no quarantined rows[/green]" + (f" for run {run_id}" if run_id else ""))
+        return
+    summary = frame.groupby(["table_name", "column_name", "reason"], sort=False).size()
+    console.print(f"run {frame['run_id'].iloc[0]} (night {frame['as_of'].iloc[0]}): {len(frame):,} rows quarantined")
+    for (table_name, column, reason), n in summary.items():
+        console.print(f"  {table_name}.{column}: {n:,} rows {reason}")
+    table = Table(title=f"First {min(top, len(frame))} quarantined rows")
+    for col in ("table_name", "row_number", "row_key", "column_name", "reason", "value"):
+        table.add_column(col.replace("_name", ""), overflow="fold")
+    for r in frame.head(top).itertuples(index=False):
+        table.add_row(r.table_name, str(r.row_number), r.row_key or "", r.column_name, r.reason, r.value or "")
     console.print(table)
 
 

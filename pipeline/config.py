@@ -133,6 +133,7 @@ class NightlyParams(_Section):
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.25, gt=0)
     experiment_name: str = "lead-scoring-monitoring"
+    max_reject_share: float = Field(0.01, ge=0, le=1)  # per table; above it the night fails, nothing published
 
     @model_validator(mode="after")
     def _ordered(self) -> NightlyParams:

@@ -22,16 +22,50 @@ from features.schema import CONTRACT, validate_sources
 
 SCORES_TABLE = "scores"
 RUNS_TABLE = "runs"
+REJECTS_TABLE = "rejects"
 
 
 class LockHeld(RuntimeError):
     """Another run is publishing to the same sink."""
 
 
+# pg_advisory_lock key of the publish step ("lead" in ASCII): one per database.
+PUBLISH_LOCK_KEY = 0x6C656164
+
+
 @contextlib.contextmanager
-def publish_lock(folder: Path | None = None):
-    """An exclusive lock file beside the published scores; a lock left by a dead process is taken over."""
-    folder = folder or scores_dir()
+def publish_lock(folder: Path | None = None, url: str | None = None):
+    """Only one run publishes at a time: a lock file beside the parquet scores (a lock left by a dead
+    process is taken over) and, on PostgreSQL, an advisory lock, since runs on other machines share the
+    database but not the folder."""
+    with _file_lock(folder or scores_dir()) as path, _database_lock(url or db_url()):
+        yield path
+
+
+@contextlib.contextmanager
+def _database_lock(url: str):
+    eng = engine(url)
+    try:
+        if eng.dialect.name != "postgresql":  # SQLite serialises writers itself, and lives beside the lock file
+            yield
+            return
+        with eng.connect() as conn:
+            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PUBLISH_LOCK_KEY}).scalar()
+            conn.commit()  # a session lock outlives the transaction; don't sit idle in one
+            if not taken:
+                raise LockHeld(f"another leadscore run is publishing to {eng.url.render_as_string()}; wait for it "
+                               "(the database holds its advisory lock until that run's connection closes)")
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
+                conn.commit()
+    finally:
+        eng.dispose()
+
+
+@contextlib.contextmanager
+def _file_lock(folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".publish.lock"
     for _ in range(2):
@@ -75,6 +109,36 @@ def record_run(row: dict, *, url: str | None = None) -> None:
     eng.dispose()
 
 
+def write_rejects(rejects: pd.DataFrame, *, run_id: str, as_of: pd.Timestamp | None,
+                  url: str | None = None) -> None:
+    """Keep the quarantined rows of one run (table, row number and key, column, reason, value)."""
+    if rejects.empty:
+        return
+    rows = rejects.assign(run_id=run_id, as_of=f"{as_of:%Y-%m-%d}" if as_of is not None else None,
+                          recorded_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"))
+    eng = engine(url)
+    try:
+        with eng.begin() as conn:
+            rows.to_sql(REJECTS_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
+    finally:
+        eng.dispose()
+
+
+def read_rejects(*, run_id: str | None = None, url: str | None = None) -> pd.DataFrame:
+    """Quarantined rows of one run (the latest run that had any, by default)."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(REJECTS_TABLE):
+                return pd.DataFrame()
+            run_id = run_id or conn.execute(sa.text(
+                f"SELECT run_id FROM {REJECTS_TABLE} ORDER BY recorded_at DESC LIMIT 1")).scalar()
+            return pd.read_sql(sa.text(f"SELECT * FROM {REJECTS_TABLE} WHERE run_id = :r "
+                                       "ORDER BY table_name, row_number"), conn, params={"r": run_id})
+    finally:
+        eng.dispose()
+
+
 def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
     eng = engine(url)
     try:
@@ -100,7 +164,14 @@ def db_url() -> str:
 
 
 def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
-    """Read every contract table present in ``folder`` and check it against the contract."""
+    """Read every contract table present in ``folder`` and hold it strictly to the contract (any bad row
+    is an error: what training wants). The nightly job quarantines bad rows instead (``load_sources`` +
+    ``features.schema.check_sources``)."""
+    return validate_sources(load_sources(folder))
+
+
+def load_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Every contract table present in ``folder``, as stored (unchecked)."""
     folder = folder or sources_dir()
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -113,7 +184,7 @@ def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
             tables[name] = pd.read_parquet(parquet)
         elif csv.exists():
             tables[name] = pd.read_csv(csv)
-    return validate_sources(tables)
+    return tables
 
 
 def read_truth(folder: Path | None = None) -> pd.DataFrame | None:
@@ -160,8 +231,8 @@ def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None =
             if sa.inspect(conn).has_table(SCORES_TABLE):
                 conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k"), {"k": key})
             rows.to_sql(SCORES_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
-            conn.execute(sa.text(
-                f"CREATE INDEX IF NOT EXISTS ix_scores_owner ON {SCORES_TABLE} (as_of_ts, owner_id, score)"
+            conn.execute(sa.text(  # the queue: one night's open leads of an owner, best first
+                f"CREATE INDEX IF NOT EXISTS ix_scores_queue ON {SCORES_TABLE} (as_of_ts, owner_id, probability)"
             ))
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -428,8 +428,59 @@ def test_report_renders_in_headless_chromium(workdir, tmp_path):
     print(f"screenshot: {shot}")
 
 
+def test_nightly_on_postgresql_publishes_the_rows_it_publishes_on_sqlite(workdir, postgres_url, monkeypatch):
+    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    lite = io.read_scores(as_of=as_of)
+    monkeypatch.setenv("LEADSCORE_DB_URL", postgres_url)
+    result = runner.invoke(app, ["nightly", "--as-of", AS_OF])
+    assert result.exit_code in (0, 3), result.output
+    pg = io.read_scores(as_of=as_of)
+    pd.testing.assert_frame_equal(pg.drop(columns="scored_at"), lite.drop(columns="scored_at"))
+    assert io.read_runs().iloc[0]["leads_scored"] == len(lite)
+
+
+def _corrupt_sources(workdir, folder, bad_events: int):
+    """A copy of the sources with ``bad_events`` events of a type nobody knows (a renamed type upstream)."""
+    import shutil
+
+    shutil.copytree(workdir / "sources", folder)
+    events = pd.read_parquet(folder / "engagement_events.parquet")
+    events["event_type"] = events["event_type"].astype(object)
+    events.loc[events.index[:bad_events], "event_type"] = "webinar_atend"
+    events.to_parquet(folder / "engagement_events.parquet")
+    return len(events)
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_the_night_still_publishes(workdir, tmp_path):
+    _corrupt_sources(workdir, tmp_path / "bad", bad_events=5)
+    result = runner.invoke(app, ["nightly", "--as-of", AS_OF, "--sources", str(tmp_path / "bad")])
+    assert result.exit_code == 3, result.output  # published, with a warning about the quarantine
+    assert "5 source rows quarantined" in " ".join(result.output.split())
+    rejects = io.read_rejects()
+    run = io.read_runs().iloc[0]
+    assert len(rejects) == 5 and set(rejects["run_id"]) == {run["run_id"]} and run["rejects"] == 5
+    assert set(rejects["reason"]) == {"have an event_type that features.engagement.event_types does not list"}
+    assert set(rejects["value"]) == {"webinar_atend"} and rejects["row_key"].str.len().gt(0).all()
+    assert "webinar_atend" in _invoke("rejects")
+
+
+def test_too_many_rejects_fail_the_night_and_keep_what_was_published(workdir, tmp_path):
+    as_of = pd.Timestamp(AS_OF, tz="UTC")
+    before = io.read_scores(as_of=as_of)
+    n = _corrupt_sources(workdir, tmp_path / "bad", bad_events=0)
+    _corrupt_sources(workdir, tmp_path / "worse", bad_events=n // 50)  # 2 % > max_reject_share 1 %
+    result = runner.invoke(app, ["nightly", "--as-of", AS_OF, "--sources", str(tmp_path / "worse")])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "too many bad rows, nothing published" in output and "engagement_events" in output
+    pd.testing.assert_frame_equal(io.read_scores(as_of=as_of), before)
+    run = io.read_runs().iloc[0]
+    assert run["status"] == "failed" and run["rejects"] == n // 50
+    assert len(io.read_rejects(run_id=run["run_id"])) == n // 50  # kept, so the extract can be fixed
+
+
 def test_help_lists_the_commands():
     out = runner.invoke(app, ["--help"]).output
     for command in ("generate", "train", "promote", "score", "queue", "compare", "tune", "features", "approve",
-                    "rollback", "promotions", "definition", "nightly", "runs", "monitor", "report"):
+                    "rollback", "promotions", "definition", "nightly", "runs", "rejects", "monitor", "report"):
         assert command in out

@@ -4,9 +4,13 @@ Inputs: the source tables, ``models:/<model_name>@<model_alias>``. Outputs: the 
 ``score``), one row in the ``runs`` table (as_of, started, finished, status, leads scored, rejects,
 model and definition version, warnings), and drift metrics in the MLflow monitoring experiment.
 
+Bad rows in the sources are quarantined, not dropped: each goes to the ``rejects`` table with its table,
+row number, key, column, reason and this run's id. A night whose rejects exceed
+``nightly.max_reject_share`` of any table fails (the rejects are still recorded, to be fixed at the source).
+
 Exit codes (``leadscore nightly``): 0 published; 3 published with warnings (drift above
-``nightly.psi_warn``); 1 failed, nothing new published (the previous night's scores stay as they were);
-2 invalid params.yaml; 4 another run holds the publish lock.
+``nightly.psi_warn``, or rows quarantined below the threshold); 1 failed, nothing new published (the
+previous night's scores stay as they were); 2 invalid params.yaml; 4 another run holds the publish lock.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from features.schema import CheckedSources, check_sources
 from features.spine import build_spine
 from features.timeutil import as_utc
 from features.training_table import build_feature_table
@@ -38,6 +43,7 @@ class NightlyResult:
     status: str
     exit_code: int
     leads_scored: int = 0
+    rejects: int = 0
     model_version: int | None = None
     definition_version: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -61,8 +67,13 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
     result = NightlyResult(run_id=run_id, as_of=None, status="failed", exit_code=FAILED)
     try:
         with io.publish_lock():
-            tables = io.read_sources(sources)
+            checked = check_sources(io.load_sources(sources), now=started,
+                                    event_types=config.features.engagement.event_types)
+            tables = checked.tables
             result.as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
+            result.rejects = len(checked.rejects)
+            io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
+            result.warnings += _check_rejects(checked, config.nightly.max_reject_share)
             tracking.configure()
             model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
             result.model_version = int(mv.version)
@@ -91,11 +102,34 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
         "run_id": run_id, "as_of": f"{result.as_of:%Y-%m-%d}" if result.as_of is not None else None,
         "started": started.isoformat(timespec="seconds"),
         "finished": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-        "status": result.status, "leads_scored": result.leads_scored, "rejects": 0,
+        "status": result.status, "leads_scored": result.leads_scored, "rejects": result.rejects,
         "model_version": result.model_version, "definition_version": result.definition_version,
         "warnings": json.dumps(result.warnings), "error": result.error,
     })
     return result
+
+
+class TooManyRejects(RuntimeError):
+    """More of a source table was quarantined than params.yaml allows: the extract itself is broken."""
+
+
+def _check_rejects(checked: CheckedSources, max_share: float) -> list[str]:
+    """Warnings for quarantined rows; TooManyRejects when a table's share is above the threshold."""
+    if checked.rejects.empty:
+        return []
+    counts = checked.reject_counts()
+    reasons = checked.rejects.groupby(["table_name", "column_name", "reason"], sort=False).size()
+
+    def detail(table: str) -> str:
+        return "; ".join(f"{col}: {n:,} rows {reason}" for (t, col, reason), n in reasons.items() if t == table)
+
+    over = counts[counts["share"] > max_share]
+    if len(over):
+        raise TooManyRejects("too many bad rows, nothing published: " + " | ".join(
+            f"{table}: {r.rejects:,} of {r.rows:,} rows quarantined ({r.share:.1%} > {max_share:.1%}: "
+            f"{detail(table)})" for table, r in over.iterrows()) + " — see `leadscore rejects`")
+    return [f"quarantined {r.rejects:,} of {r.rows:,} {table} rows ({detail(table)}) — see `leadscore rejects`"
+            for table, r in counts[counts["rejects"] > 0].iterrows()]
 
 
 def _log_drift(config: Config, result: NightlyResult) -> None:
@@ -103,6 +137,6 @@ def _log_drift(config: Config, result: NightlyResult) -> None:
     with mlflow.start_run(run_name=f"nightly {result.as_of:%Y-%m-%d}"):
         mlflow.set_tags({"as_of": f"{result.as_of:%Y-%m-%d}", "model_version": str(result.model_version),
                          "definition_version": result.definition_version, "status": result.status})
-        mlflow.log_metric("leads_scored", result.leads_scored)
+        mlflow.log_metrics({"leads_scored": result.leads_scored, "rejects": result.rejects})
         for row in result.drift.itertuples():
             mlflow.log_metric(f"psi.{row.column}", row.psi)

@@ -5,8 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from features.schema import SourceError, validate_sources
+from features.schema import (
+    QUARANTINED_ACCOUNT,
+    QUARANTINED_LEAD,
+    QUARANTINED_OPPORTUNITY,
+    REJECT_COLUMNS,
+    SourceError,
+    check_sources,
+    validate_sources,
+)
 
 UTC_NS = "datetime64[ns, UTC]"
 
@@ -205,3 +215,161 @@ def test_missing_both_mandatory_tables_reports_both():
     """An empty extract names both mandatory tables."""
     problems = _problems({})
     assert sorted(p.split(":")[0] for p in problems) == ["leads", "opportunities"]
+
+
+# --- quarantine: check_sources keeps the good rows and gives every bad one a reason -------------
+
+NOW = pd.Timestamp("2025-03-01", tz="UTC")
+
+
+def _world() -> dict[str, pd.DataFrame]:
+    """Valid sources with every table, small enough to reason about row by row."""
+    tables = _valid()
+    tables["accounts"] = pd.DataFrame({"account_id": np.array([5, 6], dtype="int64"), "employees": [40, 900]})
+    tables["leads"]["account_id"] = np.array([5, 6, 5], dtype="int64")
+    tables["engagement_events"] = pd.DataFrame({
+        "lead_id": np.array([1, 2, 2, 3], dtype="int64"),
+        "event_ts": ["2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05"],
+        "event_type": ["web_visit", "email_open", "web_visit", "email_click"],
+    })
+    tables["opportunities"]["amount"] = [1000.0, 250.0]
+    return tables
+
+
+EVENT_TYPES = ["web_visit", "email_open", "email_click"]
+
+
+def _quarantine(tables):
+    return check_sources(tables, now=NOW, event_types=EVENT_TYPES)
+
+
+def _only_reject(checked, table):
+    rows = checked.rejects[checked.rejects["table_name"] == table]
+    assert len(rows) == 1, checked.rejects
+    return rows.iloc[0]
+
+
+def test_clean_sources_have_no_rejects():
+    checked = _quarantine(_world())
+    assert checked.rejects.empty
+    assert list(checked.rejects.columns) == REJECT_COLUMNS
+    assert {t: len(f) for t, f in checked.tables.items()} == {t: len(f) for t, f in _world().items()}
+
+
+def test_null_id_is_quarantined_with_its_row_number():
+    tables = _world()
+    tables["engagement_events"]["lead_id"] = pd.array([1, None, 2, 3], dtype="Int64")
+    checked = _quarantine(tables)
+    reject = _only_reject(checked, "engagement_events")
+    assert (reject["row_number"], reject["column_name"], reject["reason"]) == (1, "lead_id", "are null")
+    assert len(checked.tables["engagement_events"]) == 3
+
+
+def test_duplicate_ids_quarantine_every_copy_and_what_hangs_off_them():
+    """Which of two rows with one lead_id is right cannot be known: both go, and so do that lead's events."""
+    tables = _world()
+    tables["leads"]["lead_id"] = np.array([1, 2, 2], dtype="int64")
+    tables["opportunities"]["lead_id"] = np.array([1, 1], dtype="int64")
+    checked = _quarantine(tables)
+    leads = checked.rejects[checked.rejects["table_name"] == "leads"]
+    assert leads["row_number"].tolist() == [1, 2]
+    assert set(leads["reason"]) == {"share a duplicated lead_id"}
+    events = checked.rejects[checked.rejects["reason"] == QUARANTINED_LEAD]
+    assert events["table_name"].tolist() == ["engagement_events"] * 2 and events["row_key"].tolist() == ["2", "2"]
+    assert checked.tables["leads"]["lead_id"].tolist() == [1]
+
+
+def test_timestamps_in_the_future_are_quarantined():
+    tables = _world()
+    tables["engagement_events"].loc[3, "event_ts"] = "2025-06-01"
+    reject = _only_reject(_quarantine(tables), "engagement_events")
+    assert (reject["column_name"], reject["value"]) == ("event_ts", "2025-06-01")
+    assert reject["reason"].startswith("are in the future (after 2025-03-01")
+
+
+def test_unknown_event_types_are_quarantined_not_ignored():
+    tables = _world()
+    tables["engagement_events"].loc[0, "event_type"] = "web_vist"
+    reject = _only_reject(_quarantine(tables), "engagement_events")
+    assert (reject["column_name"], reject["value"], reject["row_key"]) == ("event_type", "web_vist", "1")
+    assert "event_type" in reject["reason"]
+
+
+def test_events_for_unknown_leads_are_quarantined():
+    tables = _world()
+    tables["engagement_events"]["lead_id"] = np.array([1, 2, 9, 3], dtype="int64")
+    reject = _only_reject(_quarantine(tables), "engagement_events")
+    assert (reject["row_number"], reject["row_key"], reject["reason"]) == (
+        2, "9", "reference a lead that is not in leads")
+
+
+def test_negative_amount_quarantines_the_opportunity_and_leaves_its_lead_unscored():
+    """Without its opportunity a won lead would look open and be scored: the lead is held back too."""
+    tables = _world()
+    tables["opportunities"]["amount"] = [-1000.0, 250.0]
+    checked = _quarantine(tables)
+    opp = _only_reject(checked, "opportunities")
+    assert (opp["column_name"], opp["reason"], opp["value"]) == ("amount", "are negative", "-1000.0")
+    lead = _only_reject(checked, "leads")
+    assert (lead["row_key"], lead["reason"]) == ("1", QUARANTINED_OPPORTUNITY)
+    assert set(checked.rejects.loc[checked.rejects["table_name"] == "engagement_events", "row_key"]) == {"1"}
+
+
+def test_unparseable_values_are_quarantined_row_by_row():
+    tables = _world()
+    tables["engagement_events"].loc[1, "event_ts"] = "yesterday"
+    tables["accounts"]["employees"] = ["40", "lots"]
+    checked = _quarantine(tables)
+    event = checked.rejects[checked.rejects["column_name"] == "event_ts"].squeeze()
+    assert (event["row_number"], event["value"]) == (1, "yesterday") and "not parseable timestamps" in event["reason"]
+    account = _only_reject(checked, "accounts")
+    assert (account["row_key"], account["reason"]) == ("6", "are not parseable numbers")
+    assert checked.tables["accounts"]["employees"].tolist() == [40.0]
+    # The lead of the quarantined account is held back (its firmographics would be wrong), and its events.
+    lead = _only_reject(checked, "leads")
+    assert (lead["row_key"], lead["reason"]) == ("2", QUARANTINED_ACCOUNT)
+    assert checked.rejects.loc[checked.rejects["reason"] == QUARANTINED_LEAD, "row_number"].tolist() == [2]
+
+
+def test_a_missing_column_is_still_an_error_not_a_quarantine():
+    tables = _world()
+    tables["engagement_events"] = tables["engagement_events"].drop(columns="event_type")
+    with pytest.raises(SourceError, match="engagement_events.event_type: required column is missing"):
+        _quarantine(tables)
+
+
+def test_reject_counts_give_the_share_per_table():
+    tables = _world()
+    tables["engagement_events"].loc[0, "event_type"] = "unknown"
+    counts = _quarantine(tables).reject_counts()
+    assert counts.loc["engagement_events", ["kept", "rejects", "rows"]].tolist() == [3, 1, 4]
+    assert counts.loc["engagement_events", "share"] == 0.25
+    assert counts.loc["leads", "rejects"] == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["null_lead", "future", "type", "orphan", "dup_lead", "neg"]),
+                          st.integers(0, 3)), max_size=6))
+def test_nothing_is_dropped_silently(corruptions):
+    """Whatever goes wrong, every input row is either kept or in the rejects, exactly once."""
+    tables = _world()
+    events, leads = tables["engagement_events"], tables["leads"]
+    events["lead_id"] = events["lead_id"].astype("Int64")
+    for kind, i in corruptions:
+        if kind == "null_lead":
+            events.loc[i, "lead_id"] = None
+        elif kind == "future":
+            events.loc[i, "event_ts"] = "2030-01-01"
+        elif kind == "type":
+            events.loc[i, "event_type"] = "telepathy"
+        elif kind == "orphan":
+            events.loc[i, "lead_id"] = 99
+        elif kind == "dup_lead":
+            leads.loc[i % 3, "lead_id"] = leads.loc[(i + 1) % 3, "lead_id"]
+        else:
+            tables["opportunities"].loc[i % 2, "amount"] = -5.0
+    checked = _quarantine(tables)
+    for name, frame in tables.items():
+        rejected = checked.rejects[checked.rejects["table_name"] == name]["row_number"]
+        assert rejected.is_unique
+        assert len(checked.tables[name]) + len(rejected) == len(frame), name

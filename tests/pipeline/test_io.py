@@ -1,0 +1,149 @@
+"""The sinks: the same published rows, replace-not-append, and atomic publish, on SQLite and PostgreSQL.
+
+PostgreSQL runs on the real server `make test` starts (scripts/ensure-postgres.sh)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from pipeline import io
+
+AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
+
+
+def _scores(as_of: pd.Timestamp, n: int = 5, shift: float = 0.0) -> pd.DataFrame:
+    probability = [round(0.5 / (i + 1) + shift, 6) for i in range(n)]
+    return pd.DataFrame({
+        "lead_id": list(range(1, n + 1)), "as_of_ts": as_of, "probability": probability,
+        "score": [99 - i for i in range(n)], "grade": ["A", "B", "C", "D", "D"][:n] + ["D"] * max(0, n - 5),
+        "model_version": 3, "definition_version": "abc123", "owner_id": [f"rep_{i % 2}" for i in range(n)],
+        "company": [f"Co {i}" for i in range(n)], "source": "web",
+        "reasons_positive": "visited pricing", "reasons_negative": "",
+        "scored_at": pd.Timestamp("2026-06-01 02:00", tz="UTC"),
+    })
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sink(request, tmp_path):
+    url = f"sqlite:///{tmp_path}/scores.db" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    return {"url": url, "folder": tmp_path / "scores"}
+
+
+def test_same_night_twice_leaves_one_set_and_other_nights_alone(sink):
+    io.write_scores(_scores(AS_OF - pd.Timedelta(days=1)), AS_OF - pd.Timedelta(days=1), **sink)
+    io.write_scores(_scores(AS_OF), AS_OF, **sink)
+    io.write_scores(_scores(AS_OF, shift=0.01), AS_OF, **sink)
+    tonight = io.read_scores(as_of=AS_OF, url=sink["url"])
+    assert len(tonight) == 5 and tonight["probability"].iloc[0] == pytest.approx(0.51)
+    assert len(io.read_scores(as_of=AS_OF - pd.Timedelta(days=1), url=sink["url"])) == 5
+    mine = io.read_scores(as_of=AS_OF, owner="rep_1", url=sink["url"])
+    assert mine["lead_id"].tolist() == [2, 4] and mine["probability"].is_monotonic_decreasing
+
+
+def test_sqlite_and_postgresql_publish_the_same_rows(tmp_path, postgres_url):
+    scores = _scores(AS_OF, n=50)
+    io.write_scores(scores, AS_OF, url=f"sqlite:///{tmp_path}/s.db", folder=tmp_path / "a")
+    io.write_scores(scores, AS_OF, url=postgres_url, folder=tmp_path / "b")
+    lite = io.read_scores(as_of=AS_OF, url=f"sqlite:///{tmp_path}/s.db")
+    pg = io.read_scores(as_of=AS_OF, url=postgres_url)
+    pd.testing.assert_frame_equal(lite, pg)
+    parquet = pd.read_parquet(tmp_path / "b" / "as_of=2026-06-01" / "scores.parquet")
+    pd.testing.assert_frame_equal(lite, parquet.sort_values(["probability", "lead_id"], ascending=[False, True],
+                                                            ignore_index=True), check_dtype=False)
+
+
+def test_the_queue_index_exists(sink):
+    io.write_scores(_scores(AS_OF), AS_OF, **sink)
+    eng = sa.create_engine(sink["url"])
+    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(eng).get_indexes("scores")}
+    eng.dispose()
+    assert indexes["ix_scores_queue"] == ["as_of_ts", "owner_id", "probability"]
+
+
+def test_runs_and_rejects_tables_on_both_sinks(sink):
+    rejects = pd.DataFrame({"table_name": ["engagement_events"], "row_number": [7], "row_key": ["42"],
+                            "column_name": ["event_type"], "reason": ["unknown type"], "value": ["x"]})
+    io.write_rejects(rejects, run_id="r1", as_of=AS_OF, url=sink["url"])
+    io.record_run({"run_id": "r1", "as_of": "2026-06-01", "started": "2026-06-01T02:00:00+00:00",
+                   "status": "published", "rejects": 1}, url=sink["url"])
+    back = io.read_rejects(url=sink["url"])
+    assert back[["table_name", "row_number", "row_key", "reason"]].values.tolist() == [
+        ["engagement_events", 7, "42", "unknown type"]]
+    assert io.read_runs(url=sink["url"])["rejects"].tolist() == [1]
+
+
+def test_postgresql_lock_stops_a_second_publisher(postgres_url, tmp_path):
+    """Two machines share the database but not the lock file: the advisory lock stops the second."""
+    with io.publish_lock(tmp_path / "one", url=postgres_url):
+        with pytest.raises(io.LockHeld, match="another leadscore run"):
+            with io.publish_lock(tmp_path / "two", url=postgres_url):
+                pass
+    with io.publish_lock(tmp_path / "two", url=postgres_url):  # released with the first run
+        pass
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import sys, time
+    import pandas as pd
+    import sqlalchemy as sa
+    from pipeline import io
+
+    url, folder, marker = sys.argv[1], sys.argv[2], sys.argv[3]
+    real_engine = io.engine
+
+    def slow_engine(url=None):
+        eng = real_engine(url)
+
+        @sa.event.listens_for(eng, "after_cursor_execute")
+        def stall(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith("INSERT INTO SCORES"):
+                open(marker, "w").close()   # rows of the new night are in the open transaction ...
+                time.sleep(600)             # ... and here the process is killed
+        return eng
+
+    io.engine = slow_engine
+    as_of = pd.Timestamp("2026-06-01", tz="UTC")
+    n = 20_000
+    scores = pd.DataFrame({"lead_id": range(n), "as_of_ts": as_of, "probability": 0.9, "score": 50,
+                           "grade": "A", "model_version": 4, "definition_version": "new", "owner_id": "rep_0",
+                           "company": "Co", "source": "web", "reasons_positive": "", "reasons_negative": "",
+                           "scored_at": pd.Timestamp.now(tz="UTC")})
+    with io.publish_lock(__import__("pathlib").Path(folder), url=url):
+        io.write_scores(scores, as_of, url=url, folder=__import__("pathlib").Path(folder))
+""")
+
+
+def test_killing_the_process_mid_publish_leaves_the_published_night_intact(sink, tmp_path, repo_root):
+    io.write_scores(_scores(AS_OF), AS_OF, **sink)
+    before = io.read_scores(as_of=AS_OF, url=sink["url"])
+    parquet = sink["folder"] / "as_of=2026-06-01" / "scores.parquet"
+    parquet_before = parquet.read_bytes()
+    marker = tmp_path / "writing"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, sink["url"], str(sink["folder"]), str(marker)],
+                             cwd=repo_root, env={**os.environ, "PYTHONPATH": str(repo_root)})
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None, "the writer ended before it was killed"
+            assert time.monotonic() < deadline, "the writer never started writing"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    pd.testing.assert_frame_equal(io.read_scores(as_of=AS_OF, url=sink["url"]), before)
+    assert parquet.read_bytes() == parquet_before
+    # The dead run's lock file does not block the next night, which publishes normally.
+    with io.publish_lock(sink["folder"], url=sink["url"]):
+        io.write_scores(_scores(AS_OF, shift=0.02), AS_OF, **sink)
+    assert io.read_scores(as_of=AS_OF, url=sink["url"])["probability"].iloc[0] == pytest.approx(0.52)
+    assert not list(parquet.parent.glob(".*.tmp"))
