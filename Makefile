@@ -28,7 +28,7 @@ demo: setup
 	$(BIN)/leadscore approve --latest --team marketing --by "demo.marketing@example.com" --comment "Grades match what campaigns can deliver"
 	$(BIN)/leadscore approve --latest --team sales --by "demo.sales@example.com" --comment "A-grade volume fits the team's weekly calls"
 	$(BIN)/leadscore promote --latest --by demo.ops
-	for night in $(DEMO_PAST_NIGHTS); do $(BIN)/leadscore score --as-of $$night || exit 1; done
+	$(BIN)/leadscore score $(foreach night,$(DEMO_PAST_NIGHTS),--as-of $(night))
 	$(BIN)/leadscore nightly || [ $$? -eq 3 ]   # 3 = published with drift warnings
 	$(BIN)/leadscore queue --top 15
 	$(BIN)/leadscore monitor || [ $$? -eq 3 ]   # 3 = a grade is outside its promise: shown, not a demo failure

@@ -315,8 +315,9 @@ def definition(
 
 @app.command()
 def score(
-    as_of: Annotated[dt.datetime | None, typer.Option(
-        "--as-of", help="Score as of this date (UTC midnight); default: midnight after the latest data.")] = None,
+    as_of: Annotated[list[dt.datetime] | None, typer.Option(
+        "--as-of", help="Score as of this date (UTC midnight); repeat it to backfill several nights in one run. "
+                        "Default: midnight after the latest data.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
 ):
@@ -325,13 +326,14 @@ def score(
 
     config = _config(params)
     try:
-        result = step.run(config, as_of=as_of, sources=sources)
+        results = step.run_nights(config, nights=as_of or [], sources=sources)
     except (ValueError, FileNotFoundError, LookupError) as exc:
         raise _fail(exc) from None
-    grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
-    console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
-                  f"{result.model_version} ({grades})")
-    console.print(f"published to {io.db_url()} (table scores) and {result.parquet_path}")
+    for result in results:
+        grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
+        console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
+                      f"{result.model_version} ({grades})")
+        console.print(f"published to {io.db_url()} (table scores) and {result.parquet_path}")
 
 
 @app.command()

@@ -479,6 +479,16 @@ def test_too_many_rejects_fail_the_night_and_keep_what_was_published(workdir, tm
     assert len(io.read_rejects(run_id=run["run_id"])) == n // 50  # kept, so the extract can be fixed
 
 
+def test_a_backfill_scores_several_nights_in_one_run_as_one_night_at_a_time_would(workdir):
+    out = _invoke("score", "--as-of", "2026-06-15", "--as-of", "2026-06-22")
+    assert "as of 2026-06-15" in out and "as of 2026-06-22" in out
+    night = pd.Timestamp("2026-06-22", tz="UTC")
+    together = io.read_scores(as_of=night).drop(columns="scored_at")
+    _invoke("score", "--as-of", "2026-06-22")
+    pd.testing.assert_frame_equal(io.read_scores(as_of=night).drop(columns="scored_at"), together)
+    assert len(together) > 100
+
+
 def test_help_lists_the_commands():
     out = runner.invoke(app, ["--help"]).output
     for command in ("generate", "train", "promote", "score", "queue", "compare", "tune", "features", "approve",
