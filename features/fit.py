@@ -56,29 +56,40 @@ def fit_specs(params: FitParams) -> list[FeatureSpec]:
 
 
 def _category(values) -> pd.Series:
-    values = pd.Series(values).astype("object")
-    values = values.where(values.notna(), None)
-    cats = sorted({v for v in values if v is not None}, key=str)
-    return pd.Series(pd.Categorical(values, categories=cats))
+    """A categorical with its categories sorted, so the same values give the same codes on every night.
+
+    Works on the distinct values only: a million leads carry a few hundred sources or countries."""
+    codes, uniques = pd.factorize(pd.Series(values))
+    uniques = list(uniques)
+    order = sorted(range(len(uniques)), key=lambda i: str(uniques[i]))
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = np.where(codes >= 0, rank[np.maximum(codes, 0)] if len(uniques) else -1, -1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=[uniques[i] for i in order]))
 
 
 def classify_titles(titles: pd.Series, rules: dict[str, str]) -> pd.Series:
-    """The first rule label whose pattern matches each title (case-insensitive); None when none does."""
-    out = pd.Series(None, index=titles.index, dtype=object)
-    text = titles.astype("object").where(titles.notna(), "").astype(str)
+    """The first rule label whose pattern matches each title (case-insensitive); None when none does.
+
+    The rules run once per distinct title, not once per lead."""
+    codes, uniques = pd.factorize(titles)
+    distinct = pd.Series(uniques, dtype=object).astype(str)
+    labels = pd.Series(None, index=distinct.index, dtype=object)
     for label, pattern in rules.items():
-        hit = text.str.contains(re.compile(pattern, re.IGNORECASE), regex=True) & out.isna()
-        out[hit] = label
-    out[titles.isna()] = None
-    return out
+        hit = distinct.str.contains(re.compile(pattern, re.IGNORECASE), regex=True) & labels.isna()
+        labels[hit] = label
+    labels = labels.to_numpy(dtype=object)
+    out = np.full(len(titles), None, dtype=object)
+    out[codes >= 0] = labels[codes[codes >= 0]]
+    return pd.Series(out, index=titles.index, dtype=object)
 
 
-def size_bands(employees: np.ndarray, bounds: list[int]) -> list[str]:
-    """Labels like '1-9', '10-49', …, '5000+' from exclusive upper bounds."""
+def size_bands(employees: np.ndarray, bounds: list[int]) -> np.ndarray:
+    """Labels like '1-9', '10-49', …, '5000+' from exclusive upper bounds (None where unknown)."""
     edges = [1, *bounds]
     labels = [f"{lo}-{hi - 1}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)] + [f"{edges[-1]}+"]
     idx = np.searchsorted(np.array(bounds), employees, side="right")
-    return [None if np.isnan(e) else labels[i] for e, i in zip(employees, idx, strict=True)]
+    return np.where(np.isnan(employees), None, np.array(labels, dtype=object)[np.minimum(idx, len(labels) - 1)])
 
 
 def build_fit_features(leads: pd.DataFrame, accounts: pd.DataFrame | None, spine: pd.DataFrame,

@@ -113,6 +113,7 @@ class ScoreParams(_Section):
     grade_capacity_per_week: dict[str, int] | None = None
     grade_shares: dict[str, float] | None = None
     reasons: bool = True  # top 3 reasons for and 2 against each lead, from TreeSHAP contributions
+    reasons_per_owner: int | None = Field(None, ge=1)  # only each owner's best N leads get reasons (None: all)
 
     @model_validator(mode="after")
     def _grades(self) -> ScoreParams:

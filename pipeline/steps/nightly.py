@@ -24,14 +24,11 @@ import mlflow
 import pandas as pd
 
 from features.schema import CheckedSources, check_sources
-from features.spine import build_spine
 from features.timeutil import as_utc
-from features.training_table import build_feature_table
 from models.drift import population_stability
-from models.scorer import to_model_input
 from pipeline import io, tracking
 from pipeline.config import Config
-from pipeline.steps.score import build_scores, default_as_of
+from pipeline.steps.score import build_open_lead_features, default_as_of, score_features
 
 PUBLISHED, WARNINGS, FAILED, LOCKED = 0, 3, 1, 4
 
@@ -51,13 +48,10 @@ class NightlyResult:
     drift: pd.DataFrame | None = None
 
 
-def _drift(config: Config, model, tables, as_of) -> pd.DataFrame:
-    spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
-                        max_lead_age_days=config.spine.max_lead_age_days)
-    features = build_feature_table(tables, spine, config.features)
+def _drift(model, features: pd.DataFrame, probability) -> pd.DataFrame:
+    """Tonight's population against the champion's frozen validation population."""
     scorer = model.unwrap_python_model().scorer
     names = model.metadata.get_input_schema().input_names()
-    probability = scorer.probability(to_model_input(features, names)) if len(features) else []
     return population_stability(scorer.drift_reference, features[names], probability)
 
 
@@ -78,11 +72,12 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
             result.model_version = int(mv.version)
             result.definition_version = (mv.tags or {}).get("definition_version", "")
-            scores = build_scores(tables, config, model, result.model_version, result.as_of,
-                                  definition_version=result.definition_version)
+            spine, features = build_open_lead_features(tables, config, result.as_of)
+            scores = score_features(tables, spine, features, config, model, result.model_version,
+                                    definition_version=result.definition_version)
             io.write_scores(scores, result.as_of)
             result.leads_scored = len(scores)
-            drift = _drift(config, model, tables, result.as_of)
+            drift = _drift(model, features, scores["probability"].to_numpy())
             result.drift = drift
             gates = config.nightly
             for row in drift.itertuples():

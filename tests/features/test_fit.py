@@ -161,10 +161,10 @@ def test_classify_titles_first_match_wins_and_no_title_is_missing():
 def test_size_bands_labels_and_edges():
     """Exclusive upper bounds: 9 → '1-9', 10 → '10-49', 4999 → '1000-4999', 5000 → '5000+'; NaN → None."""
     employees = np.array([np.nan, 1, 9, 10, 49, 50, 199, 200, 999, 1000, 4999, 5000, 250_000], dtype=float)
-    assert size_bands(employees, BOUNDS) == [
+    assert size_bands(employees, BOUNDS).tolist() == [
         None, "1-9", "1-9", "10-49", "10-49", "50-199", "50-199", "200-999", "200-999", "1000-4999",
         "1000-4999", "5000+", "5000+"]
-    assert size_bands(np.array([5.0, 500.0]), [100]) == ["1-99", "100+"]
+    assert size_bands(np.array([5.0, 500.0]), [100]).tolist() == ["1-99", "100+"]
 
 
 def test_free_email_is_case_and_space_insensitive(leads, accounts, spine, campaigns):

@@ -104,3 +104,4 @@ def test_reasons_name_real_features_with_the_leads_own_values(scorer):
     assert "visited the website 0 times in the last 7 days" in cold["reasons_negative"]
     assert "the company is in education" in cold["reasons_negative"]
     assert out.loc[0, "probability"] > out.loc[1, "probability"]
+

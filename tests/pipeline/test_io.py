@@ -94,23 +94,18 @@ def test_postgresql_lock_stops_a_second_publisher(postgres_url, tmp_path):
 KILLED_WRITER = textwrap.dedent("""
     import sys, time
     import pandas as pd
-    import sqlalchemy as sa
     from pipeline import io
 
     url, folder, marker = sys.argv[1], sys.argv[2], sys.argv[3]
-    real_engine = io.engine
+    real_insert = io._insert_many
 
-    def slow_engine(url=None):
-        eng = real_engine(url)
+    def stalling_insert(*args):
+        written = real_insert(*args)  # rows of the new night are in the open transaction ...
+        open(marker, "w").close()
+        time.sleep(600)               # ... and here the process is killed
+        return written
 
-        @sa.event.listens_for(eng, "after_cursor_execute")
-        def stall(conn, cursor, statement, *args):
-            if statement.lstrip().upper().startswith("INSERT INTO SCORES"):
-                open(marker, "w").close()   # rows of the new night are in the open transaction ...
-                time.sleep(600)             # ... and here the process is killed
-        return eng
-
-    io.engine = slow_engine
+    io._insert_many = stalling_insert
     as_of = pd.Timestamp("2026-06-01", tz="UTC")
     n = 20_000
     scores = pd.DataFrame({"lead_id": range(n), "as_of_ts": as_of, "probability": 0.9, "score": 50,
