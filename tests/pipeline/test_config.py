@@ -83,3 +83,15 @@ def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
 
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"sla_hours": {"A": 24}}, r"monitor\.sla_hours: unknown key"),
+    ({"interval": "exact"}, r"monitor\.interval: Input should be 'wilson' or 'clopper_pearson'"),
+    ({"follow_up_buckets_hours": [72, 24]}, "follow_up_buckets_hours must be positive and increasing"),
+    ({"sla_hours_by_grade": {"A": 0}}, "sla_hours_by_grade must be positive"),
+    ({"confidence": 1.5}, r"monitor\.confidence"),
+])
+def test_monitor_section_is_validated(raw, change, expected):
+    raw["monitor"].update(change)
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(raw)
