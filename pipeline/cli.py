@@ -361,8 +361,9 @@ def definition(
 
 @app.command()
 def score(
-    as_of: Annotated[dt.datetime | None, typer.Option(
-        "--as-of", help="Score as of this date (UTC midnight); default: midnight after the latest data.")] = None,
+    as_of: Annotated[list[dt.datetime] | None, typer.Option(
+        "--as-of", help="Score as of this date (UTC midnight); repeat it to backfill several nights in one run. "
+                        "Default: midnight after the latest data.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
 ):
@@ -371,13 +372,14 @@ def score(
 
     config = _config(params)
     try:
-        result = step.run(config, as_of=as_of, sources=sources)
+        results = step.run_nights(config, nights=as_of or [], sources=sources)
     except (ValueError, FileNotFoundError, LookupError) as exc:
         raise _fail(exc) from None
-    grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
-    console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
-                  f"{result.model_version} ({grades})")
-    console.print(f"published to {io.db_url()} (table scores) and {result.parquet_path}")
+    for result in results:
+        grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
+        console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
+                      f"{result.model_version} ({grades})")
+        console.print(f"published to {io.db_url()} (table scores) and {result.parquet_path}")
 
 
 @app.command()
@@ -408,6 +410,71 @@ def nightly(
     for warning in result.warnings:
         console.print(f"[yellow]![/yellow] {warning}")
     raise typer.Exit(result.exit_code)
+
+
+def _print_monitor(result) -> None:
+    if result.promises.empty:
+        return
+    table = Table(title=f"Promise against reality: {len(result.evidence.matured)} matured nights, pooled")
+    for col in ("version", "grade", "leads", "conversions", "realized [interval]", "promised", "verdict"):
+        table.add_column(col, justify="left" if col == "verdict" else "right")
+    for r in result.promises.itertuples():
+        realized = "–" if r.leads == 0 else f"{r.realized_rate:.1%} [{r.low:.1%}, {r.high:.1%}]"
+        verdict = f"[red]{r.verdict}[/red]" if r.breach else r.verdict
+        table.add_row(str(r.model_version), r.grade, f"{r.leads:,}", f"{r.conversions:,}", realized,
+                      f"{r.promised_rate:.1%}", verdict)
+    console.print(table)
+    nights = result.by_night[result.by_night["breach"]]
+    if len(nights):
+        console.print("nights outside the promise: " + ", ".join(
+            f"{r.as_of_ts:%Y-%m-%d} {r.grade} {r.realized_rate:.1%} vs {r.promised_rate:.1%}"
+            for r in nights.itertuples()))
+    cohorts = Table(title="Per matured night")
+    for col in ("night", "leads", "converted", "mean probability", "ROC AUC", "calibration error"):
+        cohorts.add_column(col, justify="right")
+    for r in result.cohorts.itertuples():
+        cohorts.add_row(f"{r.as_of_ts:%Y-%m-%d}", f"{r.leads:,}", f"{r.conversion_rate:.2%}",
+                        f"{r.mean_probability:.2%}", f"{r.roc_auc:.3f}", f"{r.ece:.4f}")
+    console.print(cohorts)
+
+
+@app.command()
+def monitor(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """Check every grade's promise on the scored nights whose window has elapsed; log it to MLflow.
+
+    Exit codes: 0 every grade kept its promise, or no night has matured yet (said plainly); 3 at least one
+    grade converts outside its promise; 1 failed; 2 invalid params.yaml.
+    """
+    from pipeline.steps import monitor as step
+
+    config = _config(params)
+    try:
+        result = step.run(config, sources=sources)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    _print_monitor(result)
+    colour = "red" if result.exit_code == step.BREACH else "green"
+    console.print(f"[{colour}]{result.message}[/{colour}] (MLflow run {result.run_id[:8]} in "
+                  f"{config.monitor.experiment_name})")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the HTML page.")] = Path("report.html"),
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """One self-contained HTML page: the definition, promise vs reality, marketing and sales views, drift."""
+    from pipeline.steps import report as step
+
+    config = _config(params)
+    try:
+        result = step.run(config, out=out, sources=sources)
+    except (ValueError, FileNotFoundError, LookupError) as exc:
+        raise _fail(exc) from None
+    console.print(result.monitor.message)
+    console.print(f"report written to {result.path.resolve()} (also logged to MLflow run {result.run_id[:8]})")
 
 
 @app.command()

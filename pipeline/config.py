@@ -143,6 +143,27 @@ class NightlyParams(_Section):
         return self
 
 
+class MonitorParams(_Section):
+    """leadscore monitor and report: how promises are checked, what marketing and sales are held to."""
+
+    interval: Literal["wilson", "clopper_pearson"] = "wilson"  # binomial interval around a realized rate
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    quality_grades: list[str] = Field(default_factory=lambda: ["A", "B"], min_length=1)  # marketing's quality lead
+    # Sales' promise: touch a lead of this grade within this many hours of the night it was graded.
+    sla_hours_by_grade: dict[str, float] = Field(default_factory=lambda: {"A": 48.0, "B": 120.0})
+    follow_up_buckets_hours: list[int] = Field(default_factory=lambda: [24, 72, 168, 336], min_length=1)
+    experiment_name: str = "lead-scoring-monitoring"
+
+    @model_validator(mode="after")
+    def _sane(self) -> MonitorParams:
+        if any(h <= 0 for h in self.sla_hours_by_grade.values()):
+            raise ValueError("sla_hours_by_grade must be positive")
+        buckets = self.follow_up_buckets_hours
+        if buckets != sorted(set(buckets)) or buckets[0] <= 0:
+            raise ValueError("follow_up_buckets_hours must be positive and increasing")
+        return self
+
+
 class PromoteParams(_Section):
     """Gates a model version must pass (besides both teams' sign-off) to become champion."""
 
@@ -172,6 +193,7 @@ class Config(_Section):
     score: ScoreParams
     promote: PromoteParams = PromoteParams()
     nightly: NightlyParams = NightlyParams()
+    monitor: MonitorParams = MonitorParams()
     generate: GenerateParams
 
     @model_validator(mode="after")

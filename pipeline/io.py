@@ -299,6 +299,26 @@ def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None =
     return target
 
 
+HISTORY_COLUMNS = ("lead_id", "as_of_ts", "probability", "grade", "model_version", "definition_version",
+                   "owner_id", "source")
+
+
+def read_score_history(*, url: str | None = None) -> pd.DataFrame:
+    """Every published night's scores (the columns the monitor and report need), oldest night first."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SCORES_TABLE):
+                return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS}).assign(
+                    as_of_ts=pd.Series(dtype="datetime64[ns, UTC]"))
+            frame = pd.read_sql(sa.text(f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {SCORES_TABLE} "
+                                        "ORDER BY as_of_ts, lead_id"), conn)
+    finally:
+        eng.dispose()
+    frame["as_of_ts"] = pd.to_datetime(frame["as_of_ts"], utc=True)
+    return frame
+
+
 def _iso(timestamps: pd.Series) -> pd.Series:
     """UTC ISO-8601 text, formatted once per distinct value (a night has one as-of and one scoring time)."""
     codes, uniques = pd.factorize(timestamps)

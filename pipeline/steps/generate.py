@@ -11,7 +11,13 @@ How the world works, so the model has something real to find:
   (high intent → more pricing-page visits, form fills, webinars);
 - a lead that will buy opens an opportunity after a delay; in the weeks before, its engagement ramps up
   (buying signals); opportunities are won with a probability driven by fit and intent;
-- leads that will not buy may be disqualified, or get an opportunity that is lost.
+- leads that will not buy may be disqualified, or get an opportunity that is lost;
+- campaigns differ in quality: each draws the fit *and* the intent of the leads it brings around its own
+  level (webinars and partners better on average, content syndication worse), and costs what its
+  channel costs (trade shows dear, email cheap), so cost per quality lead differs between campaigns;
+- sales owners differ in follow-up speed: each works their leads at their own pace (a mean gap between
+  touches from about a day to a few weeks), each lead a little faster or slower than that, and a lead
+  worked faster is more likely to be won (the logit of the win falls with the log of the gap).
 Everything is vectorised numpy; the same seed gives identical tables.
 """
 
@@ -36,11 +42,18 @@ COUNTRIES = {
     "US": (0.38, 0.3), "GB": (0.12, 0.2), "DE": (0.10, 0.1), "FR": (0.07, -0.1), "NL": (0.05, 0.2),
     "CA": (0.06, 0.2), "AU": (0.05, 0.0), "IN": (0.08, -0.6), "BR": (0.05, -0.4), "ES": (0.04, -0.3),
 }
-CHANNELS = {  # channel: (share of campaigns, mean quality)
-    "email": (0.25, 0.0), "paid_search": (0.18, 0.2), "paid_social": (0.15, -0.3),
-    "webinar": (0.14, 0.4), "trade_show": (0.10, 0.3), "content_syndication": (0.10, -0.5),
-    "partner": (0.08, 0.5),
+CHANNELS = {  # channel: (share of campaigns, mean quality, median cost)
+    "email": (0.25, 0.0, 4_000), "paid_search": (0.18, 0.2, 18_000), "paid_social": (0.15, -0.3, 14_000),
+    "webinar": (0.14, 0.4, 9_000), "trade_show": (0.10, 0.3, 45_000), "content_syndication": (0.10, -0.5, 12_000),
+    "partner": (0.08, 0.5, 8_000),
 }
+# Follow-up: an owner's mean gap between touches is FOLLOW_UP_MEDIAN_DAYS · exp(FOLLOW_UP_SPREAD · z),
+# z spread evenly over the owners; each lead's own gap varies around its owner's by LEAD_GAP_SPREAD.
+FOLLOW_UP_MEDIAN_DAYS = 5.0
+FOLLOW_UP_SPREAD = 0.9
+LEAD_GAP_SPREAD = 0.4
+FOLLOW_UP_EFFECT = 0.45  # logit of a win falls by this per unit of log(gap / median)
+CAMPAIGN_INTENT_SPREAD = 0.5  # campaign-level shift of its leads' intent, around its quality
 CHANNEL_SOURCE = {
     "email": "email", "paid_search": "paid_search", "paid_social": "paid_social", "webinar": "webinar",
     "trade_show": "trade_show", "content_syndication": "content_syndication", "partner": "partner_referral",
@@ -131,15 +144,17 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
 
     # Campaigns
     channel, quality_mean = _pick(rng, CHANNELS, params.n_campaigns)
+    median_cost = np.array([CHANNELS[c][2] for c in channel], dtype=float)
     camp_start = np.sort(rng.uniform(-60, horizon - 30, params.n_campaigns))
     camp_quality = quality_mean + rng.normal(0, 0.35, params.n_campaigns)
+    camp_intent = CAMPAIGN_INTENT_SPREAD * (camp_quality + rng.normal(0, 0.3, params.n_campaigns))
     campaign_ids = np.arange(1, params.n_campaigns + 1, dtype=np.int64)
     campaigns = pd.DataFrame({
         "campaign_id": campaign_ids,
         "name": [f"{c.replace('_', ' ').title()} #{i}" for c, i in zip(channel, campaign_ids, strict=True)],
         "channel": channel,
         "start_ts": _ts(start, camp_start),
-        "cost": np.round(rng.lognormal(np.log(15_000), 0.6, params.n_campaigns), -2),
+        "cost": np.round(median_cost * rng.lognormal(0, 0.4, params.n_campaigns), -2),
     })
 
     # Leads: arrivals grow over time (linear density), each from an account
@@ -162,12 +177,20 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
     country = np.where(rng.random(n_leads) < 0.9, acc_country[acc], _pick(rng, COUNTRIES, n_leads)[0])
     fit = (account_eff[acc] + source_eff + seniority_eff + dept_eff - 0.7 * free_email
            + rng.normal(0, 0.25, n_leads))
-    intent = rng.normal(0, 1, n_leads)
+    intent = rng.normal(0, 1, n_leads) + np.where(from_campaign, camp_intent[np.maximum(camp_idx, 0)], 0.0)
+
+    # Who works the lead, and how fast: owners from quick (about a day between touches) to slow (weeks)
+    owners = np.array([f"rep_{i:02d}" for i in range(1, params.n_owners + 1)])
+    owner_idx = rng.integers(0, params.n_owners, n_leads)
+    owner_z = rng.permutation(np.linspace(-1.5, 1.5, params.n_owners)) if params.n_owners > 1 else np.zeros(1)
+    lead_gap_days = (FOLLOW_UP_MEDIAN_DAYS * np.exp(FOLLOW_UP_SPREAD * owner_z[owner_idx])
+                     * np.exp(rng.normal(0, LEAD_GAP_SPREAD, n_leads)))
+    follow_up_eff = -FOLLOW_UP_EFFECT * np.log(lead_gap_days / FOLLOW_UP_MEDIAN_DAYS)
 
     # Fate: will this lead buy, and when?
     # Interest from the right people is what sells: intent counts for more when fit is good (and a
     # student's enthusiasm for little), an interaction a points table cannot express.
-    p_win = _sigmoid(-4.6 + 0.9 * fit + 1.1 * intent + 0.45 * (fit - 0.8) * intent)
+    p_win = _sigmoid(-4.85 + 0.9 * fit + 1.1 * intent + 0.45 * (fit - 0.8) * intent + follow_up_eff)
     will_win = rng.random(n_leads) < p_win
     p_lost_opp = _sigmoid(-3.6 + 0.3 * fit + 0.6 * intent)
     gets_lost_opp = ~will_win & (rng.random(n_leads) < p_lost_opp)
@@ -185,8 +208,7 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
     events = _engagement(rng, created, active_end, opp_created, intent, camp_idx, camp_start, horizon)
 
     lead_ids = np.arange(100_001, 100_001 + n_leads, dtype=np.int64)
-    owners = np.array([f"rep_{i:02d}" for i in range(1, params.n_owners + 1)])
-    owner = owners[rng.integers(0, params.n_owners, n_leads)]
+    owner = owners[owner_idx]
     observed_opp = has_opp & (opp_created < horizon)
     closed_seen = observed_opp & (opp_closed < horizon)
     status = np.where(closed_seen & will_win, "converted",
@@ -236,9 +258,10 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
     # feature would leak the label; features.history derives customer status point in time instead.
     won_accounts = np.unique(acc[np.flatnonzero(will_win & closed_seen)])
     accounts.loc[won_accounts, "is_customer"] = True
-    sales_activities = _sales_activities(rng, lead_ids, created, active_end, fit, owner, start)
+    sales_activities = _sales_activities(rng, lead_ids, created, active_end, lead_gap_days, owner, start)
     truth = pd.DataFrame({
-        "lead_id": lead_ids, "fit": fit, "intent": intent, "propensity": p_win, "will_win": will_win,
+        "lead_id": lead_ids, "fit": fit, "intent": intent, "follow_up_gap_days": lead_gap_days,
+        "propensity": p_win, "will_win": will_win,
     })
     return World(
         tables={
@@ -315,13 +338,24 @@ def _engagement(rng, created, active_end, opp_created, intent, camp_idx, camp_st
     return lead, days, ev_type, campaign, detail
 
 
-def _sales_activities(rng, lead_ids, created, active_end, fit, owner, start):
-    """Reps touch leads; better-fit leads get a little more attention (effort, not quality)."""
+def _sales_activities(rng, lead_ids, created, active_end, gap_days, owner, start):
+    """Each owner works a lead at their own pace: touches as a renewal process with the lead's mean gap.
+
+    The gaps are exponential, so the wait from any moment (a scoring night) to the next touch has the
+    same mean gap: slow owners show up as slow follow-up after a lead is graded, fast ones as fast.
+    Touches stop when the lead leaves the queue, or after 90 days.
+    """
     n = len(created)
-    duration = np.maximum(active_end - created, 0)
-    counts = rng.poisson(np.minimum(duration, 120) / 30 * np.exp(0.2 * fit))
-    lead = np.repeat(np.arange(n), counts)
-    days = created[lead] + rng.random(len(lead)) * np.minimum(duration[lead], 120)
+    worked = np.minimum(np.maximum(active_end - created, 0), 90)
+    # Enough gaps to cover each lead's worked period almost surely, then keep the ones inside it.
+    draws = np.ceil(worked / gap_days * 1.5 + 4 * np.sqrt(worked / gap_days + 1) + 2).astype(np.int64)
+    lead = np.repeat(np.arange(n), draws)
+    gaps = rng.exponential(1.0, len(lead)) * gap_days[lead]
+    starts = np.cumsum(draws) - draws
+    cumulative = np.cumsum(gaps)
+    offset = cumulative - np.repeat(cumulative[starts] - gaps[starts], draws)
+    keep = offset < worked[lead]
+    lead, days = lead[keep], created[lead[keep]] + offset[keep]
     frame = pd.DataFrame({
         "activity_id": np.arange(1, len(lead) + 1, dtype=np.int64),
         "lead_id": lead_ids[lead],
@@ -330,7 +364,9 @@ def _sales_activities(rng, lead_ids, created, active_end, fit, owner, start):
         "outcome": np.array(ACTIVITY_OUTCOMES)[rng.integers(0, len(ACTIVITY_OUTCOMES), len(lead))],
         "owner_id": owner[lead],
     })
-    return frame.sort_values(["activity_ts", "lead_id"], kind="stable", ignore_index=True)
+    frame = frame.sort_values(["activity_ts", "lead_id"], kind="stable", ignore_index=True)
+    frame["activity_id"] = np.arange(1, len(frame) + 1, dtype=np.int64)
+    return frame
 
 
 def run(out: Path, n_leads: int, seed: int, params: GenerateParams) -> World:

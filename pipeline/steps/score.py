@@ -153,21 +153,35 @@ def leads_sales_reads(scores: pd.DataFrame, per_owner: int | None) -> np.ndarray
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
+    return run_nights(config, nights=[as_of] if as_of is not None else [], sources=sources)[0]
+
+
+def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> list[ScoreResult]:
+    """Score and publish each night in turn (default: tonight only), reading the sources and loading the
+    champion once: a backfill of past nights costs the features and predictions, not a start-up per night."""
     tracking.configure()
     if config.source.kind == "flat":
         frame = io.read_flat_source(sources)
         model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
         plan = load_flat_plan(config, mv)
-        as_of = as_utc(as_of) if as_of is not None else default_flat_as_of(frame, plan)
-        scores = build_flat_scores(frame, plan, config, model, int(mv.version), as_of,
-                                   definition_version=(mv.tags or {}).get("definition_version", ""))
+        nights = [as_utc(n) for n in nights] or [default_flat_as_of(frame, plan)]
+
+        def build(as_of: pd.Timestamp) -> pd.DataFrame:
+            return build_flat_scores(frame, plan, config, model, int(mv.version), as_of,
+                                     definition_version=(mv.tags or {}).get("definition_version", ""))
     else:
         tables = io.read_sources(sources)
-        as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
+        nights = [as_utc(n) for n in nights] or [default_as_of(tables)]
         model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
         check_source_kind(config, mv)
-        scores = build_scores(tables, config, model, int(mv.version), as_of,
-                              definition_version=(mv.tags or {}).get("definition_version", ""))
-    path = io.write_scores(scores, as_of)
-    return ScoreResult(as_of=as_of, rows=len(scores), model_version=int(mv.version), parquet_path=path,
-                       grade_counts=scores["grade"].value_counts().sort_index().to_dict())
+
+        def build(as_of: pd.Timestamp) -> pd.DataFrame:
+            return build_scores(tables, config, model, int(mv.version), as_of,
+                                definition_version=(mv.tags or {}).get("definition_version", ""))
+    results = []
+    for as_of in nights:
+        scores = build(as_of)
+        path = io.write_scores(scores, as_of)
+        results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=int(mv.version), parquet_path=path,
+                                   grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
+    return results

@@ -131,3 +131,16 @@ def test_capacity_per_week_needs_a_created_date(raw):
         parse_config(flat)
     flat["source"]["created_column"] = "created"
     assert parse_config(flat).source.created_column == "created"
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"sla_hours": {"A": 24}}, r"monitor\.sla_hours: unknown key"),
+    ({"interval": "exact"}, r"monitor\.interval: Input should be 'wilson' or 'clopper_pearson'"),
+    ({"follow_up_buckets_hours": [72, 24]}, "follow_up_buckets_hours must be positive and increasing"),
+    ({"sla_hours_by_grade": {"A": 0}}, "sla_hours_by_grade must be positive"),
+    ({"confidence": 1.5}, r"monitor\.confidence"),
+])
+def test_monitor_section_is_validated(raw, change, expected):
+    raw["monitor"].update(change)
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(raw)

@@ -61,3 +61,25 @@ def test_engagement_follows_latent_intent_and_sales_follow_propensity(world):
 def test_too_small_a_world_is_refused(config):
     with pytest.raises(ValueError, match="at least 100 leads"):
         generate_world(10, 1, config.generate)
+
+
+def test_owners_follow_up_at_different_speeds_and_faster_follow_up_wins_more(world):
+    leads = world.tables["leads"][["lead_id", "owner_id"]]
+    acts = world.tables["sales_activities"].merge(leads, on="lead_id", suffixes=("", "_lead"))
+    assert (acts["owner_id"] == acts["owner_id_lead"]).all()  # the lead's owner works it
+    gaps = acts.sort_values(["lead_id", "activity_ts"]).groupby("lead_id")["activity_ts"].diff().dt.total_seconds()
+    per_owner = (gaps / 86_400).groupby(acts.sort_values(["lead_id", "activity_ts"])["owner_id"]).median()
+    assert per_owner.max() > 5 * per_owner.min()  # some owners slow, some fast
+    truth = world.truth.merge(leads, on="lead_id")
+    fast = truth["follow_up_gap_days"] < truth["follow_up_gap_days"].median()
+    assert truth.loc[fast, "propensity"].mean() > 1.2 * truth.loc[~fast, "propensity"].mean()
+
+
+def test_campaigns_differ_in_cost_and_in_the_quality_of_their_leads(world):
+    campaigns = world.tables["campaigns"]
+    assert campaigns["cost"].notna().all() and (campaigns["cost"] > 0).all()
+    by_channel = campaigns.groupby("channel")["cost"].median()
+    assert by_channel.max() > 3 * by_channel.min()
+    leads = world.tables["leads"].dropna(subset=["first_campaign_id"]).merge(world.truth, on="lead_id")
+    per_campaign = leads.groupby("first_campaign_id")["propensity"].mean()
+    assert per_campaign.max() > 3 * per_campaign.min()

@@ -83,10 +83,10 @@ def test_runs_and_rejects_tables_on_both_sinks(sink):
 
 def test_postgresql_lock_stops_a_second_publisher(postgres_url, tmp_path):
     """Two machines share the database but not the lock file: the advisory lock stops the second."""
-    with io.publish_lock(tmp_path / "one", url=postgres_url):
-        with pytest.raises(io.LockHeld, match="another leadscore run"):
-            with io.publish_lock(tmp_path / "two", url=postgres_url):
-                pass
+    with (io.publish_lock(tmp_path / "one", url=postgres_url),
+          pytest.raises(io.LockHeld, match="another leadscore run"),
+          io.publish_lock(tmp_path / "two", url=postgres_url)):
+        pass
     with io.publish_lock(tmp_path / "two", url=postgres_url):  # released with the first run
         pass
 

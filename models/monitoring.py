@@ -1,0 +1,111 @@
+"""Does each grade convert at the rate it promised? Promise checks and cohort metrics on matured nights.
+
+Pure: frames in, frames out. A *matured* night is a scored night whose whole label window has elapsed
+in the data, so every lead scored that night has a known outcome (``features.labels.build_labels``
+decides it, the same way as for training). For each grade we count scored leads and conversions, pooled
+over the matured nights and per night, and put a binomial interval around the realized rate. The grade
+is **in breach** when the rate it promised lies outside that interval: the data then say, at the chosen
+confidence, that the grade converts at another rate than the one both teams signed.
+
+Caveat stated once here: a lead open for several weeks is scored on several nights, and those rows are
+not independent, so the pooled interval is narrower than the truth. The promises were measured on
+snapshots the same way, so like is compared with like.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import beta, norm
+from sklearn.metrics import roc_auc_score
+
+from models.grades import wilson_interval
+from models.metrics import expected_calibration_error
+
+INTERVALS = ("wilson", "clopper_pearson")
+
+
+def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact binomial interval: never narrower than it should be, even with a handful of conversions."""
+    if n == 0:
+        return float("nan"), float("nan")
+    alpha = 1 - confidence
+    low = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, n - successes + 1))
+    high = 1.0 if successes == n else float(beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    return low, high
+
+
+def binomial_interval(successes: int, n: int, *, method: str = "wilson",
+                      confidence: float = 0.95) -> tuple[float, float]:
+    if method == "wilson":
+        return wilson_interval(successes, n, z=float(norm.ppf(1 - (1 - confidence) / 2)))
+    if method == "clopper_pearson":
+        return clopper_pearson_interval(successes, n, confidence)
+    raise ValueError(f"unknown interval {method!r}; expected one of {INTERVALS}")
+
+
+def _verdict(promised: float, low: float, high: float) -> str:
+    if np.isnan(low) or np.isnan(promised):
+        return "no leads"
+    if promised < low:
+        return "converts above promise"
+    if promised > high:
+        return "converts below promise"
+    return "kept"
+
+
+def check_promises(outcomes: pd.DataFrame, promises: pd.DataFrame, *, by: list[str] | None = None,
+                   method: str = "wilson", confidence: float = 0.95) -> pd.DataFrame:
+    """Realized conversion per model version and grade (and per ``by``, e.g. ``["as_of_ts"]``) vs promise.
+
+    ``outcomes``: one row per scored lead and matured night: model_version, grade, converted (0/1), and
+    the ``by`` columns. ``promises``: model_version, grade, promised_rate (from the version's definition).
+    Every promised grade gets a row, with zero leads when none were scored in it. ``breach`` is True when
+    the promised rate lies outside the realized interval; a grade with no leads is never in breach.
+    """
+    keys = ["model_version", *(by or []), "grade"]
+    counted = (outcomes.groupby(keys, observed=True)["converted"]
+               .agg(leads="size", conversions="sum").reset_index())
+    if by:
+        frame = outcomes[["model_version", *by]].drop_duplicates().merge(
+            promises[["model_version", "grade", "promised_rate"]], on="model_version")
+    else:
+        frame = promises[["model_version", "grade", "promised_rate"]].copy()
+    frame = frame.merge(counted, on=keys, how="left")
+    frame[["leads", "conversions"]] = frame[["leads", "conversions"]].fillna(0).astype("int64")
+    bounds = [binomial_interval(int(k), int(n), method=method, confidence=confidence)
+              for k, n in zip(frame["conversions"], frame["leads"], strict=True)]
+    frame["realized_rate"] = np.where(frame["leads"] > 0, frame["conversions"] / frame["leads"].clip(lower=1),
+                                      np.nan)
+    frame["low"] = [b[0] for b in bounds]
+    frame["high"] = [b[1] for b in bounds]
+    frame["verdict"] = [_verdict(p, lo, hi) for p, lo, hi in
+                        zip(frame["promised_rate"], frame["low"], frame["high"], strict=True)]
+    frame["breach"] = frame["verdict"].str.startswith("converts")
+    return frame.sort_values(keys, ignore_index=True)[
+        [*keys, "promised_rate", "leads", "conversions", "realized_rate", "low", "high", "verdict", "breach"]]
+
+
+def cohort_metrics(outcomes: pd.DataFrame, *, cohort: str = "as_of_ts") -> pd.DataFrame:
+    """Per cohort (scored night): leads, conversions, mean probability, ROC AUC and calibration error.
+
+    AUC is undefined for a cohort with only one outcome; it is then left empty rather than guessed.
+    """
+    rows = []
+    for key, part in outcomes.groupby(cohort, sort=True):
+        y = part["converted"].to_numpy(dtype=int)
+        p = part["probability"].to_numpy(dtype=float)
+        rows.append({
+            cohort: key, "leads": len(part), "conversions": int(y.sum()), "conversion_rate": float(y.mean()),
+            "mean_probability": float(p.mean()),
+            "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan"),
+            "ece": expected_calibration_error(y, p, bins=min(10, len(y))),
+        })
+    columns = [cohort, "leads", "conversions", "conversion_rate", "mean_probability", "roc_auc", "ece"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def matured_nights(nights: pd.Series, *, window_days: int, observed_until: pd.Timestamp) -> pd.DatetimeIndex:
+    """The scored nights whose whole label window lies inside the data (``as_of + window <= observed``)."""
+    unique = pd.DatetimeIndex(pd.Series(nights).drop_duplicates().sort_values())
+    return unique[unique + pd.Timedelta(days=window_days) <= observed_until]

@@ -1,0 +1,212 @@
+"""report: one HTML page marketing and sales both read — definition, promise vs reality, both views, drift.
+
+Inputs: what the monitor reads (published scores, source tables, definitions; see ``monitor``), the
+``sales_activities`` and ``campaigns`` source tables for the two views, and the latest nightly run's
+drift (PSI per column) from the MLflow experiment ``nightly.experiment_name``. Output: the page at
+``--out`` (self-contained: plots embedded as PNG) and the same file as an artifact of a run in
+``monitor.experiment_name``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+
+from models import report_plots
+from models.views import follow_up, hand_offs, marketing_view, sales_view
+from pipeline import tracking
+from pipeline.config import Config
+from pipeline.report_page import Section, figure, number, paragraph, percent, render_page, table
+from pipeline.steps import monitor
+from pipeline.steps.promote import approvals, champion_version, load_definition
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: Path
+    monitor: monitor.MonitorResult
+    marketing: dict[str, pd.DataFrame]
+    sales: dict[str, pd.DataFrame]
+    drift: pd.DataFrame | None
+    run_id: str
+
+
+def latest_drift(config: Config) -> tuple[str | None, pd.DataFrame | None]:
+    """(night, PSI per column) of the latest night the nightly job logged, or (None, None)."""
+    runs = mlflow.search_runs(experiment_names=[config.nightly.experiment_name], output_format="pandas")
+    if runs.empty or "tags.as_of" not in runs.columns:
+        return None, None
+    nightly = runs[runs["tags.as_of"].notna()].sort_values(["tags.as_of", "start_time"])
+    if nightly.empty:
+        return None, None
+    last = nightly.iloc[-1]
+    psi = {c.removeprefix("metrics.psi."): last[c] for c in nightly.columns if c.startswith("metrics.psi.")}
+    frame = pd.DataFrame({"column": list(psi), "psi": list(psi.values())}).dropna()
+    return last["tags.as_of"], frame.sort_values("psi", ascending=False, ignore_index=True)
+
+
+def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResult:
+    evidence = monitor.gather(config, sources)
+    checked = monitor.assess(config, evidence)
+    params = config.monitor
+    order = evidence.grade_order
+    tables = evidence.tables
+    handed = hand_offs(evidence.scores, grade_order=order)
+    marketing = marketing_view(handed, tables["leads"], tables.get("campaigns"),
+                               quality_grades=params.quality_grades)
+    followed = follow_up(handed, tables.get("sales_activities"), observed_until=evidence.observed_until)
+    sales = sales_view(followed, sla_hours_by_grade=params.sla_hours_by_grade, grade_order=order,
+                       speed_bucket_hours=params.follow_up_buckets_hours)
+    night, drift = latest_drift(config)
+    sections = [
+        _definition_section(config),
+        _promises_section(config, checked),
+        _marketing_section(config, marketing),
+        _sales_section(config, followed, sales, order),
+        _drift_section(config, night, drift),
+    ]
+    page = render_page(
+        title="Lead quality: promise and reality",
+        subtitle=(f"data up to {evidence.observed_until:%Y-%m-%d %H:%M} UTC · {len(evidence.nights)} scored nights, "
+                  f"{len(evidence.matured)} matured · {len(handed):,} leads handed to sales"),
+        verdict=checked.message, breach=checked.exit_code == monitor.BREACH, sections=sections)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    mlflow.set_experiment(params.experiment_name)
+    with mlflow.start_run(run_name=f"report {evidence.observed_until:%Y-%m-%d}") as run:
+        mlflow.set_tags({"kind": "report", "observed_until": f"{evidence.observed_until:%Y-%m-%d}"})
+        mlflow.log_artifact(str(out), artifact_path="report")
+    return ReportResult(out, checked, marketing, sales, drift, run.info.run_id)
+
+
+def _definition_section(config: Config) -> Section:
+    tracking.configure()
+    client = MlflowClient()
+    version = champion_version(client, config.registry.model_name)
+    if version is None:
+        return Section("definition", "The quality-lead definition", paragraph("No champion yet."))
+    _, d = load_definition(config, version)
+    signed = approvals(client.get_model_version(config.registry.model_name, str(version)))
+    sign = "; ".join(f"{team}: {a['by']} ({a['at'][:10]})" for team, a in sorted(signed.items())) or "not signed"
+    m, label = d["test_metrics"], d["label"]
+    body = [paragraph(
+        f"A quality lead is scored by the probability that it reaches {label['milestone_words']} within "
+        f"{label['window_days']} days of the night it is scored. Champion: model version {version}, definition "
+        f"{d['definition_version']}; signed by {sign}."),
+        paragraph(d["population"]["description"], "note"),
+        table(pd.DataFrame(d["grades"]), {
+            "grade": str, "min_probability": lambda v: f"{v:.2%}", "weekly_volume": number,
+            "promised_rate": percent, "promised_low": percent, "promised_high": percent},
+            headers={"min_probability": "probability from", "weekly_volume": "leads / week",
+                     "promised_rate": "promised conversion", "promised_low": "95 % CI low",
+                     "promised_high": "95 % CI high"}),
+        paragraph(f"Test period {d['periods']['test']}: ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
+                  f"calibration error {m.get('ece', float('nan')):.4f}.", "note")]
+    return Section("definition", "The quality-lead definition", "\n".join(body))
+
+
+def _promises_section(config: Config, checked: monitor.MonitorResult) -> Section:
+    title = "Promise against reality, per grade"
+    if checked.promises.empty:
+        return Section("promises", title, paragraph(checked.message))
+    p = config.monitor
+    words = {"wilson": "Wilson", "clopper_pearson": "Clopper–Pearson"}[p.interval]
+    body = [
+        paragraph(f"Leads scored on nights whose {config.labels.window_days}-day window has elapsed, pooled over "
+                  f"{len(checked.evidence.matured)} nights. A grade is in breach when its promised rate lies "
+                  f"outside the {p.confidence:.0%} {words} interval of the realized rate. The same lead scored "
+                  "on several nights counts once per night, as when the promise was measured.", "note"),
+        table(checked.promises, {
+            "model_version": str, "grade": str, "promised_rate": percent, "leads": number, "conversions": number,
+            "realized_rate": percent, "low": percent, "high": percent, "verdict": str},
+            headers={"model_version": "version", "realized_rate": "realized", "promised_rate": "promised",
+                     "low": "interval low", "high": "interval high"}, flag="breach"),
+        figure(report_plots.promises_figure(checked.by_night, checked.evidence.promises(),
+                                            checked.evidence.grade_order), "realized vs promised per grade"),
+        "<h3>Ranking and calibration per scored night</h3>",
+        figure(report_plots.cohorts_figure(checked.cohorts), "ROC AUC and calibration per night"),
+        table(checked.cohorts, {
+            "as_of_ts": lambda v: f"{v:%Y-%m-%d}", "leads": number, "conversions": number,
+            "conversion_rate": percent, "mean_probability": percent, "roc_auc": lambda v: number(v, 3),
+            "ece": lambda v: number(v, 4)},
+            headers={"as_of_ts": "night", "conversion_rate": "converted", "mean_probability": "mean probability",
+                     "roc_auc": "ROC AUC", "ece": "calibration error"}),
+    ]
+    return Section("promises", title, "\n".join(body))
+
+
+def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame]) -> Section:
+    quality = " or ".join(config.monitor.quality_grades)
+    common = {"leads": number, "quality_leads": number, "quality_share": percent, "matured_leads": number,
+              "conversion_rate": percent}
+    headers = {"quality_leads": f"graded {quality}", "quality_share": f"share {quality}",
+               "matured_leads": "matured", "conversion_rate": "converted",
+               "cost_per_quality_lead": "cost / quality lead"}
+    channel, campaigns = marketing["channel"], marketing["campaign"]
+    shown = campaigns if len(campaigns) <= 20 else pd.concat([campaigns.head(12), campaigns.tail(5)])
+    which = (f"all {len(campaigns)}" if len(campaigns) <= 20 else
+             f"the best 12 and the worst 5 of {len(campaigns)}, by share {quality}")
+    body = [
+        paragraph(f"Each lead counted once, at the night it reached its best grade. Quality lead = graded {quality}. "
+                  "Conversion over the leads whose window has elapsed. Cost per quality lead = campaign cost / its "
+                  "quality leads among the nights reported, so it compares campaigns over the same nights.", "note"),
+        figure(report_plots.marketing_figure(channel, quality), "marketing by channel"),
+        "<h3>By channel</h3>",
+        table(channel, {"channel": str, **common, "cost": number, "cost_per_quality_lead": number}, headers=headers),
+        f"<h3>By campaign ({which})</h3>",
+        table(shown, {"campaign": str, "channel": str, **common, "cost": number,
+                                      "cost_per_quality_lead": number}, headers=headers),
+        "<h3>By lead source</h3>",
+        table(marketing["source"], {"source": str, **common}, headers=headers),
+    ]
+    return Section("marketing", "Marketing: quality leads by campaign, channel and source", "\n".join(body))
+
+
+def _sales_section(config: Config, followed: pd.DataFrame, sales: dict[str, pd.DataFrame],
+                   order: list[str]) -> Section:
+    sla = config.monitor.sla_hours_by_grade
+    first = order[0]
+    hours = lambda v: number(v, 1)  # noqa: E731
+    body = [
+        paragraph("Latency = time from the night a lead was handed over (first scored in its best grade) to the "
+                  "first sales activity after it. SLA shares count leads whose SLA window has elapsed. SLA: "
+                  + ", ".join(f"{g} within {h:g} h" for g, h in sla.items()) + ".", "note"),
+        figure(report_plots.sales_figure(followed, sales["by_owner"], sales["by_speed"], grade_order=order,
+                                         first_grade_sla_hours=sla.get(first)), "sales follow-up"),
+        "<h3>By grade</h3>",
+        table(sales["by_grade"], {"grade": str, "leads": number, "touched_share": percent,
+                                  "median_latency_hours": hours, "p90_latency_hours": hours,
+                                  "sla_hours": hours, "within_sla_share": percent, "conversion_rate": percent},
+              headers={"touched_share": "touched", "median_latency_hours": "median h to touch",
+                       "p90_latency_hours": "90th pct h", "sla_hours": "SLA h", "within_sla_share": "within SLA",
+                       "conversion_rate": "converted"}),
+        "<h3>By owner</h3>",
+        table(sales["by_owner"], {"owner_id": str, "leads": number, "median_latency_hours": hours,
+                                  f"{first}_leads": number, f"{first}_median_latency_hours": hours,
+                                  f"{first}_within_sla_share": percent, "conversion_rate": percent},
+              headers={"owner_id": "owner", "median_latency_hours": "median h to touch",
+                       f"{first}_leads": f"{first} leads", f"{first}_median_latency_hours": f"{first}: median h",
+                       f"{first}_within_sla_share": f"{first} within SLA", "conversion_rate": "converted"}),
+        "<h3>Conversion by follow-up speed</h3>",
+        table(sales["by_speed"], {"speed": str, "leads": number, "conversions": number, "conversion_rate": percent},
+              headers={"speed": "first touch after hand-off", "conversion_rate": "converted"}),
+    ]
+    return Section("sales", "Sales: follow-up by grade and owner", "\n".join(body))
+
+
+def _drift_section(config: Config, night: str | None, drift: pd.DataFrame | None) -> Section:
+    title = "Drift: tonight's population against the model's reference"
+    if drift is None or drift.empty:
+        return Section("drift", title, paragraph("No nightly drift logged yet (run `leadscore nightly`)."))
+    n = config.nightly
+    flagged = drift[drift["psi"] > n.psi_warn]
+    body = [paragraph(f"Night {night}: {len(drift)} columns compared; {len(flagged)} above the warning level "
+                      f"{n.psi_warn} (alert above {n.psi_alert})."),
+            figure(report_plots.drift_figure(drift, warn=n.psi_warn, alert=n.psi_alert), "drift"),
+            table(drift.head(15), {"column": str, "psi": lambda v: number(v, 3)}, headers={"psi": "PSI"})]
+    return Section("drift", title, "\n".join(body))
+

@@ -1,0 +1,69 @@
+"""The monitor step's verdicts and exit codes on hand-made evidence (no sources, no model needed)."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.steps import monitor
+
+NIGHT = pd.Timestamp("2026-01-05", tz="UTC")
+DEFINITION = {"grades": [
+    {"grade": "A", "promised_rate": 0.20, "promised_low": 0.15, "promised_high": 0.25},
+    {"grade": "B", "promised_rate": 0.05, "promised_low": 0.03, "promised_high": 0.07},
+]}
+
+
+def _evidence(a_conversions: int, *, observed_until: pd.Timestamp) -> monitor.Evidence:
+    grades = ["A"] * 100 + ["B"] * 100
+    converted = np.r_[np.ones(a_conversions), np.zeros(100 - a_conversions), np.ones(5), np.zeros(95)]
+    scores = pd.DataFrame({"lead_id": np.arange(200), "as_of_ts": NIGHT, "grade": grades, "model_version": 1,
+                           "probability": np.r_[np.full(100, 0.2), np.full(100, 0.05)], "converted": converted})
+    nights = pd.DatetimeIndex([NIGHT])
+    matured = nights[nights + pd.Timedelta(days=90) <= observed_until]
+    if matured.empty:
+        scores["converted"] = np.nan
+    return monitor.Evidence(tables={}, scores=scores, observed_until=observed_until, nights=nights,
+                            matured=matured, definitions={1: DEFINITION}, grade_order=["A", "B"])
+
+
+LATER = NIGHT + pd.Timedelta(days=120)
+
+
+def test_promises_kept_exit_zero(config):
+    result = monitor.assess(config, _evidence(20, observed_until=LATER))
+    assert result.exit_code == monitor.KEPT and result.breaches.empty
+    assert "every grade kept its promise over 1 matured nights" in result.message
+    assert len(result.by_night) == 2 and len(result.cohorts) == 1
+
+
+def test_a_grade_outside_its_promise_exits_three_and_is_named(config):
+    result = monitor.assess(config, _evidence(8, observed_until=LATER))
+    assert result.exit_code == monitor.BREACH == 3
+    assert list(result.breaches["grade"]) == ["A"]
+    assert "grade A (version 1) converts below promise: realized 8.0%" in result.message
+
+
+def test_no_matured_night_is_said_plainly_and_exits_zero(config):
+    result = monitor.assess(config, _evidence(20, observed_until=NIGHT + pd.Timedelta(days=30)))
+    assert result.exit_code == monitor.KEPT
+    assert result.promises.empty
+    assert result.message.startswith("no scored night has matured yet")
+    assert "ends 2026-04-05" in result.message
+
+
+def test_cli_exit_code_and_mlflow_metrics_on_a_breach(config, repo_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(monitor, "gather", lambda config, sources=None: _evidence(8, observed_until=LATER))
+    result = CliRunner().invoke(app, ["monitor", "--params", str(repo_root / "params.yaml")])
+    assert result.exit_code == 3, result.output
+    assert "converts below promise" in result.output
+    runs = mlflow.search_runs(experiment_names=[config.monitor.experiment_name], output_format="pandas")
+    run = runs.iloc[0]
+    assert run["metrics.v1.A.breach"] == 1.0 and run["metrics.v1.B.breach"] == 0.0
+    assert run["metrics.v1.A.realized_rate"] == pytest.approx(0.08)
+    assert run["metrics.v1.A.promised_rate"] == pytest.approx(0.20)
+    assert run["tags.verdict"] == "breach"
