@@ -64,13 +64,14 @@ def score_features(tables: dict[str, pd.DataFrame], spine: pd.DataFrame, feature
     company = pd.Series(None, index=spine.index, dtype=object)
     if "accounts" in tables and "name" in tables["accounts"].columns and "account_id" in leads.columns:
         names_by_account = tables["accounts"].set_index("account_id")["name"]
-        company = pd.Series(names_by_account.reindex(context["account_id"]).to_numpy(), index=spine.index)
+        company = pd.Series(names_by_account.reindex(context["account_id"]).array, index=spine.index)
+    # `.array` keeps each column's own dtype: to_numpy() would box a million timestamps and strings
     queue = pd.DataFrame({
-        "lead_id": spine["lead_id"].to_numpy(),
-        "as_of_ts": spine["as_of_ts"].to_numpy(),
-        "owner_id": context["owner_id"].to_numpy() if "owner_id" in context else None,
-        "company": company.to_numpy(),
-        "source": context["source"].to_numpy(),
+        "lead_id": spine["lead_id"].array,
+        "as_of_ts": spine["as_of_ts"].array,
+        "owner_id": context["owner_id"].array if "owner_id" in context else None,
+        "company": company.array,
+        "source": context["source"].array,
     })
     return score_rows(queue, features, config, model, model_version, definition_version)
 
@@ -84,16 +85,16 @@ def score_rows(queue: pd.DataFrame, features: pd.DataFrame, config: Config, mode
     predictions = (model.predict(X, params={"reasons": False})
                    if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
     scores = pd.DataFrame({
-        "lead_id": queue["lead_id"].to_numpy(),
-        "as_of_ts": queue["as_of_ts"].to_numpy(),
+        "lead_id": queue["lead_id"].array,
+        "as_of_ts": queue["as_of_ts"].array,
         "probability": predictions["probability"].to_numpy(dtype=float),
         "score": predictions["score"].to_numpy(dtype="int64"),
         "grade": predictions["grade"].astype(str).to_numpy(),
         "model_version": model_version,
         "definition_version": definition_version,
-        "owner_id": queue["owner_id"].to_numpy(),
-        "company": queue["company"].to_numpy(),
-        "source": queue["source"].to_numpy(),
+        "owner_id": queue["owner_id"].array,
+        "company": queue["company"].array,
+        "source": queue["source"].array,
         "reasons_positive": "",
         "reasons_negative": "",
     })
@@ -146,10 +147,14 @@ def leads_sales_reads(scores: pd.DataFrame, per_owner: int | None) -> np.ndarray
     takes minutes; for the queue tops sales actually reads, a fraction of a second."""
     if per_owner is None:
         return np.ones(len(scores), dtype=bool)
-    owner = scores["owner_id"].astype(object).where(scores["owner_id"].notna(), "")
-    rank = (scores.assign(_owner=owner).sort_values(["probability", "lead_id"], ascending=[False, True])
-            .groupby("_owner", sort=False).cumcount())
-    return (rank.reindex(scores.index) < per_owner).to_numpy()
+    owner, _ = pd.factorize(scores["owner_id"], use_na_sentinel=False)
+    order = np.lexsort((scores["lead_id"].to_numpy(), -scores["probability"].to_numpy(), owner))
+    grouped = owner[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]]) if len(order) else np.array([], dtype=int)
+    rank_in_sorted = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    chosen = np.zeros(len(order), dtype=bool)
+    chosen[order] = rank_in_sorted < per_owner
+    return chosen
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
