@@ -34,8 +34,14 @@ class ProbabilityCalibrator(BaseEstimator):
 
     def fit(self, raw: np.ndarray, y: np.ndarray) -> ProbabilityCalibrator:
         y = np.asarray(y)
+        self.reversed_ = False
         if self.method == "sigmoid":
             self.model_ = LogisticRegression(C=1e6).fit(self._scale(raw), y)
+            if float(self.model_.coef_[0, 0]) < 0:
+                # A downward slope would sort the queue against the model (and against its reasons).
+                # Calibration keeps the order or, for a model that ranks this slice backwards, says nothing.
+                self.reversed_ = True
+                self.rate_ = float(np.mean(y))
         elif self.method == "isotonic":
             self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
         else:
@@ -43,13 +49,15 @@ class ProbabilityCalibrator(BaseEstimator):
         return self
 
     def reverses_order(self) -> bool:
-        """True when the fitted sigmoid slopes downwards: the model ranked the calibration slice backwards,
-        so calibrated probabilities run against its raw order (isotonic never does: it only rises)."""
+        """True when the model ranked the calibration slice backwards (the fitted sigmoid slopes downwards).
+        Its probabilities are then flat at the slice's rate rather than reversed; isotonic only rises."""
         check_is_fitted(self)
-        return self.method == "sigmoid" and float(self.model_.coef_[0, 0]) < 0
+        return self.reversed_
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
+        if self.reversed_:
+            return np.full(len(np.asarray(raw)), self.rate_)
         if self.method == "sigmoid":
             return self.model_.predict_proba(self._scale(raw))[:, 1]
         return self.model_.predict(np.asarray(raw, dtype=float))

@@ -21,6 +21,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from features import flat
 from features.catalog import FeatureSpec, build_catalog
@@ -148,10 +149,12 @@ def fit_and_evaluate(prepared: Prepared, config: Config, family: str, *, lgbm_ov
     raw_valid = model.predict_raw(s.valid[f])
     calibrator.fit(raw_valid, s.valid[y])
     warnings = []
-    raw_valid_auc = ranking_auc(s.valid[y], raw_valid)
-    if raw_valid_auc < 0.5 and calibrator.reverses_order():
+    both_classes = s.valid[y].nunique() > 1
+    raw_valid_auc = float(roc_auc_score(s.valid[y], raw_valid)) if both_classes else float("nan")  # before calibration
+    if calibrator.reverses_order():
         warnings.append(f"{family} ranks the validation slice worse than chance (uncalibrated ROC AUC "
-                        f"{raw_valid_auc:.3f}): the sigmoid calibration fitted there reverses its order")
+                        f"{raw_valid_auc:.3f}): its probabilities are flat at the slice's rate, because a "
+                        "calibration that reversed the model would sort the queue against it and its reasons")
     weekly_open = weekly_volume(s.valid["as_of_ts"])
     shares = (shares_from_capacity(config.score.grade_capacity_per_week, weekly_open)
               if config.score.grade_capacity_per_week else config.score.grade_shares)

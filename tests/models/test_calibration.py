@@ -50,10 +50,14 @@ def test_extreme_raw_probabilities_keep_their_order():
     assert np.all(np.diff(p) > 0)
 
 
-def test_a_backwards_model_is_reported():
+def test_a_backwards_model_is_reported_and_never_reversed():
+    """Flipping a model that ranks the calibration slice backwards would sort the queue against the model
+    and its reasons: its probabilities are flat at the slice's rate instead."""
     rng = np.random.default_rng(1)
     raw = rng.uniform(0.01, 0.99, 5_000)
     y = (rng.random(raw.size) < 1 - raw).astype(int)  # the higher the raw score, the less likely
-    assert ProbabilityCalibrator(method="sigmoid").fit(raw, y).reverses_order()
+    backwards = ProbabilityCalibrator(method="sigmoid").fit(raw, y)
+    assert backwards.reverses_order()
+    assert np.allclose(backwards.transform(raw[:10]), y.mean())
     assert not ProbabilityCalibrator(method="sigmoid").fit(1 - raw, y).reverses_order()
     assert not ProbabilityCalibrator(method="isotonic").fit(raw, y).reverses_order()

@@ -81,11 +81,10 @@ def test_init_maps_the_export_and_refuses_to_overwrite(bank, bank_csv):
 def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_split(bank, record_property):
     """Both families on the same rows, both AUCs with their intervals printed at the end of the test run.
 
-    The issue asked for LightGBM strictly above the baseline. On this split it is not (README, "Use your
-    own CRM export": the last fifth of the file is another regime, converting at 31 % against 5 % in
-    training, and tuning on the validation fifth does not carry over), so the test holds what is true and
-    worth guarding: LightGBM ranks clearly better than chance and is not significantly worse than the
-    baseline (its interval reaches the baseline's)."""
+    The last fifth of the file is another regime (31 % convert against 5 % in training). Logistic
+    regression ranks the validation fifth backwards, so its calibration keeps it flat (a calibration never
+    reverses a model: the queue would run against it and its reasons), and LightGBM, which ranks both later
+    fifths better than chance, is above it with its whole interval. README, "Use your own CRM export"."""
     _, outputs = bank
     runs = _runs()
     lgbm, logreg = runs.loc["lgbm"], runs.loc["logreg"]
@@ -99,8 +98,9 @@ def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_split(ban
     record_property("bank_auc", line)
     pytest.reported_figures.append(line)
     assert figures["lgbm"][1] > 0.5, line  # better than chance, interval included
-    assert figures["lgbm"][2] >= figures["logreg"][1], line  # not significantly below the baseline
+    assert figures["lgbm"][1] > figures["logreg"][2], line  # above the baseline, intervals apart
     assert "the split follows row order" in outputs["lgbm"]
+    assert "logreg ranks the validation slice worse than chance" in " ".join(outputs["logreg"].split())
 
 
 def test_same_export_params_and_seed_give_the_same_model(bank):
