@@ -86,7 +86,8 @@ def generate(
 def init(
     from_csv: Annotated[Path, typer.Option(
         "--from-csv", help="The CRM export (CSV, any common delimiter, or parquet).")],
-    out: Annotated[Path, typer.Option("--out", help="Params file to write.")] = Path("params.yaml"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Params file to write (default: <export name>.params.yaml here).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
     defaults: Annotated[Path | None, typer.Option(
         "--defaults", help="Params file to copy the other sections from (default: ./params.yaml, else the shipped "
@@ -95,6 +96,7 @@ def init(
     """Inspect a flat CRM export, propose its column map and write a params file that trains on it."""
     from pipeline.steps import init as step
 
+    out = out or Path(f"{from_csv.stem}.params.yaml")  # never the project's own params.yaml by surprise
     try:
         result = step.run(from_csv, out, defaults=defaults, force=force)
     except (ValueError, FileNotFoundError) as exc:
@@ -484,15 +486,19 @@ def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show."
     if frame.empty:
         console.print("[yellow]no nightly runs logged yet (run `leadscore nightly`)[/yellow]")
         return
-    table = Table(title="Nightly runs")
-    for col in ("as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
-                "definition_version", "warnings"):
-        table.add_column(col, overflow="fold")
+    import pandas as pd
+
+    table = Table(title="Nightly runs (times UTC)")
+    for col in ("night", "started", "took", "status", "leads", "rejects", "model", "definition"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("warnings / error", overflow="fold")
     for r in frame.to_dict("records"):
+        started, finished = pd.Timestamp(r["started"]), pd.Timestamp(r["finished"])
         warnings = len(json.loads(r["warnings"] or "[]"))
-        table.add_row(*(str(r[c]) if r[c] is not None else "" for c in
-                        ("as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
-                         "definition_version")), str(warnings) if warnings else (r.get("error") or ""))
+        table.add_row(str(r["as_of"] or ""), f"{started:%Y-%m-%d %H:%M:%S}", f"{(finished - started).seconds} s",
+                      r["status"], f"{r['leads_scored'] or 0:,}", str(r["rejects"] or 0),
+                      str(r["model_version"]) if r["model_version"] is not None else "",
+                      r["definition_version"] or "", str(warnings) if warnings else (r.get("error") or ""))
     console.print(table)
 
 

@@ -152,3 +152,12 @@ def test_gates_hold_then_score_and_queue_the_open_leads(bank, bank_csv):
     queue = _invoke("queue", "--top", "5")
     assert "Sales queue" in queue and str(scores.iloc[0]["lead_id"]) in queue
 
+
+
+def test_init_without_out_writes_beside_not_over_the_projects_params(bank, bank_csv, repo_root):
+    root, _ = bank
+    (root / "params.yaml").write_text("# the project's own\n")
+    _invoke("init", "--from-csv", str(bank_csv), "--defaults", str(repo_root / "params.yaml"))
+    assert (root / "params.yaml").read_text() == "# the project's own\n"
+    written = yaml.safe_load((root / "bank-additional-full.params.yaml").read_text())
+    assert written["source"]["converted_column"] == "y"
