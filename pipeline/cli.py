@@ -495,7 +495,8 @@ def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show."
     for r in frame.to_dict("records"):
         started, finished = pd.Timestamp(r["started"]), pd.Timestamp(r["finished"])
         warnings = len(json.loads(r["warnings"] or "[]"))
-        table.add_row(str(r["as_of"] or ""), f"{started:%Y-%m-%d %H:%M:%S}", f"{(finished - started).seconds} s",
+        took = (finished - started).total_seconds()
+        table.add_row(str(r["as_of"] or ""), f"{started:%Y-%m-%d %H:%M:%S}", f"{took:.1f} s",
                       r["status"], f"{r['leads_scored'] or 0:,}", str(r["rejects"] or 0),
                       str(r["model_version"]) if r["model_version"] is not None else "",
                       r["definition_version"] or "", str(warnings) if warnings else (r.get("error") or ""))

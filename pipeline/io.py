@@ -119,7 +119,7 @@ def write_rejects(rejects: pd.DataFrame, *, run_id: str, as_of: pd.Timestamp | N
     if rejects.empty:
         return
     rows = rejects.assign(run_id=run_id, as_of=f"{as_of:%Y-%m-%d}" if as_of is not None else None,
-                          recorded_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"))
+                          recorded_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds"))
     eng = engine(url)
     try:
         with eng.begin() as conn:

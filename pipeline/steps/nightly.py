@@ -98,8 +98,8 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
         result.status, result.exit_code, result.error = "failed", FAILED, f"{type(exc).__name__}: {exc}"
     io.record_run({
         "run_id": run_id, "as_of": f"{result.as_of:%Y-%m-%d}" if result.as_of is not None else None,
-        "started": started.isoformat(timespec="seconds"),
-        "finished": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+        "started": started.isoformat(timespec="microseconds"),
+        "finished": pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds"),
         "status": result.status, "leads_scored": result.leads_scored, "rejects": result.rejects,
         "model_version": result.model_version, "definition_version": result.definition_version,
         "warnings": json.dumps(result.warnings), "error": result.error,
