@@ -44,3 +44,17 @@ def build_labels(spine: pd.DataFrame, opportunities: pd.DataFrame, *, window_day
     out = spine.copy()
     out[label_column(window_days)] = (hits > 0).astype(np.int8)
     return out
+
+
+def label_scored_rows(scores: pd.DataFrame, opportunities: pd.DataFrame, *, window_days: int, milestone: str,
+                      observed_until: pd.Timestamp) -> pd.DataFrame:
+    """Published score rows with ``converted`` (0/1) where the night's window has elapsed, NaN elsewhere:
+    the monitor's outcomes, decided exactly as training labels are."""
+    out = scores.assign(converted=np.nan)
+    matured = out["as_of_ts"] + pd.Timedelta(days=window_days) <= observed_until
+    if not matured.any():
+        return out
+    labelled = build_labels(out.loc[matured, ["lead_id", "as_of_ts"]], opportunities, window_days=window_days,
+                            milestone=milestone, observed_until=observed_until)
+    return out.drop(columns="converted").merge(
+        labelled.rename(columns={label_column(window_days): "converted"}), on=["lead_id", "as_of_ts"], how="left")

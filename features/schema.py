@@ -297,3 +297,26 @@ def validate_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
     if problems:
         raise SourceError(problems)
     return out
+
+
+class TooManyRejects(RuntimeError):
+    """More of a source table was quarantined than params.yaml allows: the extract itself is broken."""
+
+
+def reject_warnings(checked: CheckedSources, max_share: float) -> list[str]:
+    """Warnings for quarantined rows; TooManyRejects when a table's share is above the threshold."""
+    if checked.rejects.empty:
+        return []
+    counts = checked.reject_counts()
+    reasons = checked.rejects.groupby(["table_name", "column_name", "reason"], sort=False).size()
+
+    def detail(table: str) -> str:
+        return "; ".join(f"{col}: {n:,} rows {reason}" for (t, col, reason), n in reasons.items() if t == table)
+
+    over = counts[counts["share"] > max_share]
+    if len(over):
+        raise TooManyRejects("too many bad rows, nothing published: " + " | ".join(
+            f"{table}: {r.rejects:,} of {r.rows:,} rows quarantined ({r.share:.1%} > {max_share:.1%}: "
+            f"{detail(table)})" for table, r in over.iterrows()) + " — see `leadscore rejects`")
+    return [f"quarantined {r.rejects:,} of {r.rows:,} {table} rows ({detail(table)}) — see `leadscore rejects`"
+            for table, r in counts[counts["rejects"] > 0].iterrows()]

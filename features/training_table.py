@@ -9,7 +9,7 @@ from features.engagement import build_engagement_features
 from features.fit import build_fit_features
 from features.history import build_history_features
 from features.labels import build_labels, label_column
-from features.params import FeatureParams
+from features.params import FeatureParams, LabelParams, SpineParams
 from features.sales import build_sales_features
 from features.spine import build_spine, data_end, snapshot_dates
 
@@ -41,21 +41,23 @@ def feature_columns(table: pd.DataFrame, features: FeatureParams | None = None) 
     return [c for c in table.columns if "__" in c and c not in excluded]
 
 
-def build_training_spine(tables: dict[str, pd.DataFrame], config) -> tuple[pd.DataFrame, pd.Timestamp]:
+def build_training_spine(tables: dict[str, pd.DataFrame], *, labels: LabelParams,
+                         spine: SpineParams) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Snapshots of open leads on every cadence date whose label window has fully elapsed."""
     end = data_end(tables)
-    last = end - pd.Timedelta(days=config.labels.window_days)
-    dates = snapshot_dates(tables["leads"]["created_ts"].min(), last, config.spine.cadence_days)
-    spine = build_spine(tables["leads"], tables["opportunities"], dates,
-                        max_lead_age_days=config.spine.max_lead_age_days)
-    return spine, end
+    last = end - pd.Timedelta(days=labels.window_days)
+    dates = snapshot_dates(tables["leads"]["created_ts"].min(), last, spine.cadence_days)
+    snapshots = build_spine(tables["leads"], tables["opportunities"], dates,
+                            max_lead_age_days=spine.max_lead_age_days)
+    return snapshots, end
 
 
-def build_training_table(tables: dict[str, pd.DataFrame], config) -> pd.DataFrame:
+def build_training_table(tables: dict[str, pd.DataFrame], *, labels: LabelParams, spine: SpineParams,
+                         features: FeatureParams) -> pd.DataFrame:
     """Labelled snapshots with their features, sorted by (as_of_ts, lead_id)."""
-    spine, end = build_training_spine(tables, config)
-    labelled = build_labels(spine, tables["opportunities"], window_days=config.labels.window_days,
-                            milestone=config.labels.milestone, observed_until=end)
-    table = build_feature_table(tables, labelled.reset_index(drop=True), config.features)
-    table[label_column(config.labels.window_days)] = labelled[label_column(config.labels.window_days)].to_numpy()
+    snapshots, end = build_training_spine(tables, labels=labels, spine=spine)
+    labelled = build_labels(snapshots, tables["opportunities"], window_days=labels.window_days,
+                            milestone=labels.milestone, observed_until=end)
+    table = build_feature_table(tables, labelled.reset_index(drop=True), features)
+    table[label_column(labels.window_days)] = labelled[label_column(labels.window_days)].to_numpy()
     return table

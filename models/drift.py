@@ -76,3 +76,14 @@ def population_stability(reference: dict, X: pd.DataFrame, probability: np.ndarr
             expected = np.append(ref["expected"], 0.0)
         rows.append({"column": col, "psi": psi(expected, actual)})
     return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)
+
+
+def drift_warnings(drift: pd.DataFrame, *, warn: float, alert: float) -> list[str]:
+    """One line per column whose PSI is above the warning level; ALERT above the alert level."""
+    out = []
+    for row in drift.itertuples():
+        if row.psi > alert:
+            out.append(f"ALERT drift in {row.column}: PSI {row.psi:.3f} > {alert}")
+        elif row.psi > warn:
+            out.append(f"drift in {row.column}: PSI {row.psi:.3f} > {warn}")
+    return out

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from models.classifier import fit_classifier, make_classifier
+from models.params import TrainParams
 
 FAMILIES = ("lgbm", "points", "logreg")
 
@@ -112,7 +113,8 @@ def make_logreg(categorical: list[str], numeric: list[str], *, C: float, seed: i
                      ("model", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
 
 
-def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, *, params) -> object:
+def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, *,
+               params: TrainParams) -> object:
     """Fit one family; ``params`` is the ``train`` section of params.yaml."""
     if family == "lgbm":
         classifier = fit_classifier(make_classifier(params.lgbm.model_dump(), seed=params.seed), X_train, y_train,

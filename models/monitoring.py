@@ -14,6 +14,8 @@ snapshots the same way, so like is compared with like.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.stats import beta, norm
@@ -21,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from models.grades import wilson_interval
 from models.metrics import expected_calibration_error
+from models.params import MonitorParams
 
 INTERVALS = ("wilson", "clopper_pearson")
 
@@ -109,3 +112,86 @@ def matured_nights(nights: pd.Series, *, window_days: int, observed_until: pd.Ti
     """The scored nights whose whole label window lies inside the data (``as_of + window <= observed``)."""
     unique = pd.DatetimeIndex(pd.Series(nights).drop_duplicates().sort_values())
     return unique[unique + pd.Timedelta(days=window_days) <= observed_until]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the monitor and the report read, gathered once."""
+
+    tables: dict[str, pd.DataFrame]
+    scores: pd.DataFrame            # every published row; ``converted`` is NaN where the night has not matured
+    observed_until: pd.Timestamp    # the latest timestamp in the sources
+    nights: pd.DatetimeIndex        # every scored night
+    matured: pd.DatetimeIndex       # the nights whose label window has elapsed
+    definitions: dict[int, dict]    # model version → its quality-lead definition
+    grade_order: list[str]          # best grade first
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        return self.scores[self.scores["as_of_ts"].isin(self.matured)].astype({"converted": "int64"})
+
+    def promises(self) -> pd.DataFrame:
+        return pd.DataFrame([{"model_version": v, "grade": g["grade"], "promised_rate": g["promised_rate"],
+                              "promised_low": g["promised_low"], "promised_high": g["promised_high"]}
+                             for v, d in self.definitions.items() for g in d["grades"]])
+
+
+def build_evidence(tables: dict[str, pd.DataFrame], labelled_scores: pd.DataFrame, *, observed_until: pd.Timestamp,
+                   window_days: int, definitions: dict[int, dict], champion: dict | None,
+                   fallback_grades: list[str]) -> Evidence:
+    """``labelled_scores``: every published row with ``converted`` where known; ``champion``: the champion's
+    definition, whose grades give the order (else the newest scoring version's, else ``fallback_grades``)."""
+    chosen = champion or (definitions[max(definitions)] if definitions else None)
+    order = [g["grade"] for g in chosen["grades"]] if chosen is not None else fallback_grades
+    return Evidence(tables=tables, scores=labelled_scores, observed_until=observed_until,
+                    nights=pd.DatetimeIndex(labelled_scores["as_of_ts"].drop_duplicates().sort_values()),
+                    matured=matured_nights(labelled_scores["as_of_ts"], window_days=window_days,
+                                           observed_until=observed_until),
+                    definitions=definitions, grade_order=order)
+
+
+KEPT, BREACH = 0, 3
+
+
+@dataclass
+class MonitorResult:
+    evidence: Evidence
+    promises: pd.DataFrame   # pooled over matured nights, per model version and grade
+    by_night: pd.DataFrame   # the same per matured night
+    cohorts: pd.DataFrame    # ROC AUC, calibration error, conversion per matured night
+    exit_code: int
+    message: str
+    run_id: str | None = None
+
+    @property
+    def breaches(self) -> pd.DataFrame:
+        return self.promises[self.promises["breach"]]
+
+
+def assess(evidence: Evidence, params: MonitorParams, *, window_days: int) -> MonitorResult:
+    """Each grade's promise checked on the matured nights, pooled and per night, with a verdict in words."""
+    outcomes = evidence.outcomes
+    promises = evidence.promises()
+    if outcomes.empty:
+        pooled = by_night = cohorts = pd.DataFrame()
+        if evidence.nights.empty:
+            message = "no scores published yet: nothing to check (run `leadscore nightly`)"
+        else:
+            first = evidence.nights.min() + pd.Timedelta(days=window_days)
+            message = (f"no scored night has matured yet: the {window_days}-day window of the "
+                       f"earliest night ({evidence.nights.min():%Y-%m-%d}) ends {first:%Y-%m-%d}, and the data "
+                       f"reach {evidence.observed_until:%Y-%m-%d}; nothing to check")
+        return MonitorResult(evidence, pooled, by_night, cohorts, KEPT, message)
+    kwargs = {"method": params.interval, "confidence": params.confidence}
+    pooled = check_promises(outcomes, promises, **kwargs)
+    by_night = check_promises(outcomes, promises, by=["as_of_ts"], **kwargs)
+    cohorts = cohort_metrics(outcomes)
+    broken = pooled[pooled["breach"]]
+    if len(broken):
+        message = "; ".join(f"grade {r.grade} (version {r.model_version}) {r.verdict}: realized "
+                            f"{r.realized_rate:.1%} [{r.low:.1%}, {r.high:.1%}] vs promised {r.promised_rate:.1%}"
+                            for r in broken.itertuples())
+        return MonitorResult(evidence, pooled, by_night, cohorts, BREACH, message)
+    message = (f"every grade kept its promise over {len(evidence.matured)} matured nights "
+               f"({evidence.matured.min():%Y-%m-%d} … {evidence.matured.max():%Y-%m-%d})")
+    return MonitorResult(evidence, pooled, by_night, cohorts, KEPT, message)

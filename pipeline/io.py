@@ -245,6 +245,31 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
     return out
 
 
+def datasets_dir() -> Path:
+    return Path(os.environ.get("LEADSCORE_DATASETS_DIR", "data/datasets"))
+
+
+def dataset_path(name: str, key: str, *, folder: Path | None = None) -> Path:
+    """Where the named intermediate table ``name`` built under ``key`` lives (``<name>/<key>.parquet``)."""
+    return (folder or datasets_dir()) / name / f"{key}.parquet"
+
+
+def read_dataset(name: str, key: str, *, folder: Path | None = None) -> pd.DataFrame | None:
+    """The named table built under ``key``, or None if it was never written."""
+    path = dataset_path(name, key, folder=folder)
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def write_dataset(frame: pd.DataFrame, name: str, key: str, *, folder: Path | None = None) -> Path:
+    """Write a named intermediate table atomically (temporary file, then rename): a reader never sees half."""
+    path = dataset_path(name, key, folder=folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
 def engine(url: str | None = None) -> sa.Engine:
     eng = sa.create_engine(url or db_url())
     if eng.dialect.name == "sqlite":

@@ -1,15 +1,20 @@
-"""MLflow: where runs go, how a model version is logged, registered, promoted and loaded.
+"""MLflow: where runs go, how a training run and a model version are logged, registered, signed,
+promoted and loaded.
 
 Tracking defaults to ``sqlite:///mlflow.db`` in the working directory (artifacts in ``./mlruns``);
-``MLFLOW_TRACKING_URI`` overrides it (PostgreSQL for a team).
+``MLFLOW_TRACKING_URI`` overrides it (PostgreSQL for a team). Sign-off state lives next to the versions:
+an approval is a model-version tag ``approval.<team>`` (JSON: by, at, comment, definition_version); every
+promotion, forced promotion and rollback is a registered-model tag ``promotion.<NNNN>`` (the history).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
@@ -21,8 +26,19 @@ from mlflow.models import infer_signature
 
 import features
 import models
+from features.labels import label_scored_rows
+from features.spine import data_end
+from models import plots
+from models.definition import render_markdown
+from models.monitoring import Evidence, build_evidence
+from models.params import ScoreParams
 from models.pyfunc import LeadScoringModel
-from models.scorer import LeadScorer
+from models.scorer import LeadScorer, to_model_input
+from models.scoring import assemble_scores
+from models.training import Evaluation, TrainingSet
+from pipeline import io
+from pipeline.config import Config
+from pipeline.sources import LeadSource
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
@@ -105,3 +121,231 @@ def load_by_alias(model_name: str, alias: str):
             f"model {model_name!r} has no version with alias {alias!r} (run `leadscore promote`)"
         ) from exc
     return mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}"), mv
+
+
+def champion_version(model_name: str) -> int | None:
+    try:
+        return int(MlflowClient().get_model_version_by_alias(model_name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def get_version(model_name: str, version: int) -> ModelVersion:
+    try:
+        return MlflowClient().get_model_version(model_name, str(version))
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"model {model_name!r} has no version {version}") from exc
+
+
+def approvals(mv: ModelVersion) -> dict[str, dict]:
+    """Team → its sign-off record, from the version's ``approval.<team>`` tags."""
+    return {k.split(".", 1)[1]: json.loads(v) for k, v in (mv.tags or {}).items() if k.startswith("approval.")}
+
+
+def record_approval(model_name: str, version: int, team: str, record: dict) -> None:
+    MlflowClient().set_model_version_tag(model_name, str(version), f"approval.{team}", json.dumps(record))
+
+
+def versions_approved_by(model_name: str, team: str) -> list[int]:
+    return sorted(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{model_name}'")
+                  if f"approval.{team}" in (v.tags or {}))
+
+
+def promotion_history(model_name: str) -> list[dict]:
+    model = MlflowClient().get_registered_model(model_name)
+    return [json.loads(v) for k, v in sorted((model.tags or {}).items()) if k.startswith("promotion.")]
+
+
+def record_promotion(model_name: str, event: dict) -> None:
+    client = MlflowClient()
+    n = sum(1 for k in (client.get_registered_model(model_name).tags or {}) if k.startswith("promotion."))
+    client.set_registered_model_tag(model_name, f"promotion.{n + 1:04d}", json.dumps(event))
+
+
+def load_definition(model_name: str, version: int | None = None) -> tuple[int, dict]:
+    """(version, its quality-lead definition); the champion's when no version is given."""
+    if version is None:
+        version = champion_version(model_name)
+        if version is None:
+            raise LookupError("no champion yet: pass --version N")
+    mv = get_version(model_name, version)
+    try:
+        return version, mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/definition/definition.json")
+    except Exception as exc:  # the run predates definitions or its artifacts are gone
+        raise LookupError(f"version {version} has no definition artifact") from exc
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The version a night is scored with, loaded once, with what it froze of its source."""
+
+    model: object        # the MLflow pyfunc
+    version: ModelVersion
+    state: dict | None   # the source's frozen state (a flat export's column plan), or None
+
+    @property
+    def number(self) -> int:
+        return int(self.version.version)
+
+    @property
+    def definition_version(self) -> str:
+        return (self.version.tags or {}).get("definition_version", "")
+
+    def score(self, queue: pd.DataFrame, features: pd.DataFrame, params: ScoreParams) -> pd.DataFrame:
+        """The published rows of one night (``models.scoring``), stamped with this version and the time."""
+        return assemble_scores(
+            queue, features, predict=lambda X, reasons: self.model.predict(X, params={"reasons": reasons}),
+            feature_names=self.model.metadata.get_input_schema().input_names(), model_version=self.number,
+            definition_version=self.definition_version, scored_at=pd.Timestamp.now(tz="UTC").floor("s"),
+            reasons=params.reasons, reasons_per_owner=params.reasons_per_owner)
+
+
+def load_champion(model_name: str, alias: str, source: LeadSource) -> Champion:
+    """``models:/<name>@<alias>``, refused if it was trained on another kind of source."""
+    model, mv = load_by_alias(model_name, alias)
+    check_source_kind(mv, source.kind, model_name)
+    return Champion(model=model, version=mv, state=load_source_state(mv, source.state_artifact))
+
+
+def read_evidence(config: Config, sources: Path | None = None) -> Evidence:
+    """What the monitor and the report judge: every published score with its outcome where the window has
+    elapsed (``features.labels``, as in training), and the definition of every version that scored a night."""
+    tables = io.read_sources(sources)
+    observed_until = data_end(tables)
+    scores = label_scored_rows(io.read_score_history(), tables["opportunities"], window_days=config.labels.window_days,
+                               milestone=config.labels.milestone, observed_until=observed_until)
+    configure()
+    name = config.registry.model_name
+    definitions = {v: load_definition(name, v)[1] for v in sorted({int(v) for v in scores["model_version"].dropna()})}
+    current = champion_version(name)
+    champion = definitions.get(current) or (load_definition(name, current)[1]
+                                            if current is not None and not definitions else None)
+    fallback = sorted(config.score.grade_capacity_per_week or config.score.grade_shares or {})
+    return build_evidence(tables, scores, observed_until=observed_until, window_days=config.labels.window_days,
+                          definitions=definitions, champion=champion, fallback_grades=fallback)
+
+
+def check_source_kind(mv: ModelVersion, kind: str, model_name: str) -> None:
+    """A version trained on one source kind cannot score another: its features are not built there."""
+    trained_on = (mv.tags or {}).get("source_kind", "contract")
+    if trained_on != kind:
+        raise ValueError(f"{model_name} version {mv.version} was trained on a {trained_on} source, but "
+                         f"params.yaml says source.kind: {kind}")
+
+
+def load_source_state(mv: ModelVersion, artifact: str | None) -> dict | None:
+    """What the version froze of its source at training (a flat export's column plan), if anything."""
+    return mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{artifact}") if artifact else None
+
+
+class MissingFeatures(LookupError):
+    """A registered version needs feature columns the current build does not produce."""
+
+
+def predict_probability(model_name: str, version: int, frame: pd.DataFrame) -> pd.Series:
+    """A registered version's calibrated probability for feature rows (compare, promote)."""
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+    names = model.metadata.get_input_schema().input_names()
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise MissingFeatures(f"needs features the current build lacks: {', '.join(missing[:3])}")
+    return model.predict(to_model_input(frame, names))["probability"].to_numpy(dtype=float)
+
+
+def _log_plots(y, evaluation: Evaluation, family: str) -> None:
+    figures = {
+        "plots/roc.png": plots.roc_figure(y, evaluation.test_probability, label=family),
+        "plots/precision_recall.png": plots.precision_recall_figure(y, evaluation.test_probability),
+        "plots/reliability.png": plots.reliability_figure(y, evaluation.test_probability),
+        "plots/gains.png": plots.gains_figure(y, evaluation.test_probability),
+    }
+    if evaluation.importance is not None:
+        figures["plots/importance_gain.png"] = plots.importance_figure(
+            evaluation.importance, "gain", title="Feature importance: total gain")
+        figures["plots/importance_shap.png"] = plots.importance_figure(
+            evaluation.importance, "mean_abs_shap", title="Feature importance: mean |SHAP| (log-odds)")
+    for path, fig in figures.items():
+        mlflow.log_figure(fig, path)
+        plots.close(fig)
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    """A training run as logged: what the CLI prints and downstream steps refer to (the version)."""
+
+    run_id: str
+    model_version: int | None
+    family: str
+    metrics: dict[str, float]
+    periods: dict[str, str]
+    grades: pd.DataFrame
+    definition_version: str
+    dataset: str
+    warnings: tuple[str, ...] = ()
+
+
+def log_training_run(config: Config, source: LeadSource, data: TrainingSet, evaluation: Evaluation, family: str,
+                     *, dataset: str, params_path: Path | None, run_name: str | None = None,
+                     extra_params: dict | None = None) -> TrainedVersion:
+    """One MLflow run in the training experiment for an evaluated model, registered as a new version; the
+    source's frozen state (a flat export's column plan) goes with it, for scoring to rebuild the features."""
+    configure()
+    mlflow.set_experiment(config.registry.experiment_name)
+    state = source.state()
+    with mlflow.start_run(run_name=run_name or family) as active:
+        version = _log_training(config, data, evaluation, family, tables=source.tables, source_kind=source.kind,
+                                source_state={source.state_artifact: state} if state is not None else {},
+                                dataset=dataset, params_path=params_path, extra_params=extra_params)
+    return TrainedVersion(run_id=active.info.run_id, model_version=version, family=family,
+                          metrics=evaluation.metrics, periods=data.split.periods(), grades=evaluation.grades,
+                          definition_version=evaluation.definition["definition_version"], dataset=dataset,
+                          warnings=data.warnings + evaluation.warnings)
+
+
+def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, family: str, *,
+                  tables: dict[str, pd.DataFrame], source_kind: str, source_state: dict[str, dict],
+                  dataset: str, params_path: Path | None, extra_params: dict | None) -> int:
+    """Log one evaluated model into the active MLflow run and register it. Returns the version."""
+    periods = data.split.periods()
+    mlflow.set_tags({
+        "model_family": family,
+        "git_sha": git_sha(),
+        "params_hash": config.hash(),
+        "seed": str(config.train.seed),
+        "train_window": periods["train"],
+        "valid_window": periods["valid"],
+        "test_window": periods["test"],
+        "feature_set": ",".join(data.features),
+        "label": data.target,
+        "source_kind": source_kind,
+        "training_table": dataset,
+        **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
+           for name, fp in io.fingerprint(tables).items()},
+        **{f"version.{pkg}": v for pkg, v in package_versions().items()},
+    })
+    logged = {**config.flat(), "train.model": family, **(extra_params or {})}
+    mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in logged.items()})
+    mlflow.log_metrics(evaluation.metrics)
+    _log_plots(data.split.test[data.target], evaluation, family)
+    with tempfile.TemporaryDirectory() as tmp:
+        if params_path is not None and params_path.exists():
+            mlflow.log_artifact(str(params_path))
+        evaluation.grades.to_csv(Path(tmp) / "grades.csv", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "grades.csv"))
+        mlflow.log_dict(evaluation.definition, "definition/definition.json")
+        mlflow.log_text(render_markdown(evaluation.definition), "definition/definition.md")
+        for artifact, state in source_state.items():
+            mlflow.log_dict(state, artifact)
+        if evaluation.importance is not None:
+            evaluation.importance.to_csv(Path(tmp) / "feature_importance.csv", index=False)
+            mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"))
+    example = to_model_input(data.split.test[data.features].head(50), data.features)
+    version = log_scorer(evaluation.scorer, example, model_name=config.registry.model_name)
+    client = mlflow.MlflowClient()
+    mlflow.set_tag("definition_version", evaluation.definition["definition_version"])
+    for key, value in {"model_family": family, "params_hash": config.hash(), "test_window": periods["test"],
+                       "test_roc_auc": f"{evaluation.metrics['test_roc_auc']:.4f}",
+                       "definition_version": evaluation.definition["definition_version"],
+                       "source_kind": source_kind}.items():
+        client.set_model_version_tag(config.registry.model_name, version.version, key, value)
+    return int(version.version)

@@ -161,7 +161,8 @@ def test_registry_model_reproduces_the_scorer_it_wraps(workdir):
 
     model = mlflow.pyfunc.load_model("models:/lead-scoring@champion")
     config = load_config(workdir / "params.yaml")
-    table = build_training_table(io.read_sources(), config).tail(500)
+    table = build_training_table(io.read_sources(), labels=config.labels, spine=config.spine,
+                                 features=config.features).tail(500)
     names = model.metadata.get_input_schema().input_names()
     assert names == feature_columns(table, config.features)
     assert not any(n.startswith("sales__") for n in names)  # effort, not quality: out of the model
@@ -252,13 +253,25 @@ def test_notebooks_run_on_the_small_world(workdir, repo_root, name, monkeypatch)
 
 
 def test_training_twice_on_the_same_inputs_gives_identical_predictions(workdir):
-    from pipeline.steps import train
+    """Same data + params + seed → the same model; and the named training table that compare, tune and
+    promote read back is the table the builders make, so a model fitted on it is the same model."""
+    from models.training import fit_and_evaluate
+    from pipeline import sources
 
     config = load_config(workdir / "params.yaml")
-    prepared = train.prepare(config)
-    first = train.fit_and_evaluate(prepared, config, "lgbm")
-    second = train.fit_and_evaluate(train.prepare(config), config, "lgbm")
+    source = sources.open_source(config)
+    built = source.build_training_table()
+    read_back, name = sources.load_training_table(source)  # written by `leadscore train` in the fixture
+    assert name.startswith("training_table/") and (workdir / "data" / "datasets" / f"{name}.parquet").exists()
+    pd.testing.assert_frame_equal(built, read_back)
+
+    def fit(table):
+        return fit_and_evaluate(source.training_set(table), "lgbm", train=config.train, evaluate=config.evaluate,
+                                score=config.score, model_name=config.registry.model_name)
+
+    first, second = fit(built), fit(read_back)
     np.testing.assert_array_equal(first.test_probability, second.test_probability)
+    assert first.definition["definition_version"] == second.definition["definition_version"]
 
 
 def test_tune_logs_trials_as_child_runs_and_registers_the_best(workdir):

@@ -1,9 +1,10 @@
 """compare: the latest run of each model family and the current champion, on the same test period.
 
-Inputs: the source tables (today's), the MLflow experiment and registry. Every candidate's registered
-model is loaded and scored on the *current* test slice, so a model trained months ago is judged on the
-same snapshots as the one trained this morning. Output: a table of metrics (ROC AUC with its bootstrap
-interval) and the best candidate on ``evaluate.primary_metric``.
+Inputs: the source and its named training table (today's sources; read back, not rebuilt), the MLflow
+experiment and registry. Every candidate's registered model is loaded and scored on the *current* test
+slice, so a model trained months ago is judged on the same snapshots as the one trained this morning.
+Output: a table of metrics (ROC AUC with its bootstrap interval) and the best candidate on
+``evaluate.primary_metric``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from models.metrics import HIGHER_IS_BETTER, classification_metrics
-from models.scorer import to_model_input
+from pipeline import sources as lead_sources
 from pipeline import tracking
 from pipeline.config import Config
-from pipeline.steps import train
 
 COLUMNS = ["roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct",
            "capture_at_10pct"]
@@ -32,6 +32,7 @@ class Comparison:
     primary_metric: str
     best: str
     test_window: str
+    dataset: str = ""
 
 
 def candidates(config: Config) -> list[dict]:
@@ -51,44 +52,44 @@ def candidates(config: Config) -> list[dict]:
             v = by_run[r.info.run_id]
             chosen[family] = {"candidate": f"latest {family}", "family": family, "version": int(v.version)}
     out = list(chosen.values())
-    try:
-        champion = client.get_model_version_by_alias(name, tracking.CHAMPION)
-    except mlflow.exceptions.MlflowException:
-        champion = None
+    champion = tracking.champion_version(name)
     if champion is not None:
-        family = (champion.tags or {}).get("model_family", "?")
-        row = next((c for c in out if c["version"] == int(champion.version)), None)
+        row = next((c for c in out if c["version"] == champion), None)
         if row is not None:
             row["candidate"] += " (champion)"
         else:
-            out.append({"candidate": "champion", "family": family, "version": int(champion.version)})
+            family = (tracking.get_version(name, champion).tags or {}).get("model_family", "?")
+            out.append({"candidate": "champion", "family": family, "version": champion})
     return out
 
 
-def run(config: Config, *, sources: Path | None = None) -> Comparison:
-    tracking.configure()
-    prepared = train.prepare(config, sources)
-    test = prepared.split.test
-    y = test[prepared.target].to_numpy()
-    rows = []
-    for c in candidates(config):
-        model = mlflow.pyfunc.load_model(f"models:/{config.registry.model_name}/{c['version']}")
-        names = model.metadata.get_input_schema().input_names()
-        missing = [n for n in names if n not in test.columns]
-        if missing:
-            rows.append({**c, "note": f"needs features the current build lacks: {', '.join(missing[:3])}"})
-            continue
-        p = model.predict(to_model_input(test, names))["probability"].to_numpy(dtype=float)
-        m = classification_metrics(y, p, n_boot=config.evaluate.bootstrap_samples, seed=config.train.seed)
-        rows.append({**c, **{k: m[k] for k in COLUMNS}, "note": ""})
-    table = pd.DataFrame(rows)
-    metric = config.evaluate.primary_metric
+def best_candidate(table: pd.DataFrame, metric: str) -> pd.Series:
+    """The row that scores best on ``metric`` (direction from the metric), among those that could be scored."""
     scored = table.dropna(subset=[metric]) if metric in table else table.iloc[:0]
     if scored.empty:
         raise LookupError("no registered model could be scored on the current test slice")
     values = scored[metric].to_numpy(dtype=float)
-    best_idx = int(np.argmax(values) if HIGHER_IS_BETTER[metric] else np.argmin(values))
-    best = scored.iloc[best_idx]
-    return Comparison(table=table, primary_metric=metric,
+    return scored.iloc[int(np.argmax(values) if HIGHER_IS_BETTER[metric] else np.argmin(values))]
+
+
+def run(config: Config, *, sources: Path | None = None) -> Comparison:
+    tracking.configure()
+    source = lead_sources.open_source(config, sources)
+    table, dataset = lead_sources.load_training_table(source)
+    data = source.training_set(table)
+    test = data.split.test
+    y = test[data.target].to_numpy()
+    rows = []
+    for c in candidates(config):
+        try:
+            p = tracking.predict_probability(config.registry.model_name, c["version"], test)
+        except tracking.MissingFeatures as exc:
+            rows.append({**c, "note": str(exc)})
+            continue
+        m = classification_metrics(y, p, n_boot=config.evaluate.bootstrap_samples, seed=config.train.seed)
+        rows.append({**c, **{k: m[k] for k in COLUMNS}, "note": ""})
+    result = pd.DataFrame(rows)
+    best = best_candidate(result, config.evaluate.primary_metric)
+    return Comparison(table=result, primary_metric=config.evaluate.primary_metric,
                       best=f"{best['candidate']} (version {best['version']})",
-                      test_window=prepared.split.periods()["test"])
+                      test_window=data.split.periods()["test"], dataset=dataset)

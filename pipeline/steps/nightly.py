@@ -23,12 +23,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from features.schema import CheckedSources, check_sources
+from features.schema import reject_warnings
 from features.timeutil import as_utc
-from models.drift import population_stability
+from models.drift import drift_warnings, population_stability
 from pipeline import io, tracking
+from pipeline import sources as lead_sources
 from pipeline.config import Config
-from pipeline.steps.score import build_open_lead_features, default_as_of, score_features
 
 PUBLISHED, WARNINGS, FAILED, LOCKED = 0, 3, 1, 4
 
@@ -61,33 +61,21 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
     result = NightlyResult(run_id=run_id, as_of=None, status="failed", exit_code=FAILED)
     try:
         with io.publish_lock():
-            if config.source.kind == "flat":
-                raise ValueError("leadscore nightly runs on the data-contract tables (drift needs their snapshots); "
-                                 "score a flat CRM export with `leadscore score`")
-            checked = check_sources(io.load_sources(sources), now=started,
-                                    event_types=config.features.engagement.event_types)
-            tables = checked.tables
-            result.as_of = as_utc(as_of) if as_of is not None else default_as_of(tables)
+            source, checked = lead_sources.open_quarantined_source(config, sources, now=started)
+            result.as_of = as_utc(as_of) if as_of is not None else source.default_as_of(None)
             result.rejects = len(checked.rejects)
             io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
-            result.warnings += _check_rejects(checked, config.nightly.max_reject_share)
+            result.warnings += reject_warnings(checked, config.nightly.max_reject_share)
             tracking.configure()
-            model, mv = tracking.load_by_alias(config.registry.model_name, config.score.model_alias)
-            result.model_version = int(mv.version)
-            result.definition_version = (mv.tags or {}).get("definition_version", "")
-            spine, features = build_open_lead_features(tables, config, result.as_of)
-            scores = score_features(tables, spine, features, config, model, result.model_version,
-                                    definition_version=result.definition_version)
+            champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
+            result.model_version, result.definition_version = champion.number, champion.definition_version
+            queue, features = source.open_leads(result.as_of, champion.state)
+            scores = champion.score(queue, features, config.score)
             io.write_scores(scores, result.as_of)
             result.leads_scored = len(scores)
-            drift = _drift(model, features, scores["probability"].to_numpy())
-            result.drift = drift
-            gates = config.nightly
-            for row in drift.itertuples():
-                if row.psi > gates.psi_alert:
-                    result.warnings.append(f"ALERT drift in {row.column}: PSI {row.psi:.3f} > {gates.psi_alert}")
-                elif row.psi > gates.psi_warn:
-                    result.warnings.append(f"drift in {row.column}: PSI {row.psi:.3f} > {gates.psi_warn}")
+            result.drift = _drift(champion.model, features, scores["probability"].to_numpy())
+            result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn,
+                                              alert=config.nightly.psi_alert)
             result.status = "published with warnings" if result.warnings else "published"
             result.exit_code = WARNINGS if result.warnings else PUBLISHED
             _log_drift(config, result)
@@ -105,29 +93,6 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
         "warnings": json.dumps(result.warnings), "error": result.error,
     })
     return result
-
-
-class TooManyRejects(RuntimeError):
-    """More of a source table was quarantined than params.yaml allows: the extract itself is broken."""
-
-
-def _check_rejects(checked: CheckedSources, max_share: float) -> list[str]:
-    """Warnings for quarantined rows; TooManyRejects when a table's share is above the threshold."""
-    if checked.rejects.empty:
-        return []
-    counts = checked.reject_counts()
-    reasons = checked.rejects.groupby(["table_name", "column_name", "reason"], sort=False).size()
-
-    def detail(table: str) -> str:
-        return "; ".join(f"{col}: {n:,} rows {reason}" for (t, col, reason), n in reasons.items() if t == table)
-
-    over = counts[counts["share"] > max_share]
-    if len(over):
-        raise TooManyRejects("too many bad rows, nothing published: " + " | ".join(
-            f"{table}: {r.rejects:,} of {r.rows:,} rows quarantined ({r.share:.1%} > {max_share:.1%}: "
-            f"{detail(table)})" for table, r in over.iterrows()) + " — see `leadscore rejects`")
-    return [f"quarantined {r.rejects:,} of {r.rows:,} {table} rows ({detail(table)}) — see `leadscore rejects`"
-            for table, r in counts[counts["rejects"] > 0].iterrows()]
 
 
 def _log_drift(config: Config, result: NightlyResult) -> None:

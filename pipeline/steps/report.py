@@ -14,21 +14,19 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
 
 from models import report_plots
+from models.monitoring import BREACH, MonitorResult, assess
 from models.views import follow_up, hand_offs, marketing_view, sales_view
 from pipeline import tracking
 from pipeline.config import Config
 from pipeline.report_page import Section, figure, number, paragraph, percent, render_page, table
-from pipeline.steps import monitor
-from pipeline.steps.promote import approvals, champion_version, load_definition
 
 
 @dataclass(frozen=True)
 class ReportResult:
     path: Path
-    monitor: monitor.MonitorResult
+    monitor: MonitorResult
     marketing: dict[str, pd.DataFrame]
     sales: dict[str, pd.DataFrame]
     drift: pd.DataFrame | None
@@ -50,8 +48,8 @@ def latest_drift(config: Config) -> tuple[str | None, pd.DataFrame | None]:
 
 
 def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResult:
-    evidence = monitor.gather(config, sources)
-    checked = monitor.assess(config, evidence)
+    evidence = tracking.read_evidence(config, sources)
+    checked = assess(evidence, config.monitor, window_days=config.labels.window_days)
     params = config.monitor
     order = evidence.grade_order
     tables = evidence.tables
@@ -73,7 +71,7 @@ def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResu
         title="Lead quality: promise and reality",
         subtitle=(f"data up to {evidence.observed_until:%Y-%m-%d %H:%M} UTC · {len(evidence.nights)} scored nights, "
                   f"{len(evidence.matured)} matured · {len(handed):,} leads handed to sales"),
-        verdict=checked.message, breach=checked.exit_code == monitor.BREACH, sections=sections)
+        verdict=checked.message, breach=checked.exit_code == BREACH, sections=sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     mlflow.set_experiment(params.experiment_name)
@@ -85,12 +83,12 @@ def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResu
 
 def _definition_section(config: Config) -> Section:
     tracking.configure()
-    client = MlflowClient()
-    version = champion_version(client, config.registry.model_name)
+    name = config.registry.model_name
+    version = tracking.champion_version(name)
     if version is None:
         return Section("definition", "The quality-lead definition", paragraph("No champion yet."))
-    _, d = load_definition(config, version)
-    signed = approvals(client.get_model_version(config.registry.model_name, str(version)))
+    _, d = tracking.load_definition(name, version)
+    signed = tracking.approvals(tracking.get_version(name, version))
     sign = "; ".join(f"{team}: {a['by']} ({a['at'][:10]})" for team, a in sorted(signed.items())) or "not signed"
     m, label = d["test_metrics"], d["label"]
     body = [paragraph(
@@ -109,7 +107,7 @@ def _definition_section(config: Config) -> Section:
     return Section("definition", "The quality-lead definition", "\n".join(body))
 
 
-def _promises_section(config: Config, checked: monitor.MonitorResult) -> Section:
+def _promises_section(config: Config, checked: MonitorResult) -> Section:
     title = "Promise against reality, per grade"
     if checked.promises.empty:
         return Section("promises", title, paragraph(checked.message))

@@ -1,8 +1,9 @@
 """tune: search LightGBM hyperparameters with Optuna on the validation slice, then train the best.
 
-Each trial is a child run of one MLflow parent run (its parameters and validation metrics), so the
-search can be read in the MLflow UI. The test slice is never looked at during the search; the best
-parameters are then trained, evaluated on test and registered as a normal run.
+Inputs: the source and its named training table (read back, not rebuilt). Each trial is a child run of one
+MLflow parent run (its parameters and validation metrics), so the search can be read in the MLflow UI. The
+test slice is never looked at during the search; the best parameters are then trained, evaluated on test
+and registered as a normal run.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from pathlib import Path
 import mlflow
 import optuna
 
-from models.calibration import ProbabilityCalibrator
-from models.families import fit_family
-from models.metrics import HIGHER_IS_BETTER, classification_metrics
+from models.metrics import HIGHER_IS_BETTER
+from models.training import fit_and_evaluate, validation_metric, with_lgbm_overrides
+from pipeline import sources as lead_sources
 from pipeline import tracking
 from pipeline.config import Config
-from pipeline.steps import train
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TuneResult:
     best_params: dict
     best_value: float
     metric: str
-    trained: train.TrainResult
+    trained: tracking.TrainedVersion
 
 
 def suggest(trial: optuna.Trial, config: Config) -> dict:
@@ -45,22 +45,21 @@ def run(config: Config, *, trials: int | None = None, params_path: Path | None =
         sources: Path | None = None) -> TuneResult:
     trials = trials or config.tune.trials
     metric = config.evaluate.primary_metric
-    prepared = train.prepare(config, sources)
-    s, f, y = prepared.split, prepared.features, prepared.target
+    source = lead_sources.open_source(config, sources)
+    table, dataset = lead_sources.load_training_table(source)
+    data = source.training_set(table)
     tracking.configure()
     mlflow.set_experiment(config.registry.experiment_name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     with mlflow.start_run(run_name=f"tune lgbm ({trials} trials)") as parent:
-        mlflow.set_tags({"model_family": "lgbm-tuning", "params_hash": config.hash(), "git_sha": tracking.git_sha()})
+        mlflow.set_tags({"model_family": "lgbm-tuning", "params_hash": config.hash(), "git_sha": tracking.git_sha(),
+                         "training_table": dataset})
 
         def objective(trial: optuna.Trial) -> float:
             overrides = suggest(trial, config)
-            params = config.train.model_copy(update={"lgbm": config.train.lgbm.model_copy(update=overrides)})
-            model = fit_family("lgbm", s.train[f], s.train[y], s.valid[f], s.valid[y], params=params)
-            raw = model.predict_raw(s.valid[f])
-            p = ProbabilityCalibrator(method=config.train.calibration).fit(raw, s.valid[y]).transform(raw)
-            value = classification_metrics(s.valid[y], p)[metric]
+            value, model = validation_metric(data, "lgbm", train=with_lgbm_overrides(config.train, overrides),
+                                             metric=metric)
             with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
                 mlflow.log_params(overrides)
                 mlflow.log_metrics({f"valid_{metric}": value,
@@ -75,7 +74,10 @@ def run(config: Config, *, trials: int | None = None, params_path: Path | None =
         mlflow.log_metric(f"best_valid_{metric}", study.best_value)
         parent_id = parent.info.run_id
 
-    trained = train.run(config, family="lgbm", params_path=params_path, prepared=prepared,
-                        lgbm_overrides=study.best_params, run_name="lgbm (tuned)")
+    evaluation = fit_and_evaluate(data, "lgbm", train=with_lgbm_overrides(config.train, study.best_params),
+                                  evaluate=config.evaluate, score=config.score, model_name=config.registry.model_name)
+    trained = tracking.log_training_run(
+        config, source, data, evaluation, "lgbm", dataset=dataset, params_path=params_path, run_name="lgbm (tuned)",
+        extra_params={f"train.lgbm.{k}": v for k, v in study.best_params.items()})
     return TuneResult(parent_run_id=parent_id, best_params=study.best_params, best_value=study.best_value,
                       metric=metric, trained=trained)

@@ -20,7 +20,8 @@ def table(config) -> pd.DataFrame:
     from pipeline.steps.generate import generate_world
 
     world = generate_world(400, 3, config.generate)
-    return build_training_table(validate_sources(world.tables), config)
+    return build_training_table(validate_sources(world.tables), labels=config.labels, spine=config.spine,
+                                features=config.features)
 
 
 @pytest.fixture(scope="module")

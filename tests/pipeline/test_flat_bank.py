@@ -104,12 +104,18 @@ def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_split(ban
 
 
 def test_same_export_params_and_seed_give_the_same_model(bank):
+    from models.training import fit_and_evaluate
+    from pipeline import sources
     from pipeline.config import load_config
-    from pipeline.steps import train
 
     config = load_config("bank.yaml")
-    first = train.fit_and_evaluate(train.prepare(config), config, "lgbm")
-    second = train.fit_and_evaluate(train.prepare(config), config, "lgbm")
+
+    def fit():
+        source = sources.open_source(config)
+        return fit_and_evaluate(source.training_set(source.build_training_table()), "lgbm", train=config.train,
+                                evaluate=config.evaluate, score=config.score, model_name=config.registry.model_name)
+
+    first, second = fit(), fit()
     assert (first.test_probability == second.test_probability).all()
     assert first.definition["definition_version"] == second.definition["definition_version"]
 

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from models.monitoring import BREACH, KEPT, Evidence, assess
+from pipeline import tracking
 from pipeline.cli import app
-from pipeline.steps import monitor
 
 NIGHT = pd.Timestamp("2026-01-05", tz="UTC")
 DEFINITION = {"grades": [
@@ -16,7 +17,7 @@ DEFINITION = {"grades": [
 ]}
 
 
-def _evidence(a_conversions: int, *, observed_until: pd.Timestamp) -> monitor.Evidence:
+def _evidence(a_conversions: int, *, observed_until: pd.Timestamp) -> Evidence:
     grades = ["A"] * 100 + ["B"] * 100
     converted = np.r_[np.ones(a_conversions), np.zeros(100 - a_conversions), np.ones(5), np.zeros(95)]
     scores = pd.DataFrame({"lead_id": np.arange(200), "as_of_ts": NIGHT, "grade": grades, "model_version": 1,
@@ -25,30 +26,31 @@ def _evidence(a_conversions: int, *, observed_until: pd.Timestamp) -> monitor.Ev
     matured = nights[nights + pd.Timedelta(days=90) <= observed_until]
     if matured.empty:
         scores["converted"] = np.nan
-    return monitor.Evidence(tables={}, scores=scores, observed_until=observed_until, nights=nights,
-                            matured=matured, definitions={1: DEFINITION}, grade_order=["A", "B"])
+    return Evidence(tables={}, scores=scores, observed_until=observed_until, nights=nights,
+                    matured=matured, definitions={1: DEFINITION}, grade_order=["A", "B"])
 
 
 LATER = NIGHT + pd.Timedelta(days=120)
 
 
 def test_promises_kept_exit_zero(config):
-    result = monitor.assess(config, _evidence(20, observed_until=LATER))
-    assert result.exit_code == monitor.KEPT and result.breaches.empty
+    result = assess(_evidence(20, observed_until=LATER), config.monitor, window_days=config.labels.window_days)
+    assert result.exit_code == KEPT and result.breaches.empty
     assert "every grade kept its promise over 1 matured nights" in result.message
     assert len(result.by_night) == 2 and len(result.cohorts) == 1
 
 
 def test_a_grade_outside_its_promise_exits_three_and_is_named(config):
-    result = monitor.assess(config, _evidence(8, observed_until=LATER))
-    assert result.exit_code == monitor.BREACH == 3
+    result = assess(_evidence(8, observed_until=LATER), config.monitor, window_days=config.labels.window_days)
+    assert result.exit_code == BREACH == 3
     assert list(result.breaches["grade"]) == ["A"]
     assert "grade A (version 1) converts below promise: realized 8.0%" in result.message
 
 
 def test_no_matured_night_is_said_plainly_and_exits_zero(config):
-    result = monitor.assess(config, _evidence(20, observed_until=NIGHT + pd.Timedelta(days=30)))
-    assert result.exit_code == monitor.KEPT
+    result = assess(_evidence(20, observed_until=NIGHT + pd.Timedelta(days=30)), config.monitor,
+                    window_days=config.labels.window_days)
+    assert result.exit_code == KEPT
     assert result.promises.empty
     assert result.message.startswith("no scored night has matured yet")
     assert "ends 2026-04-05" in result.message
@@ -57,7 +59,7 @@ def test_no_matured_night_is_said_plainly_and_exits_zero(config):
 def test_cli_exit_code_and_mlflow_metrics_on_a_breach(config, repo_root, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(monitor, "gather", lambda config, sources=None: _evidence(8, observed_until=LATER))
+    monkeypatch.setattr(tracking, "read_evidence", lambda config, sources=None: _evidence(8, observed_until=LATER))
     result = CliRunner().invoke(app, ["monitor", "--params", str(repo_root / "params.yaml")])
     assert result.exit_code == 3, result.output
     assert "converts below promise" in result.output

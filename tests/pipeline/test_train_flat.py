@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from models.training import fit_and_evaluate
+from pipeline import sources
 from pipeline.config import parse_config
-from pipeline.steps import train
 
 
 @pytest.fixture
@@ -45,7 +46,8 @@ def _config(repo_root):
 
 def test_a_dated_export_trains_on_a_time_split(dated_export, repo_root):
     config = _config(repo_root)
-    prepared = train.prepare(config, dated_export)
+    source = sources.open_source(config, dated_export)
+    prepared = source.training_set(source.build_training_table())
     s = prepared.split
     assert s.train["created_ts"].max() <= s.valid["created_ts"].min()
     assert s.valid["created_ts"].max() <= s.test["created_ts"].min()
@@ -56,7 +58,8 @@ def test_a_dated_export_trains_on_a_time_split(dated_export, repo_root):
     assert any("'Email' dropped" in w for w in prepared.warnings)
     assert s.train["crm__lastactivitydate"].between(-29, 0).all()  # age at creation: activity came after
 
-    evaluation = train.fit_and_evaluate(prepared, config, "lgbm")
+    evaluation = fit_and_evaluate(prepared, "lgbm", train=config.train, evaluate=config.evaluate, score=config.score,
+                                  model_name=config.registry.model_name)
     assert evaluation.metrics["test_roc_auc"] > 0.7
     weeks = s.test["as_of_ts"].nunique()  # the weeks the test leads were created in
     assert weeks > 5

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from models.split import TimeSplit
-from pipeline.steps.train import InsufficientData, check_sufficiency
+from models.training import InsufficientData, check_sufficiency
 
 
 def _split(train_pos: int, valid_pos: int, test_pos: int) -> TimeSplit:

@@ -1,0 +1,241 @@
+"""Where leads come from: one ``LeadSource`` interface, one implementation per kind of source.
+
+A source loads and validates its data (strictly for training; the data contract can also quarantine bad
+rows for the nightly job), builds its training table and the open leads of a night with their features,
+and describes itself for the quality-lead definition. Steps hold a ``LeadSource`` and never ask which
+kind it is: the data-contract folder (six tables, snapshots every week) and the flat CRM export (one row
+per lead, a column plan frozen into the model version) are the two kinds today; a SQL database or a
+Spark engine slots in as another implementation. ``open_source`` is the one place that picks the kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from features import flat
+from features.catalog import build_catalog
+from features.labels import label_column
+from features.schema import CheckedSources, check_sources
+from features.spine import build_spine, data_end
+from features.training_table import build_feature_table, build_training_table, feature_columns
+from models.split import split_by_order, split_by_time
+from models.training import TrainingSet, check_sufficiency
+from pipeline import io
+from pipeline.config import Config
+
+TRAINING_TABLE = "training_table"
+MILESTONE_WORDS = {"won": "a won deal", "opportunity_created": "a sales opportunity"}
+
+
+class LeadSource(Protocol):
+    kind: str
+    state_artifact: str | None  # where a model version keeps what scoring needs to rebuild its features
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]: ...  # as loaded and validated, for lineage fingerprints
+
+    def table_params(self) -> dict: ...  # the params that shape the training table (its cache key)
+
+    def build_training_table(self) -> pd.DataFrame: ...
+
+    def training_set(self, table: pd.DataFrame) -> TrainingSet: ...
+
+    def state(self) -> dict | None: ...  # frozen into the model version at training (``state_artifact``)
+
+    def feature_catalog(self) -> list: ...
+
+    def default_as_of(self, state: dict | None) -> pd.Timestamp: ...  # 'tonight' for the data we were given
+
+    def open_leads(self, as_of: pd.Timestamp, state: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(queue context: ``models.scoring.QUEUE_COLUMNS``, their features) of the leads open at ``as_of``."""
+        ...
+
+
+class ContractSource:
+    """The six tables of the data contract: weekly snapshots of open leads, labels after each night."""
+
+    kind = "contract"
+    state_artifact = None
+
+    def __init__(self, config: Config, location: Path | None = None, *, checked: CheckedSources | None = None):
+        self.config, self.location, self.checked = config, location, checked
+
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return self.checked.tables if self.checked is not None else io.read_sources(self.location)
+
+    def table_params(self) -> dict:
+        c = self.config
+        return {"labels": c.labels.model_dump(mode="json"), "spine": c.spine.model_dump(mode="json"),
+                "features": c.features.model_dump(mode="json")}
+
+    def build_training_table(self) -> pd.DataFrame:
+        c = self.config
+        return build_training_table(self.tables, labels=c.labels, spine=c.spine, features=c.features)
+
+    def training_set(self, table: pd.DataFrame) -> TrainingSet:
+        c = self.config
+        target = label_column(c.labels.window_days)
+        split = split_by_time(table, test_days=c.split.test_days, valid_days=c.split.valid_days,
+                              gap_days=c.split.gap_days)
+        check_sufficiency(split, target, min_conversions=c.train.min_conversions)
+        features = feature_columns(table, c.features)
+        catalog = {spec.name: spec for spec in build_catalog(c.features) if spec.name in features}
+        label = {"milestone": c.labels.milestone, "window_days": c.labels.window_days, "column": target,
+                 "milestone_words": MILESTONE_WORDS[c.labels.milestone]}
+        population = {"cadence_days": c.spine.cadence_days, "max_lead_age_days": c.spine.max_lead_age_days,
+                      "description": (f"Every lead that is open on the scoring day: created before it, no "
+                                      f"opportunity yet, not disqualified, at most {c.spine.max_lead_age_days} "
+                                      f"days old. Trained on the same population, snapshotted every "
+                                      f"{c.spine.cadence_days} days.")}
+        return TrainingSet(split=split, features=features, target=target, label=label, population=population,
+                           catalog=catalog, truth=io.read_truth(self.location))
+
+    def state(self) -> dict | None:
+        return None
+
+    def feature_catalog(self) -> list:
+        return build_catalog(self.config.features)
+
+    def default_as_of(self, state: dict | None = None) -> pd.Timestamp:
+        """Midnight after the latest timestamp in the sources: 'tonight' for the extract we were given."""
+        return data_end(self.tables).floor("D") + pd.Timedelta(days=1)
+
+    def open_leads(self, as_of: pd.Timestamp, state: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        tables = self.tables
+        spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
+                            max_lead_age_days=self.config.spine.max_lead_age_days)
+        features = build_feature_table(tables, spine, self.config.features)
+        leads = tables["leads"].set_index("lead_id")
+        context = leads.reindex(spine["lead_id"])
+        company = pd.Series(None, index=spine.index, dtype=object)
+        if "accounts" in tables and "name" in tables["accounts"].columns and "account_id" in leads.columns:
+            names_by_account = tables["accounts"].set_index("account_id")["name"]
+            company = pd.Series(names_by_account.reindex(context["account_id"]).array, index=spine.index)
+        queue = pd.DataFrame({
+            "lead_id": spine["lead_id"].array,
+            "as_of_ts": spine["as_of_ts"].array,
+            "owner_id": context["owner_id"].array if "owner_id" in context else None,
+            "company": company.array,
+            "source": context["source"].array,
+        })
+        return queue, features
+
+
+class FlatSource:
+    """One CRM export, one row per lead: typed by a column plan, split by created date or row order."""
+
+    kind = "flat"
+    state_artifact = "source/flat_plan.json"
+
+    def __init__(self, config: Config, location: Path | None = None):
+        self.config, self.location = config, location
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return io.read_flat_source(self.location)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"crm_export": self.frame}
+
+    @cached_property
+    def plan(self) -> flat.FlatPlan:
+        """The column plan of this export, as training infers it (validated first)."""
+        flat.validate_flat_source(self.frame, self.config.source, min_conversions=self.config.train.min_conversions)
+        return flat.plan_columns(self.frame, self.config.source)
+
+    def table_params(self) -> dict:
+        return {"source": self.config.source.model_dump(mode="json")}
+
+    def build_training_table(self) -> pd.DataFrame:
+        return flat.build_flat_table(self.frame, self.plan, extract_ts=flat.extract_time(self.frame, self.plan))
+
+    def training_set(self, table: pd.DataFrame) -> TrainingSet:
+        params, plan = self.config.source, self.plan
+        order = [flat.CREATED, flat.ROW_NUMBER] if plan.created_column else [flat.ROW_NUMBER]
+        split = split_by_order(table, order=order, valid_share=params.valid_share, test_share=params.test_share)
+        warnings = [f"column {c.column!r} {c.reason}" for c in plan.columns if c.type is None]
+        if plan.created_column is None:
+            periods = split.periods()
+            warnings.insert(0, f"no created-date column (source.created_column): the split follows row order — "
+                               f"train {periods['train']}, valid {periods['valid']}, test {periods['test']} — a "
+                               "time split only if the export is sorted by date; no gap is needed, each label is "
+                               "the lead's own outcome")
+        check_sufficiency(split, flat.LABEL, min_conversions=self.config.train.min_conversions)
+        column = plan.converted_column or plan.converted_date_column
+        label = {"milestone": "converted", "window_days": None, "column": flat.LABEL,
+                 "milestone_words": f"a conversion (`{column}` in the CRM export)"}
+        population = {"description": "Every lead of the CRM export that has not converted yet (one row per lead). "
+                                     "Trained on all rows of the export, converted or not, split by "
+                                     + ("created date." if plan.created_column else "row order.")}
+        return TrainingSet(split=split, features=plan.features, target=flat.LABEL, label=label,
+                           population=population, catalog={s.name: s for s in flat.flat_catalog(plan)},
+                           warnings=tuple(warnings))
+
+    def state(self) -> dict | None:
+        return self.plan.to_dict()
+
+    def feature_catalog(self) -> list:
+        return flat.flat_catalog(flat.plan_columns(self.frame, self.config.source))
+
+    def default_as_of(self, state: dict | None = None) -> pd.Timestamp:
+        """Midnight after the export's latest date; today's midnight (UTC) for an export without dates."""
+        plan = flat.FlatPlan.from_dict(state) if state is not None else self.plan
+        latest = flat.extract_time(self.frame, plan)
+        if latest is None:
+            return pd.Timestamp.now(tz="UTC").floor("D")
+        return latest.floor("D") + pd.Timedelta(days=1)
+
+    def open_leads(self, as_of: pd.Timestamp, state: dict | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The rows that have not converted, built with the plan frozen into the model (``state``)."""
+        plan = flat.FlatPlan.from_dict(state) if state is not None else self.plan
+        table = flat.build_flat_table(self.frame, plan, extract_ts=flat.extract_time(self.frame, plan))
+        open_rows = table[table[flat.LABEL] == 0].reset_index(drop=True)
+        queue = pd.DataFrame({"lead_id": open_rows["lead_id"], "as_of_ts": as_of, "owner_id": None,
+                              "company": None, "source": None})
+        return queue, open_rows
+
+
+def open_source(config: Config, location: Path | None = None) -> LeadSource:
+    """The source params.yaml describes, read (lazily) from ``location`` or $LEADSCORE_SOURCES."""
+    if config.source.kind == "flat":
+        return FlatSource(config, location)
+    return ContractSource(config, location)
+
+
+def open_quarantined_source(config: Config, location: Path | None, *, now: pd.Timestamp) -> tuple[LeadSource,
+                                                                                                  CheckedSources]:
+    """The nightly job's source: bad rows quarantined with their reason instead of failing the night."""
+    if config.source.kind != "contract":
+        raise ValueError("leadscore nightly runs on the data-contract tables (drift needs their snapshots); "
+                         "score a flat CRM export with `leadscore score`")
+    checked = check_sources(io.load_sources(location), now=now, event_types=config.features.engagement.event_types)
+    return ContractSource(config, location, checked=checked), checked
+
+
+def training_table_key(source: LeadSource) -> str:
+    """The named training table's key: the sources' content fingerprint and the params that built it."""
+    digest = hashlib.sha256()
+    for name, fp in io.fingerprint(source.tables).items():
+        digest.update(f"{name}:{fp['rows']}:{fp['sha256']};".encode())
+    params = hashlib.sha256(json.dumps({"kind": source.kind, **source.table_params()}, sort_keys=True,
+                                       default=str).encode()).hexdigest()
+    return f"{digest.hexdigest()[:16]}-{params[:12]}"
+
+
+def load_training_table(source: LeadSource) -> tuple[pd.DataFrame, str]:
+    """(the training table, its dataset name): read back when these sources and params built it before,
+    else built once and written, so compare, tune and promote never rebuild what train built."""
+    key = training_table_key(source)
+    table = io.read_dataset(TRAINING_TABLE, key)
+    if table is None:
+        table = source.build_training_table()
+        io.write_dataset(table, TRAINING_TABLE, key)
+    return table, f"{TRAINING_TABLE}/{key}"
