@@ -41,6 +41,7 @@ demo: setup
 # The PostgreSQL sink is tested against a real server: scripts/ensure-postgres.sh installs Debian's package if
 # needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL.
 test: setup
+	$(BIN)/lint-imports
 	bash scripts/ensure-chromium.sh
 	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest
 
@@ -53,6 +54,7 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check features models pipeline tests
+	$(BIN)/lint-imports
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
