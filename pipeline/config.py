@@ -7,7 +7,6 @@ tuning file that silently falls back to a default is the most expensive kind of 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from features.params import FeatureParams, LabelParams, Section, SourceParams, SpineParams
+from features.params import FeatureParams, GenerateParams, LabelParams, Section, SourceParams, SpineParams
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -171,13 +170,6 @@ class PromoteParams(_Section):
     max_auc_drop: float = Field(0.01, ge=0)  # vs the champion, both scored on the same current test period
     max_ece: float = Field(0.02, gt=0)
     min_test_conversions: int = Field(30, ge=0)
-
-
-class GenerateParams(_Section):
-    start: dt.date = dt.date(2024, 10, 1)
-    days: int = Field(730, ge=200)
-    n_owners: int = Field(12, gt=0)
-    n_campaigns: int = Field(48, gt=0)
 
 
 class Config(_Section):

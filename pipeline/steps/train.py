@@ -24,8 +24,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features import flat
-from features.catalog import FeatureSpec, build_catalog
+from features.catalog import build_catalog
 from features.labels import label_column
+from features.specs import FeatureSpec
 from features.training_table import build_training_table, feature_columns
 from models import plots
 from models.calibration import ProbabilityCalibrator

@@ -87,7 +87,7 @@ def test_missing_feature_column_is_named(scorer):
 
 
 def test_reasons_name_real_features_with_the_leads_own_values(scorer):
-    from features.catalog import CATEGORY, COUNT, FeatureSpec
+    from features.specs import CATEGORY, COUNT, FeatureSpec
 
     scorer.catalog = {
         "eng__web_visit_7d": FeatureSpec("eng__web_visit_7d", "engagement", COUNT,
