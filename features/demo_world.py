@@ -89,6 +89,9 @@ WORDS_B = ["Logistics", "Systems", "Health", "Foods", "Analytics", "Robotics", "
 
 @dataclass(frozen=True)
 class World:
+    """The six contract tables, and apart from them the truth no real CRM holds: for oracle metrics only,
+    never a source the pipeline reads."""
+
     tables: dict[str, pd.DataFrame]
     truth: pd.DataFrame
 
