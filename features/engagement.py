@@ -22,9 +22,9 @@ import numba
 import numpy as np
 import pandas as pd
 
-from features.catalog import COUNT, DAYS, NUMBER, RATIO, FeatureSpec, event_phrase, window_words
 from features.params import EngagementParams
 from features.point_in_time import encode_entities
+from features.specs import COUNT, DAYS, NUMBER, RATIO, FeatureSpec, event_phrase, window_words
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 

@@ -15,8 +15,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from features.catalog import CATEGORY, DAYS, FLAG, NUMBER, FeatureSpec
 from features.params import FitParams
+from features.specs import CATEGORY, DAYS, FLAG, NUMBER, FeatureSpec
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 _WORDS = {

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from features.catalog import CATEGORY, DAYS, DECIMAL, FLAG, FeatureSpec
 from features.params import SourceParams
+from features.specs import CATEGORY, DAYS, DECIMAL, FLAG, FeatureSpec
 
 NUMERIC, CATEGORICAL, BOOLEAN, DATE, TEXT = "numeric", "categorical", "boolean", "date", "text"
 OTHER = "(other)"

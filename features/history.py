@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalog import COUNT, FLAG, FeatureSpec
 from features.point_in_time import EventIndex, time_offset
+from features.specs import COUNT, FLAG, FeatureSpec
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 

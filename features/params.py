@@ -1,4 +1,5 @@
-"""Typed parameters of the feature builders (the ``labels``, ``spine`` and ``features`` sections).
+"""Typed parameters of the feature builders and the demo world (the ``labels``, ``spine``, ``features`` and
+``generate`` sections).
 
 They live beside the builders so that ``features/`` depends on nothing in ``pipeline/``; pipeline.config
 composes them into the whole params.yaml. Unknown keys and wrong types are errors.
@@ -6,6 +7,7 @@ composes them into the whole params.yaml. Unknown keys and wrong types are error
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Literal
 
@@ -148,3 +150,12 @@ class SourceParams(Section):
         if len(set(mapped)) != len(mapped):
             raise ValueError("id, created and converted columns must be different columns")
         return self
+
+
+class GenerateParams(Section):
+    """The shape of the demo world (features.demo_world); its size and seed are CLI options."""
+
+    start: dt.date = dt.date(2024, 10, 1)
+    days: int = Field(730, ge=200)
+    n_owners: int = Field(12, gt=0)
+    n_campaigns: int = Field(48, gt=0)

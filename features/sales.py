@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.catalog import COUNT, DAYS, FeatureSpec, window_words
 from features.point_in_time import EventIndex, encode_entities, time_offset
+from features.specs import COUNT, DAYS, FeatureSpec, window_words
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 

@@ -7,7 +7,6 @@ tuning file that silently falls back to a default is the most expensive kind of 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from features.params import FeatureParams, LabelParams, Section, SourceParams, SpineParams
+from features.params import FeatureParams, GenerateParams, LabelParams, Section, SourceParams, SpineParams
 from models.params import (
     EvaluateParams,
     MonitorParams,
@@ -57,13 +56,7 @@ class NightlyParams(_Section):
         return self
 
 
-class GenerateParams(_Section):
-    start: dt.date = dt.date(2024, 10, 1)
-    days: int = Field(730, ge=200)
-    n_owners: int = Field(12, gt=0)
-    n_campaigns: int = Field(48, gt=0)
-
-
+<<<<<<< HEAD
 class Config(_Section):
     source: SourceParams = SourceParams()  # kind: contract (the six tables) unless a flat export is mapped
     labels: LabelParams

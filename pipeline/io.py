@@ -191,6 +191,16 @@ def load_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def write_sources(tables: dict[str, pd.DataFrame], folder: Path) -> None:
+    """Write each table as ``<name>.parquet`` in ``folder``, each through a temporary file renamed into place,
+    so a reader never sees half a table."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        tmp = folder / f".{name}.parquet.tmp"
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(folder / f"{name}.parquet")
+
+
 FLAT_SUFFIXES = (".csv", ".parquet")
 
 

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.catalog import FeatureSpec, build_catalog, model_features
+from features.catalog import build_catalog, model_features
+from features.demo_world import generate_world
 from features.schema import validate_sources
+from features.specs import FeatureSpec
 from features.training_table import build_training_table, feature_columns
 
 PREFIX = {"engagement": "eng__", "fit": "fit__", "lead": "lead__", "history": "hist__", "sales": "sales__"}
@@ -17,8 +19,6 @@ PREFIX = {"engagement": "eng__", "fit": "fit__", "lead": "lead__", "history": "h
 
 @pytest.fixture(scope="module")
 def table(config) -> pd.DataFrame:
-    from pipeline.steps.generate import generate_world
-
     world = generate_world(400, 3, config.generate)
     return build_training_table(validate_sources(world.tables), labels=config.labels, spine=config.spine,
                                 features=config.features)

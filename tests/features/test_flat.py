@@ -159,8 +159,11 @@ def test_examples_show_at_most_five_values():
     assert flat.examples(np.array([1, 1, 2])) == "1, 2"
 
 
-def test_a_valid_export_passes():
-    flat.validate_flat_source(_export(), _params(), min_conversions=4)
+def test_a_valid_export_passes_with_exactly_the_conversions_it_needs_and_fails_with_one_fewer():
+    frame = _export()
+    assert flat.build_label(frame, _params()).sum() == 4
+    assert flat.validate_flat_source(frame, _params(), min_conversions=4) is None
+    assert "4 conversions in 12 rows; train.min_conversions is 5" in _error(frame, _params(), min_conversions=5)
 
 
 def test_the_proposed_column_map():

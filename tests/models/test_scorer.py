@@ -1,9 +1,13 @@
 """Scorer: classifier contract, percentile score, grades sized from shares, the text input contract."""
 
+from dataclasses import replace
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from models.calibration import ProbabilityCalibrator
 from models.classifier import fit_classifier, make_classifier
@@ -33,11 +37,14 @@ def scorer():
     return build_scorer(LgbmModel(booster=clf.booster_), cal, X_valid, grade_shares={"A": 0.1, "B": 0.2, "C": 0.3})
 
 
-def test_make_classifier_returns_an_unfitted_estimator():
-    clf = make_classifier({"n_estimators": 10}, seed=1)
+def test_make_classifier_returns_an_unfitted_estimator_with_the_given_params_and_seed():
+    clf = make_classifier({"n_estimators": 10, "num_leaves": 5}, seed=1)
     assert isinstance(clf, lgb.LGBMClassifier)
-    assert hasattr(clf, "fit") and hasattr(clf, "predict_proba")
-    assert not hasattr(clf, "booster_") or clf.__sklearn_is_fitted__() is False
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+    params = clf.get_params()
+    assert (params["n_estimators"], params["num_leaves"], params["random_state"]) == (10, 5, 1)
+    assert params["objective"] == "binary" and params["deterministic"] is True
 
 
 def test_score_is_monotone_in_probability_and_within_1_99(scorer):
@@ -55,6 +62,19 @@ def test_grades_hold_their_share_of_the_reference_population(scorer):
     # ties in a tiny two-feature model make the shares approximate
     assert shares["A"] == pytest.approx(0.1, abs=0.06)
     assert shares["A"] + shares["B"] == pytest.approx(0.3, abs=0.08)
+
+
+def test_percentile_score_on_a_hand_made_reference(scorer):
+    four = replace(scorer, reference_quantiles=np.array([0.1, 0.2, 0.3, 0.4]))
+    # share of the reference at or below p, in whole percent rounded up, kept within 1..99
+    p = np.array([0.05, 0.1, 0.15, 0.2, 0.35, 0.4, 0.9])
+    assert four.percentile_score(p).tolist() == [1, 25, 25, 50, 75, 99, 99]
+
+
+def test_grade_is_the_best_grade_whose_minimum_the_probability_reaches(scorer):
+    graded = replace(scorer, grade_thresholds={"A": 0.5, "B": 0.2, "C": 0.1, "D": 0.0})
+    p = np.array([0.9, 0.5, 0.49, 0.2, 0.15, 0.1, 0.0])
+    assert graded.grade(p).tolist() == ["A", "A", "B", "B", "C", "C", "D"]
 
 
 def test_grade_thresholds_on_a_known_distribution():
@@ -87,13 +107,13 @@ def test_missing_feature_column_is_named(scorer):
 
 
 def test_reasons_name_real_features_with_the_leads_own_values(scorer):
-    from features.catalog import CATEGORY, COUNT, FeatureSpec
+    from features.specs import CATEGORY, COUNT, FeatureSpec
 
-    scorer.catalog = {
+    scorer = replace(scorer, catalog={  # a copy: the module's scorer stays as built
         "eng__web_visit_7d": FeatureSpec("eng__web_visit_7d", "engagement", COUNT,
                                          "visited the website {value} times in the last 7 days"),
         "fit__industry": FeatureSpec("fit__industry", "fit", CATEGORY, "the company is in {value}"),
-    }
+    })
     X = pd.DataFrame({"eng__web_visit_7d": [6.0, 0.0],
                       "fit__industry": pd.Categorical(["software", "education"],
                                                       categories=["education", "retail", "software"])})

@@ -142,3 +142,12 @@ def test_killing_the_process_mid_publish_leaves_the_published_night_intact(sink,
         io.write_scores(_scores(AS_OF, shift=0.02), AS_OF, **sink)
     assert io.read_scores(as_of=AS_OF, url=sink["url"])["probability"].iloc[0] == pytest.approx(0.52)
     assert not list(parquet.parent.glob(".*.tmp"))
+
+
+def test_write_sources_replaces_each_table_whole_and_leaves_no_temporary_file(tmp_path):
+    folder = tmp_path / "sources"
+    io.write_sources({"leads": pd.DataFrame({"lead_id": [1, 2, 3]}), "truth": pd.DataFrame({"lead_id": [1]})}, folder)
+    io.write_sources({"leads": pd.DataFrame({"lead_id": [7]})}, folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["leads.parquet", "truth.parquet"]
+    assert pd.read_parquet(folder / "leads.parquet")["lead_id"].tolist() == [7]
+    assert pd.read_parquet(folder / "truth.parquet")["lead_id"].tolist() == [1]

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.demo_world import generate_world
 from features.schema import validate_sources
-from pipeline.steps.generate import generate_world
 
 
 @pytest.fixture(scope="module")
