@@ -56,7 +56,6 @@ class NightlyParams(_Section):
         return self
 
 
-<<<<<<< HEAD
 class Config(_Section):
     source: SourceParams = SourceParams()  # kind: contract (the six tables) unless a flat export is mapped
     labels: LabelParams
