@@ -12,7 +12,6 @@ Locations come from the environment (see .env.example), never from params.yaml:
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import csv
 import hashlib
 import os
@@ -27,82 +26,6 @@ from features.schema import CONTRACT, validate_sources
 SCORES_TABLE = "scores"
 RUNS_TABLE = "runs"
 REJECTS_TABLE = "rejects"
-
-
-class LockHeld(RuntimeError):
-    """Another run is publishing to the same sink."""
-
-
-# pg_advisory_lock key of the publish step ("lead" in ASCII): one per database.
-PUBLISH_LOCK_KEY = 0x6C656164
-
-
-@contextlib.contextmanager
-def publish_lock(folder: Path | None = None, url: str | None = None):
-    """Only one run publishes at a time: a lock file beside the parquet scores (a lock left by a dead
-    process is taken over) and, on PostgreSQL, an advisory lock, since runs on other machines share the
-    database but not the folder."""
-    with _file_lock(folder or scores_dir()) as path, _database_lock(url or db_url()):
-        yield path
-
-
-@contextlib.contextmanager
-def _database_lock(url: str):
-    eng = engine(url)
-    try:
-        if eng.dialect.name != "postgresql":  # SQLite serialises writers itself, and lives beside the lock file
-            yield
-            return
-        with eng.connect() as conn:
-            taken = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PUBLISH_LOCK_KEY}).scalar()
-            conn.commit()  # a session lock outlives the transaction; don't sit idle in one
-            if not taken:
-                raise LockHeld(f"another leadscore run is publishing to {eng.url.render_as_string()}; wait for it "
-                               "(the database holds its advisory lock until that run's connection closes)")
-            try:
-                yield
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
-                conn.commit()
-    finally:
-        eng.dispose()
-
-
-@contextlib.contextmanager
-def _file_lock(folder: Path):
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ".publish.lock"
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise LockHeld(f"another leadscore run (pid {pid}) is publishing to {folder}; "
-                               f"wait for it, or remove {path} if that process is gone") from None
-            path.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        try:
-            yield path
-        finally:
-            path.unlink(missing_ok=True)
-        return
-    raise LockHeld(f"could not take the publish lock {path}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def record_run(row: dict, *, url: str | None = None) -> None:

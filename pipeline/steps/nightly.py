@@ -26,7 +26,7 @@ import pandas as pd
 from features.schema import reject_warnings
 from features.timeutil import as_utc
 from models.drift import drift_warnings, population_stability
-from pipeline import io, tracking
+from pipeline import io, publish_lock, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
 
@@ -60,7 +60,7 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
     started = pd.Timestamp.now(tz="UTC")
     result = NightlyResult(run_id=run_id, as_of=None, status="failed", exit_code=FAILED)
     try:
-        with io.publish_lock():
+        with publish_lock.hold():
             source, checked = lead_sources.open_quarantined_source(config, sources, now=started)
             result.as_of = as_utc(as_of) if as_of is not None else source.default_as_of(None)
             result.rejects = len(checked.rejects)
@@ -79,7 +79,7 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             result.status = "published with warnings" if result.warnings else "published"
             result.exit_code = WARNINGS if result.warnings else PUBLISHED
             _log_drift(config, result)
-    except io.LockHeld as exc:
+    except publish_lock.LockHeld as exc:
         result.status, result.exit_code, result.error = "locked", LOCKED, str(exc)
         return result  # the holder logs its own run
     except Exception as exc:  # noqa: BLE001 — every failure is logged as a failed night, then reported

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import io
+from pipeline import io, publish_lock
 
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
 
@@ -83,18 +83,18 @@ def test_runs_and_rejects_tables_on_both_sinks(sink):
 
 def test_postgresql_lock_stops_a_second_publisher(postgres_url, tmp_path):
     """Two machines share the database but not the lock file: the advisory lock stops the second."""
-    with (io.publish_lock(tmp_path / "one", url=postgres_url),
-          pytest.raises(io.LockHeld, match="another leadscore run"),
-          io.publish_lock(tmp_path / "two", url=postgres_url)):
+    with (publish_lock.hold(tmp_path / "one", url=postgres_url),
+          pytest.raises(publish_lock.LockHeld, match="another leadscore run"),
+          publish_lock.hold(tmp_path / "two", url=postgres_url)):
         pass
-    with io.publish_lock(tmp_path / "two", url=postgres_url):  # released with the first run
+    with publish_lock.hold(tmp_path / "two", url=postgres_url):  # released with the first run
         pass
 
 
 KILLED_WRITER = textwrap.dedent("""
     import sys, time
     import pandas as pd
-    from pipeline import io
+    from pipeline import io, publish_lock
 
     url, folder, marker = sys.argv[1], sys.argv[2], sys.argv[3]
     real_insert = io._insert_many
@@ -112,7 +112,7 @@ KILLED_WRITER = textwrap.dedent("""
                            "grade": "A", "model_version": 4, "definition_version": "new", "owner_id": "rep_0",
                            "company": "Co", "source": "web", "reasons_positive": "", "reasons_negative": "",
                            "scored_at": pd.Timestamp.now(tz="UTC")})
-    with io.publish_lock(__import__("pathlib").Path(folder), url=url):
+    with publish_lock.hold(__import__("pathlib").Path(folder), url=url):
         io.write_scores(scores, as_of, url=url, folder=__import__("pathlib").Path(folder))
 """)
 
@@ -138,7 +138,7 @@ def test_killing_the_process_mid_publish_leaves_the_published_night_intact(sink,
     pd.testing.assert_frame_equal(io.read_scores(as_of=AS_OF, url=sink["url"]), before)
     assert parquet.read_bytes() == parquet_before
     # The dead run's lock file does not block the next night, which publishes normally.
-    with io.publish_lock(sink["folder"], url=sink["url"]):
+    with publish_lock.hold(sink["folder"], url=sink["url"]):
         io.write_scores(_scores(AS_OF, shift=0.02), AS_OF, **sink)
     assert io.read_scores(as_of=AS_OF, url=sink["url"])["probability"].iloc[0] == pytest.approx(0.52)
     assert not list(parquet.parent.glob(".*.tmp"))
