@@ -1,0 +1,85 @@
+"""approve · promote · rollback on a small trained store: nothing reaches sales without both signatures and
+the gates; every promotion, override and rollback is recorded; the gates read the named training table."""
+
+import pytest
+
+from pipeline import sources, tracking
+from pipeline.steps import promote, train
+
+OPEN_GATES = {"max_ece": 1.0, "min_test_conversions": 0}  # the metric gates out of the way, signatures still due
+
+
+def _sign(config, version):
+    for team in ("marketing", "sales"):
+        promote.approve(config, version=version, team=team, by=f"{team}@example.com", comment="ok")
+
+
+def test_an_unsigned_version_is_refused_with_every_missing_signature(store):
+    config = store.config(promote=OPEN_GATES)
+    with pytest.raises(promote.PromotionRefused) as refused:
+        promote.promote(config, version=1, by="ops")
+    assert [r.split(" has not")[0] for r in refused.value.reasons] == ["marketing", "sales"]
+    assert "`leadscore approve --version 1 --team marketing --by NAME`" in refused.value.reasons[0]
+    assert tracking.champion_version("lead-scoring") is None
+
+
+def test_a_signed_version_becomes_champion_and_the_history_says_who(store):
+    config = store.config(promote=OPEN_GATES)
+    _sign(config, 1)
+    outcome = promote.promote(config, version=1, by="ops")
+    assert (outcome.version, outcome.previous, outcome.forced) == (1, None, False)
+    assert any(c.startswith("marketing approved version 1 (marketing@example.com") for c in outcome.checks)
+    assert tracking.champion_version("lead-scoring") == 1
+    [event] = promote.history(config)
+    assert (event["action"], event["version"], event["by"], event["forced"]) == ("promote", 1, "ops", False)
+    assert event["definition_version"] == store.trained.definition_version
+
+
+def test_a_signature_names_the_definition_it_signed(store):
+    record = promote.approve(store.config(), version=1, team="sales", by="sam", comment="fits our calls")
+    assert record["definition_version"] == store.trained.definition_version
+    assert tracking.approvals(tracking.get_version("lead-scoring", 1))["sales"]["comment"] == "fits our calls"
+
+
+def test_unknown_teams_and_versions_are_refused(store):
+    with pytest.raises(ValueError, match="team must be one of marketing, sales, not 'finance'"):
+        promote.approve(store.config(), version=1, team="finance", by="x")
+    with pytest.raises(LookupError, match="model 'lead-scoring' has no version 9"):
+        promote.approve(store.config(), version=9, team="sales", by="x")
+
+
+def test_force_needs_a_reason_and_is_recorded_with_the_checks_it_overrode(store):
+    config = store.config()
+    with pytest.raises(ValueError, match="--force needs --reason"):
+        promote.promote(config, version=1, force=True, reason="  ")
+    outcome = promote.promote(config, version=1, by="ops", force=True, reason="demo day")
+    assert outcome.forced and any(c.startswith("OVERRIDDEN: marketing has not approved") for c in outcome.checks)
+    [event] = promote.history(config)
+    assert event["forced"] and event["reason"] == "demo day"
+    assert [f.split(" has not")[0] for f in event["failed_checks"][:2]] == ["marketing", "sales"]
+
+
+def test_rollback_returns_to_the_replaced_version_and_no_further(store):
+    config = store.config(promote=OPEN_GATES)
+    with pytest.raises(LookupError, match="has no champion to roll back"):
+        promote.rollback(config)
+    second = train.run(config, family="points", sources=store.sources)
+    for version in (1, second.model_version):
+        _sign(config, version)
+        promote.promote(config, version=version, by="ops")
+    assert promote.rollback(config, by="ops", reason="points rules too coarse") == (second.model_version, 1)
+    assert tracking.champion_version("lead-scoring") == 1
+    assert [e["action"] for e in promote.history(config)] == ["promote", "promote", "rollback"]
+    with pytest.raises(LookupError, match="champion version 1 replaced no earlier version"):
+        promote.rollback(config)
+
+
+def test_the_gates_read_the_named_training_table_instead_of_rebuilding_it(store, monkeypatch):
+    def rebuild(self):
+        raise AssertionError("the training table was rebuilt")
+
+    monkeypatch.setattr(sources.ContractSource, "build_training_table", rebuild)
+    checks = promote.check_gates(store.config(), version=1, sources=store.sources)
+    assert [c.name for c in checks] == ["approval.marketing", "approval.sales", "test_conversions", "ece"]
+    conversions = next(c for c in checks if c.name == "test_conversions")
+    assert conversions.passed and store.trained.periods["test"] in conversions.message
