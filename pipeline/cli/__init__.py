@@ -16,7 +16,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="leadscore: calibrated lead-to-sale probabilities, trained, tracked and scored nightly.")
 
 GROUPS = (data_science, governance, operations, views)
-# The order `leadscore --help` has always listed them in (the groups interleave).
+# The order `leadscore --help` has always listed them in (the groups interleave); a command not named here is
+# listed after these, in its group's order.
 HELP_ORDER = ("generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
               "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features")
 
@@ -25,8 +26,12 @@ def _name(command: typer.models.CommandInfo) -> str:
     return command.name or command.callback.__name__.replace("_", "-")
 
 
-app.registered_commands.extend(sorted((c for g in GROUPS for c in g.group.registered_commands),
-                                      key=lambda c: HELP_ORDER.index(_name(c))))
+def _help_rank(command: typer.models.CommandInfo) -> int:
+    name = _name(command)
+    return HELP_ORDER.index(name) if name in HELP_ORDER else len(HELP_ORDER)
+
+
+app.registered_commands.extend(sorted((c for g in GROUPS for c in g.group.registered_commands), key=_help_rank))
 
 
 @app.callback()
