@@ -25,7 +25,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pipeline  # noqa: E402,F401  (OMP_WAIT_POLICY)
+from pipeline.cli import setup  # noqa: E402
+
+setup()  # as `leadscore` does: OMP_WAIT_POLICY=PASSIVE before lightgbm loads (importing pipeline sets nothing)
+
 from models.scorer import to_model_input  # noqa: E402
 from pipeline import io, tracking  # noqa: E402
 from pipeline.config import load_config  # noqa: E402

@@ -5,16 +5,12 @@ Pure: arrays in, matplotlib figures out (the Agg backend; no screen needed). pip
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
-
-from models.metrics import reliability_table  # noqa: E402
+from models.metrics import reliability_table
 
 
 def _figure(title: str):

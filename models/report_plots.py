@@ -6,12 +6,9 @@ Pure: frames in, matplotlib figures out (Agg backend). pipeline/steps/report emb
 from __future__ import annotations
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 KEPT_COLOUR, BREACH_COLOUR, PROMISE_COLOUR = "#2b6cb0", "#c53030", "#2f855a"
 

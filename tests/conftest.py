@@ -1,6 +1,13 @@
+import os
 from pathlib import Path
 
 import pytest
+
+# What `leadscore`'s entry point sets (pipeline.cli.common.setup), set here before any test imports lightgbm or
+# matplotlib: OpenMP threads wait passively (LightGBM reads it once, when its library loads; spinning threads on a
+# shared 2-core machine turn a 10-second fit into minutes), and plots render off-screen.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,8 +25,6 @@ def config():
 
 
 def pytest_configure(config):
-    import pipeline  # noqa: F401  (sets OMP_WAIT_POLICY before lightgbm is imported anywhere)
-
     pytest.reported_figures = []  # lines tests measure and want shown (e.g. the bank AUCs), printed at the end
 
 

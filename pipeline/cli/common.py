@@ -1,0 +1,151 @@
+"""What every command group shares: the process set-up, the consoles, option types, escaping, the one error
+handler, loading ``--params`` and picking a model version.
+
+Data is never markup. Everything printed that comes from data (company names, owners, reasons, column names of
+a CRM export, paths, error messages) is escaped with :func:`escape` inside a markup string, or given to a table as
+a :class:`rich.text.Text` cell through :func:`add_row`; only the styling the code writes itself (``[red]error:``)
+is markup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from pipeline.config import ConfigError, load_config
+
+EXIT_FAILED = 1  # README: failed; nothing new published
+EXIT_INVALID_PARAMS = 2  # README: invalid params.yaml (and a wrong combination of options)
+FAILURES = (ValueError, FileNotFoundError, LookupError)  # what a step raises for bad input: "error: …", exit 1
+
+# Output for people on stdout, errors on stderr (a cron line `>> log 2>&1` keeps both). Emoji codes stay text:
+# a company called ":fire: Ltd" is printed as written.
+console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120, emoji=False)
+
+ParamsOpt = Annotated[Path, typer.Option("--params", help="Path to params.yaml.")]
+SourcesOpt = Annotated[Path | None, typer.Option(
+    "--sources", help="Folder of source tables (default: $LEADSCORE_SOURCES or data/demo).")]
+VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version.")]
+LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
+
+
+class _KnownNoise(logging.Filter):
+    """MLflow's warning about pickled python models: the scorer is our own code, logged on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "serialized using CloudPickle" not in record.getMessage()
+
+
+def setup() -> None:
+    """The process-wide set-up of ``leadscore``, done once when the command line starts, never at import.
+
+    ``main()`` calls it before anything else, and the app's callback calls it again (idempotent) so that
+    commands run through ``typer.testing.CliRunner`` get the same set-up.
+
+    - ``OMP_WAIT_POLICY=PASSIVE`` comes first: LightGBM's OpenMP threads spin while waiting by default, and
+      on a shared 2-core machine (a scheduler, a second job, CI) spinning threads starve each other and a
+      10-second fit takes minutes; passive waiting costs nothing measurable on an idle machine. OpenMP reads
+      the variable once, when lightgbm loads its library, so it must be set before any command imports
+      lightgbm (importing ``pipeline.cli`` does not; the steps are imported inside the commands).
+    - ``MPLBACKEND=Agg``: the plots are written to files and MLflow, never shown; matplotlib reads the
+      variable when it is first imported (again inside a command), so no display is ever looked for.
+    - MLflow narrates every registry call at INFO and warns about choices made on purpose here (a custom
+      pyfunc without type hints, an integer score column, a pickled scorer): keep the terminal for what the
+      user asked for.
+
+    Every setting is a default: a variable already set by the user wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    if not any(isinstance(f, _KnownNoise) for f in pyfunc_logger.filters):
+        pyfunc_logger.addFilter(_KnownNoise())
+    for message in (".*type hint.*", ".*Integer columns in Python cannot represent missing values.*",
+                    ".*serialized using CloudPickle.*"):
+        warnings.filterwarnings("ignore", message=message)  # an identical filter is replaced, not stacked
+
+
+def text(value: object, style: str = "") -> Text:
+    """A table cell that shows ``value`` as written (no markup, no emoji); None is an empty cell."""
+    return value if isinstance(value, Text) else Text("" if value is None else str(value), style=style)
+
+
+def add_row(table: Table, *cells: object) -> None:
+    """``table.add_row`` with every cell taken literally; style a cell with ``text(value, style)``."""
+    table.add_row(*(text(cell) for cell in cells))
+
+
+class InvalidParams(ConfigError):
+    """The ``--params`` file does not load: exit 2. (A ConfigError raised inside a step, e.g. ``init`` checking
+    the file it is about to write, is a failure like any ValueError: exit 1, as it always was.)"""
+
+
+def _promotion_refused() -> type[Exception] | None:
+    # Only `promote` raises it, after importing its step; no other command pays for importing MLflow here.
+    step = sys.modules.get("pipeline.steps.promote")
+    return getattr(step, "PromotionRefused", None)
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """The one mapping from exceptions to the documented exit codes, printed on stderr.
+
+    ``InvalidParams`` → the problems, exit 2; ``PromotionRefused`` → every reason, exit 1;
+    ValueError, FileNotFoundError, LookupError → ``error: …``, exit 1. Anything else is a bug and keeps its
+    traceback. Use it as a decorator under ``@group.command()``.
+    """
+    try:
+        yield
+    except InvalidParams as exc:
+        err_console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(EXIT_INVALID_PARAMS) from None
+    except FAILURES as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except Exception as exc:
+        refused = _promotion_refused()
+        if refused is None or not isinstance(exc, refused):
+            raise
+        err_console.print(f"[red]refused:[/red] version {escape(str(exc.version))} cannot become champion:")
+        for reason in exc.reasons:
+            err_console.print(f"  [red]✗[/red] {escape(str(reason))}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
+    """Print ``error: message`` (``message`` is markup: escape the data in it) on stderr; ``raise`` the result."""
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _config(params: Path):
+    try:
+        return load_config(params)
+    except ConfigError as exc:
+        raise InvalidParams(str(exc)) from None
+
+
+def _pick_version(config, version: int | None, latest: bool) -> int:
+    from pipeline import tracking
+
+    if (version is None) == (not latest):
+        raise fail("give exactly one of --version N or --latest", EXIT_INVALID_PARAMS)
+    if latest:
+        tracking.configure()
+        return tracking.latest_version(config.registry.model_name)
+    return version

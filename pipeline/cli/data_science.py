@@ -1,0 +1,196 @@
+"""Commands of the data scientist: make data or adopt an export, train, compare, tune, read the features."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline import io
+from pipeline.cli.common import ParamsOpt, SourcesOpt, _config, add_row, console, escape, fail, handle_errors, text
+
+group = typer.Typer()
+
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="Model family: lgbm, points or logreg (default: train.model in params.yaml).")]
+
+
+@group.command()
+@handle_errors()
+def generate(
+    leads: Annotated[int, typer.Option("--leads", help="Number of leads in the world.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same tables.")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the parquet tables to.")] = Path("data/demo"),
+    params: ParamsOpt = Path("params.yaml"),
+):
+    """Generate the demo world: six source tables of a simulated B2B company, plus truth.parquet."""
+    from pipeline.steps import generate as step
+
+    config = _config(params)
+    started = time.perf_counter()
+    world = step.run(out, leads, seed, config.generate)
+    table = Table(title=f"Demo world in {escape(str(out))} ({time.perf_counter() - started:.1f} s)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, frame in {**world.tables, "truth": world.truth}.items():
+        add_row(table, name, f"{len(frame):,}")
+    console.print(table)
+    won = world.tables["opportunities"]["is_won"].sum()
+    console.print(f"lead-to-sale rate: {won / len(world.tables['leads']):.1%} ({won:,} won opportunities)")
+
+
+@group.command()
+@handle_errors()
+def init(
+    from_csv: Annotated[Path, typer.Option(
+        "--from-csv", help="The CRM export (CSV, any common delimiter, or parquet).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Params file to write (default: <export name>.params.yaml here).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    defaults: Annotated[Path | None, typer.Option(
+        "--defaults", help="Params file to copy the other sections from (default: ./params.yaml, else the shipped "
+                           "one).")] = None,
+):
+    """Inspect a flat CRM export, propose its column map and write a params file that trains on it."""
+    from pipeline.steps import init as step
+
+    out = out or Path(f"{from_csv.stem}.params.yaml")  # never the project's own params.yaml by surprise
+    result = step.run(from_csv, out, defaults=defaults, force=force)
+    p = result.proposal
+    table = Table(title=f"{escape(str(result.export))} ({result.rows:,} rows): the proposed column map")
+    for col in ("column", "role / type", "why"):
+        table.add_column(col, overflow="fold")
+    roles = {p.id_column: "id", p.created_column: "created date", p.converted_column: "converted flag",
+             p.converted_date_column: "converted date"}
+    for column, role in roles.items():
+        if column is not None:
+            add_row(table, column, role, "")
+    for column in p.leaky:
+        add_row(table, column, text("excluded", "yellow"), "leaky? named like a value filled in after contact")
+    for column, (kind, why) in p.types.items():
+        add_row(table, column, kind or text("dropped", "yellow"), why)
+    console.print(table)
+    for note in p.notes:
+        console.print(f"[yellow]![/yellow] {escape(str(note))}")
+    for problem in result.problems:
+        console.print(f"[red]✗[/red] {escape(str(problem))}")
+    if not result.written:
+        raise fail(f"{escape(str(result.path))} exists, not written: pass --force to replace it, or --out "
+                   "another path")
+    console.print(f"wrote {escape(str(result.path))}; train with: LEADSCORE_SOURCES={escape(str(result.export))} "
+                  f"leadscore train --params {escape(str(result.path))}")
+
+
+def _print_training(result, config) -> None:
+    m = result.metrics
+    table = Table(title=f"{escape(str(result.family))}: model version {result.model_version} "
+                        f"(run {escape(result.run_id[:8])})")
+    table.add_column("metric")
+    table.add_column("test", justify="right")
+    table.add_column("valid", justify="right")
+    auc = f"{m['test_roc_auc']:.4f}"
+    if "test_roc_auc_low" in m:
+        auc += f" [{m['test_roc_auc_low']:.3f}, {m['test_roc_auc_high']:.3f}]"
+    add_row(table, "roc_auc [95% CI]", auc, f"{m['valid_roc_auc']:.4f}")
+    for key in ("pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "capture_at_10pct", "positive_rate",
+                "mean_probability"):
+        add_row(table, key, f"{m['test_' + key]:.4f}", f"{m['valid_' + key]:.4f}")
+    if "test_roc_auc_lead_age_only" in m:
+        add_row(table, "roc_auc, lead age alone", f"{m['test_roc_auc_lead_age_only']:.4f}", "")
+    if "test_roc_auc_oracle" in m:
+        add_row(table, "roc_auc, true propensity (oracle)", f"{m['test_roc_auc_oracle']:.4f}", "")
+    console.print(table)
+    grades = Table(title="Grades: thresholds frozen from sales capacity, promises measured on the test period")
+    for col in ("grade", "probability from", "leads/week", "promised conversion [95% CI]"):
+        grades.add_column(col, justify="right")
+    for r in result.grades.itertuples():
+        add_row(grades, r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}",
+                f"{r.promised_rate:.1%} [{r.promised_low:.1%}, {r.promised_high:.1%}]")
+    console.print(grades)
+    console.print(f"definition version {escape(str(result.definition_version))}: `leadscore definition --version "
+                  f"{result.model_version}` shows it")
+    for warning in result.warnings:
+        console.print(f"[yellow]![/yellow] {escape(str(warning))}")
+    console.print(f"periods: {escape(str(result.periods))}; {int(m['train_rows']):,} training rows, "
+                  f"{int(m['train_positives']):,} converted")
+    console.print(f"registered [bold]{escape(config.registry.model_name)}[/bold] version {result.model_version}; "
+                  f"promote it with `leadscore promote --version {result.model_version}`")
+
+
+@group.command()
+@handle_errors()
+def train(model: ModelOpt = None, params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """Train a model family on the labelled snapshots, log the run to MLflow, register a model version."""
+    from pipeline.steps import train as step
+
+    config = _config(params)
+    result = step.run(config, family=model, params_path=params, sources=sources)
+    _print_training(result, config)
+
+
+@group.command()
+@handle_errors()
+def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """The latest run of each model family and the champion, scored on the same (current) test period."""
+    from pipeline.steps import compare as step
+
+    config = _config(params)
+    result = step.run(config, sources=sources)
+    table = Table(title=f"Model comparison on the test period {escape(str(result.test_window))}")
+    for col in ("candidate", "version", "roc_auc [95% CI]", "pr_auc", "log_loss", "brier", "ece", "lift@10%",
+                "capture@10%"):
+        table.add_column(col, justify="left" if col == "candidate" else "right")
+    for r in result.table.to_dict("records"):
+        if r.get("note"):
+            add_row(table, r["candidate"], r["version"], r["note"], "", "", "", "", "", "")
+            continue
+        add_row(table, r["candidate"], r["version"],
+                f"{r['roc_auc']:.4f} [{r['roc_auc_low']:.3f}, {r['roc_auc_high']:.3f}]",
+                f"{r['pr_auc']:.4f}", f"{r['log_loss']:.4f}", f"{r['brier']:.4f}", f"{r['ece']:.4f}",
+                f"{r['lift_at_10pct']:.2f}", f"{r['capture_at_10pct']:.1%}")
+    console.print(table)
+    console.print(f"best on {escape(str(result.primary_metric))} (evaluate.primary_metric): "
+                  f"[bold]{escape(str(result.best))}[/bold]")
+
+
+@group.command()
+@handle_errors()
+def tune(
+    trials: Annotated[int | None, typer.Option("--trials", help="Optuna trials (default: tune.trials).")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """Search LightGBM hyperparameters on the validation slice (Optuna), then train and register the best."""
+    from pipeline.steps import tune as step
+
+    config = _config(params)
+    result = step.run(config, trials=trials, params_path=params, sources=sources)
+    best = ", ".join(f"{k}={v:.4g}" for k, v in result.best_params.items())
+    console.print(f"best of {trials or config.tune.trials} trials: valid {escape(str(result.metric))} "
+                  f"{result.best_value:.4f} with {escape(best)} (parent run {escape(result.parent_run_id[:8])})")
+    _print_training(result.trained, config)
+
+
+@group.command()
+@handle_errors()
+def features(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """The feature catalogue: every feature, its source, type, whether the model uses it, and its meaning."""
+    from features import flat
+    from features.catalog import build_catalog
+
+    config = _config(params)
+    if config.source.kind == "flat":  # the export's own columns, typed as training would type them
+        catalog = flat.flat_catalog(flat.plan_columns(io.read_flat_source(sources), config.source))
+    else:
+        catalog = build_catalog(config.features)
+    table = Table(title=f"Feature catalogue: {len(catalog)} features, "
+                        f"{sum(s.in_model for s in catalog)} used by the model")
+    for col in ("feature", "source", "dtype", "model", "description"):
+        table.add_column(col, overflow="fold")
+    for spec in catalog:
+        add_row(table, spec.name, spec.source, spec.dtype, "yes" if spec.in_model else "no",
+                spec.description.replace("{value}", "N"))
+    console.print(table)

@@ -1,0 +1,172 @@
+"""Commands of the scheduler and whoever runs it: score, the nightly job, its run log and rejects, the monitor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline import io
+from pipeline.cli.common import (
+    ParamsOpt,
+    SourcesOpt,
+    _config,
+    add_row,
+    console,
+    err_console,
+    escape,
+    handle_errors,
+    text,
+)
+
+group = typer.Typer()
+
+
+@group.command()
+@handle_errors()
+def score(
+    as_of: Annotated[list[dt.datetime] | None, typer.Option(
+        "--as-of", help="Score as of this date (UTC midnight); repeat it to backfill several nights in one run. "
+                        "Default: midnight after the latest data.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """Score every lead open at AS_OF with the champion and publish the scores."""
+    from pipeline.steps import score as step
+
+    config = _config(params)
+    results = step.run_nights(config, nights=as_of or [], sources=sources)
+    for result in results:
+        grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
+        console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
+                      f"{result.model_version} ({escape(grades)})")
+        console.print(f"published to {escape(io.db_url())} (table scores) and {escape(str(result.parquet_path))}")
+
+
+@group.command()
+@handle_errors()
+def nightly(
+    as_of: Annotated[dt.datetime | None, typer.Option(
+        "--as-of", help="Night to score (UTC midnight); default: midnight after the latest data.")] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """The nightly job: validate, score the open leads with the champion, publish, check drift, log the run.
+
+    Exit codes: 0 published, 3 published with warnings, 1 failed (previous scores untouched),
+    2 invalid params.yaml, 4 another run holds the publish lock.
+    """
+    from pipeline.steps import nightly as step
+
+    config = _config(params)
+    result = step.run(config, as_of=as_of, sources=sources)
+    if result.exit_code in (step.FAILED, step.LOCKED):
+        err_console.print(f"[red]{escape(str(result.status))}:[/red] {escape(str(result.error))}")
+        raise typer.Exit(result.exit_code)
+    console.print(f"night {result.as_of:%Y-%m-%d}: {escape(str(result.status))}; {result.leads_scored:,} open leads "
+                  f"scored with model version {result.model_version} (definition "
+                  f"{escape(str(result.definition_version))}); {result.rejects:,} source rows quarantined; "
+                  f"run {escape(str(result.run_id))}")
+    if result.drift is not None and len(result.drift):
+        top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())
+        console.print(f"largest population shifts (PSI): {escape(top)}")
+    for warning in result.warnings:
+        console.print(f"[yellow]![/yellow] {escape(str(warning))}")
+    raise typer.Exit(result.exit_code)
+
+
+@group.command()
+@handle_errors()
+def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show.")] = 20):
+    """The run log of the nightly job, newest first."""
+    frame = io.read_runs(limit=top)
+    if frame.empty:
+        console.print("[yellow]no nightly runs logged yet (run `leadscore nightly`)[/yellow]")
+        return
+    import pandas as pd
+
+    table = Table(title="Nightly runs (times UTC)")
+    for col in ("night", "started", "took", "status", "leads", "rejects", "model", "definition"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("warnings / error", overflow="fold")
+    for r in frame.to_dict("records"):
+        started, finished = pd.Timestamp(r["started"]), pd.Timestamp(r["finished"])
+        warnings = len(json.loads(r["warnings"] or "[]"))
+        took = (finished - started).total_seconds()
+        add_row(table, r["as_of"] or "", f"{started:%Y-%m-%d %H:%M:%S}", f"{took:.1f} s",
+                r["status"], f"{r['leads_scored'] or 0:,}", r["rejects"] or 0,
+                r["model_version"] if r["model_version"] is not None else "",
+                r["definition_version"] or "", warnings if warnings else (r.get("error") or ""))
+    console.print(table)
+
+
+@group.command()
+@handle_errors()
+def rejects(
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run to show (default: latest).")] = None,
+    top: Annotated[int, typer.Option("--top", help="How many rows to list.")] = 30,
+):
+    """Source rows the nightly job quarantined: table, row, key, column, reason and the offending value."""
+    frame = io.read_rejects(run_id=run_id)
+    if frame.empty:
+        console.print("[green]no quarantined rows[/green]" + (f" for run {escape(run_id)}" if run_id else ""))
+        return
+    summary = frame.groupby(["table_name", "column_name", "reason"], sort=False).size()
+    console.print(f"run {escape(str(frame['run_id'].iloc[0]))} (night {escape(str(frame['as_of'].iloc[0]))}): "
+                  f"{len(frame):,} rows quarantined")
+    for (table_name, column, reason), n in summary.items():
+        console.print(f"  {escape(f'{table_name}.{column}')}: {n:,} rows {escape(str(reason))}")
+    table = Table(title=f"First {min(top, len(frame))} quarantined rows")
+    for col in ("table_name", "row_number", "row_key", "column_name", "reason", "value"):
+        table.add_column(col.replace("_name", ""), overflow="fold")
+    for r in frame.head(top).itertuples(index=False):
+        add_row(table, r.table_name, r.row_number, r.row_key or "", r.column_name, r.reason, r.value or "")
+    console.print(table)
+
+
+def _print_monitor(result) -> None:
+    if result.promises.empty:
+        return
+    table = Table(title=f"Promise against reality: {len(result.evidence.matured)} matured nights, pooled")
+    for col in ("version", "grade", "leads", "conversions", "realized [interval]", "promised", "verdict"):
+        table.add_column(col, justify="left" if col == "verdict" else "right")
+    for r in result.promises.itertuples():
+        realized = "–" if r.leads == 0 else f"{r.realized_rate:.1%} [{r.low:.1%}, {r.high:.1%}]"
+        add_row(table, r.model_version, r.grade, f"{r.leads:,}", f"{r.conversions:,}", realized,
+                f"{r.promised_rate:.1%}", text(r.verdict, "red" if r.breach else ""))
+    console.print(table)
+    nights = result.by_night[result.by_night["breach"]]
+    if len(nights):
+        console.print("nights outside the promise: " + escape(", ".join(
+            f"{r.as_of_ts:%Y-%m-%d} {r.grade} {r.realized_rate:.1%} vs {r.promised_rate:.1%}"
+            for r in nights.itertuples())))
+    cohorts = Table(title="Per matured night")
+    for col in ("night", "leads", "converted", "mean probability", "ROC AUC", "calibration error"):
+        cohorts.add_column(col, justify="right")
+    for r in result.cohorts.itertuples():
+        add_row(cohorts, f"{r.as_of_ts:%Y-%m-%d}", f"{r.leads:,}", f"{r.conversion_rate:.2%}",
+                f"{r.mean_probability:.2%}", f"{r.roc_auc:.3f}", f"{r.ece:.4f}")
+    console.print(cohorts)
+
+
+@group.command()
+@handle_errors()
+def monitor(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+    """Check every grade's promise on the scored nights whose window has elapsed; log it to MLflow.
+
+    Exit codes: 0 every grade kept its promise, or no night has matured yet (said plainly); 3 at least one
+    grade converts outside its promise; 1 failed; 2 invalid params.yaml.
+    """
+    from pipeline.steps import monitor as step
+
+    config = _config(params)
+    result = step.run(config, sources=sources)
+    _print_monitor(result)
+    colour = "red" if result.exit_code == step.BREACH else "green"
+    console.print(f"[{colour}]{escape(str(result.message))}[/{colour}] (MLflow run {escape(result.run_id[:8])} in "
+                  f"{escape(config.monitor.experiment_name)})")
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,257 @@
+"""The command line on tiny data: data is printed as written (never as markup), errors go to stderr with the
+documented exit codes, every command is registered, and importing the CLI sets nothing process-wide."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+import yaml
+from rich.console import Console
+from typer.testing import CliRunner
+
+from pipeline import io
+from pipeline.cli import app, data_science, governance, operations, views
+
+runner = CliRunner()
+AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
+LINK = "[link=http://evil.example]click[/link]"
+HYPERLINK = "\x1b]8;"  # OSC 8: what a terminal turns into a clickable link
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # colours and bold, stripped before looking for the literal text
+
+GROUPS = {
+    data_science: {"generate", "init", "train", "compare", "tune", "features"},
+    governance: {"definition", "approve", "promote", "rollback", "promotions"},
+    operations: {"score", "nightly", "runs", "rejects", "monitor"},
+    views: {"queue", "report"},
+}
+
+
+@pytest.fixture
+def sink(tmp_path, monkeypatch):
+    """Scores, run log and rejects in a throwaway SQLite database, found through the environment as in production."""
+    url = f"sqlite:///{tmp_path}/leadscore.db"
+    monkeypatch.setenv("LEADSCORE_DB_URL", url)
+    monkeypatch.setenv("LEADSCORE_SCORES_DIR", str(tmp_path / "scores"))
+    return url
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """Consoles that believe they write to a terminal: only then would Rich emit a hyperlink escape sequence."""
+    for module in GROUPS:
+        if hasattr(module, "console"):
+            monkeypatch.setattr(module, "console", Console(force_terminal=True, width=160, emoji=False))
+        if hasattr(module, "err_console"):
+            monkeypatch.setattr(module, "err_console", Console(stderr=True, force_terminal=True, width=160,
+                                                               emoji=False))
+
+
+def _plain(text: str) -> str:
+    return SGR.sub("", text)
+
+
+def _scores(n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame({
+        "lead_id": list(range(1, n + 1)), "as_of_ts": AS_OF, "probability": [0.5 / (i + 1) for i in range(n)],
+        "score": [99 - i for i in range(n)], "grade": ["A", "B", "C"][:n], "model_version": 3,
+        "definition_version": "[red]def1", "owner_id": ["[bold]x[/bold]"] + ["rep_1"] * (n - 1),
+        "company": ["Acme [/] Corp"] + [f"Co {i}" for i in range(1, n)], "source": "web",
+        "reasons_positive": [f"visited pricing · {LINK}"] + ["opened e-mails"] * (n - 1), "reasons_negative": "",
+        "scored_at": pd.Timestamp("2026-06-01 02:00", tz="UTC"),
+    })
+
+
+def test_queue_prints_markup_in_data_literally_and_makes_no_hyperlink(sink, terminal):
+    io.write_scores(_scores(), AS_OF)
+    result = runner.invoke(app, ["queue", "--top", "5"])
+    assert result.exit_code == 0, result.output
+    assert HYPERLINK not in result.output
+    out = _plain(result.stdout)
+    for literal in ("Acme [/] Corp", "[bold]x[/bold]", LINK, "definition [red]def1"):
+        assert literal in out, literal
+    assert "Co 2" in out and "visited pricing" in out
+
+
+def test_queue_for_an_owner_named_in_markup(sink):
+    io.write_scores(_scores(), AS_OF)
+    result = runner.invoke(app, ["queue", "--owner", "[bold]x[/bold]"])
+    assert result.exit_code == 0, result.output
+    assert "Sales queue as of 2026-06-01 for [bold]x[/bold]: 1 open leads" in result.stdout
+    assert "Acme [/] Corp" in result.stdout and "Co 1" not in result.stdout
+
+
+def test_queue_without_scores_exits_1_on_stderr(sink):
+    result = runner.invoke(app, ["queue"])
+    assert result.exit_code == 1
+    assert "no scores published yet" in result.stderr and result.stdout == ""
+
+
+def test_runs_prints_markup_in_data_literally(sink, terminal):
+    started = pd.Timestamp("2026-06-02 02:30", tz="UTC")
+    io.record_run({
+        "run_id": "r1", "as_of": "2026-06-01", "started": started.isoformat(),
+        "finished": (started + pd.Timedelta(seconds=12.5)).isoformat(), "status": "failed", "leads_scored": None,
+        "rejects": 0, "model_version": None, "definition_version": "[red]def1", "warnings": "[]",
+        "error": f"ValueError: Acme [/] Corp {LINK}",
+    })
+    result = runner.invoke(app, ["runs"])
+    assert result.exit_code == 0, result.output
+    assert HYPERLINK not in result.output
+    out = _plain(result.stdout)
+    assert "[red]def1" in out and "12.5 s" in out and "2026-06-02 02:30:00" in out
+    # the error column folds long text: compare without the table's line breaks and borders
+    flat = re.sub(r"[\s│]+", "", out)
+    assert re.sub(r"\s+", "", f"ValueError: Acme [/] Corp {LINK}") in flat
+
+
+def test_rejects_prints_markup_in_data_literally(sink, terminal):
+    rows = pd.DataFrame({
+        "table_name": ["leads", "leads"], "row_number": [3, 7], "row_key": ["[/]", "L7"],
+        "column_name": ["[bold]company", "[bold]company"], "reason": ["not [i]valid", "not [i]valid"],
+        "value": ["Acme [/] Corp", "[link=http://evil.example]x[/link]"],
+    })
+    io.write_rejects(rows, run_id="run-[1]", as_of=AS_OF)
+    result = runner.invoke(app, ["rejects"])
+    assert result.exit_code == 0, result.output
+    assert HYPERLINK not in result.output
+    out = _plain(result.stdout)
+    assert "run run-[1] (night 2026-06-01): 2 rows quarantined" in out
+    assert "leads.[bold]company: 2 rows not [i]valid" in out
+    for literal in ("Acme [/] Corp", "[link=http://evil.example]x[/link]", "[/]"):
+        assert literal in out, literal
+
+    none = runner.invoke(app, ["rejects", "--run-id", "[red]nope"])
+    assert none.exit_code == 0 and "no quarantined rows for run [red]nope" in _plain(none.stdout)
+
+
+def test_an_error_with_markup_is_printed_literally_on_stderr_exit_1(tmp_path):
+    missing = tmp_path / "[red]x" / "[link=file:evil]click[/link].csv"
+    result = runner.invoke(app, ["init", "--from-csv", str(missing), "--out", str(tmp_path / "p.yaml")])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    err = " ".join(result.stderr.split())  # the console wraps long lines
+    assert err.startswith("error: CRM export ")
+    assert "[red]x/[link=file:evil]click[/link].csv does not exist" in err
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_invalid_params_exit_2_with_the_key_path_on_stderr(tmp_path, repo_root):
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["train"]["bogus_[b]key"] = 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["features", "--params", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert "train.bogus_[b]key: unknown key" in result.stderr
+    missing = runner.invoke(app, ["promotions", "--params", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "nope.yaml: no such file" in missing.stderr
+
+
+def test_a_config_error_inside_a_step_stays_a_failure_exit_1(tmp_path):
+    """init checks the params file it is about to write; a bad --defaults file fails it with exit 1, as before
+    (exit 2 is for the --params a command loads)."""
+    export = tmp_path / "crm.csv"
+    pd.DataFrame({"lead_id": range(40), "created": pd.date_range("2025-01-01", periods=40, freq="D"),
+                  "converted": [i % 2 for i in range(40)], "industry": ["a", "b"] * 20}).to_csv(export, index=False)
+    defaults = tmp_path / "defaults.yaml"
+    defaults.write_text("train: {}\nscore: {}\n")
+    result = runner.invoke(app, ["init", "--from-csv", str(export), "--out", str(tmp_path / "crm.yaml"),
+                                 "--defaults", str(defaults)])
+    assert result.exit_code == 1, result.output
+    assert "error:" in result.stderr and "crm.yaml is invalid" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("flags", [[], ["--version", "1", "--latest"]], ids=["neither", "both"])
+def test_approve_needs_exactly_one_of_version_and_latest(flags, repo_root):
+    result = runner.invoke(app, ["approve", "--team", "sales", "--by", "sam", "--params",
+                                 str(repo_root / "params.yaml"), *flags])
+    assert result.exit_code == 2, result.output
+    assert "error: give exactly one of --version N or --latest" in result.stderr
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    listed = set(re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE))
+    expected = {"generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
+                "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features"}
+    assert listed == expected
+
+
+@pytest.mark.parametrize("module", list(GROUPS), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_each_group_registers_its_commands(module):
+    assert {c.callback.__name__ for c in module.group.registered_commands} == GROUPS[module]
+    registered = {c.callback.__name__ for c in app.registered_commands}
+    assert GROUPS[module] <= registered
+
+
+def test_the_error_handler_maps_exceptions_to_exit_codes():
+    import typer
+
+    from pipeline.cli.common import InvalidParams, handle_errors
+    from pipeline.steps import promote
+
+    errors = {
+        "refused": promote.PromotionRefused(7, ["marketing has not approved [b]version 7", LINK]),
+        "lookup": LookupError("no champion for [red]lead-scoring"),
+        "params": InvalidParams("params.yaml is invalid:\n  - train.x: unknown key"),
+        "bug": RuntimeError("a bug keeps its traceback"),
+    }
+    probe = typer.Typer()
+
+    @probe.command()
+    @handle_errors()
+    def fail(kind: str):
+        raise errors[kind]
+
+    refused = runner.invoke(probe, ["refused"])
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.splitlines() == ["refused: version 7 cannot become champion:",
+                                           "  ✗ marketing has not approved [b]version 7", f"  ✗ {LINK}"]
+    lookup = runner.invoke(probe, ["lookup"])
+    assert (lookup.exit_code, lookup.stderr) == (1, "error: no champion for [red]lead-scoring\n")
+    params = runner.invoke(probe, ["params"])
+    assert params.exit_code == 2 and "train.x: unknown key" in params.stderr
+    bug = runner.invoke(probe, ["bug"])
+    assert bug.exit_code == 1 and isinstance(bug.exception, RuntimeError)
+
+
+def test_importing_the_cli_sets_nothing_process_wide_and_setup_does(repo_root):
+    """Imported in a fresh interpreter, after the libraries it uses (numpy and sqlalchemy add filters and levels of
+    their own when imported): pipeline and pipeline.cli add nothing; setup() adds exactly its settings, once."""
+    script = textwrap.dedent("""
+        import json, logging, os, warnings
+        def state():
+            return {"env": dict(os.environ), "filters": [repr(f) for f in warnings.filters],
+                    "mlflow": logging.getLogger("mlflow").level,
+                    "pyfunc_filters": len(logging.getLogger("mlflow.pyfunc").filters)}
+        import numpy, pandas, pydantic, rich.console, rich.markdown, sqlalchemy, typer, yaml  # their own set-up
+        before = state()
+        import pipeline.cli
+        imported = state()
+        pipeline.cli.setup()
+        pipeline.cli.setup()  # idempotent
+        after = state()
+        print(json.dumps({"import_changed": before != imported,
+                          "env_added": sorted(set(after["env"]) - set(before["env"])),
+                          "filters_added": len(after["filters"]) - len(before["filters"]),
+                          "mlflow": after["mlflow"], "pyfunc_filters": after["pyfunc_filters"]}))
+    """)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "MPLBACKEND", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")}
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo_root, env=env, capture_output=True, text=True,
+                          check=True)
+    import json
+
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["import_changed"] is False
+    assert report["env_added"] == ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "MPLBACKEND", "OMP_WAIT_POLICY"]
+    assert report["filters_added"] == 3 and report["pyfunc_filters"] == 1
+    assert report["mlflow"] == 30  # logging.WARNING
