@@ -122,8 +122,9 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     given = error.get("input")
-    given_type = type(given).__name__
-    return f"{path}: {error['msg']} (got {given!r} of type {given_type})"
+    if isinstance(given, dict):  # a rule across keys: the message names them; the whole section is noise
+        return f"{path}: {error['msg'].removeprefix('Value error, ')}"
+    return f"{path}: {error['msg']} (got {given!r} of type {type(given).__name__})"
 
 
 def parse_config(raw: Any, source: str = "params.yaml") -> Config:

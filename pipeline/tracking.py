@@ -45,9 +45,11 @@ CHAMPION = "champion"
 
 
 def configure() -> str:
+    """Point MLflow at $MLFLOW_TRACKING_URI (default: SQLite here). The registry follows the tracking URI
+    unless $MLFLOW_REGISTRY_URI says otherwise, which MLflow reads itself: calling set_registry_uri would
+    export the variable and pin the registry for the rest of the process, whatever the tracking URI."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
     return uri
 
 

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline import io
 from pipeline.cli.common import ParamsOpt, SourcesOpt, _config, add_row, console, escape, fail, handle_errors, text
 
 group = typer.Typer()
@@ -178,14 +177,10 @@ def tune(
 @handle_errors()
 def features(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
     """The feature catalogue: every feature, its source, type, whether the model uses it, and its meaning."""
-    from features import flat
-    from features.catalog import build_catalog
+    from pipeline.sources import open_source
 
     config = _config(params)
-    if config.source.kind == "flat":  # the export's own columns, typed as training would type them
-        catalog = flat.flat_catalog(flat.plan_columns(io.read_flat_source(sources), config.source))
-    else:
-        catalog = build_catalog(config.features)
+    catalog = open_source(config, sources).feature_catalog()  # a flat export: its columns, typed as in training
     table = Table(title=f"Feature catalogue: {len(catalog)} features, "
                         f"{sum(s.in_model for s in catalog)} used by the model")
     for col in ("feature", "source", "dtype", "model", "description"):

@@ -32,7 +32,6 @@ def trained_template(tmp_path_factory, repo_root):
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)  # mlflow.set_registry_uri exports it: undo that after
         mp.setenv("LEADSCORE_DATASETS_DIR", str(root / "datasets"))
         mp.chdir(root)  # MLflow's artifacts (./mlruns) stay in the template
         trained = train.run(config, sources=root / "sources")
@@ -48,7 +47,6 @@ def store(trained_template, tmp_path, monkeypatch):
     template = trained_template.root
     shutil.copy(template / "mlflow.db", tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.setenv("LEADSCORE_DATASETS_DIR", str(template / "datasets"))
     monkeypatch.setenv("LEADSCORE_SOURCES", str(template / "sources"))
     monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{tmp_path}/scores.db")

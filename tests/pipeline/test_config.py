@@ -144,3 +144,13 @@ def test_monitor_section_is_validated(raw, change, expected):
     raw["monitor"].update(change)
     with pytest.raises(ConfigError, match=expected):
         parse_config(raw)
+
+
+def test_a_rule_across_keys_names_them_without_dumping_the_section(repo_root):
+    raw = yaml.safe_load((repo_root / "params.yaml").read_text())
+    raw["source"] = {"kind": "flat", "converted_column": "y"}  # no dates, but grades sized per week
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    message = str(error.value)
+    assert "<root>: score.grade_capacity_per_week needs dates to count leads per week" in message
+    assert "got {" not in message and len(message) < 400
