@@ -32,7 +32,8 @@ setup()  # as `leadscore` does: OMP_WAIT_POLICY=PASSIVE before lightgbm loads (i
 from models.scorer import to_model_input  # noqa: E402
 from pipeline import io, tracking  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
-from pipeline.steps import generate, score, train  # noqa: E402
+from pipeline.sources import ContractSource  # noqa: E402
+from pipeline.steps import generate, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
@@ -102,10 +103,12 @@ def main() -> None:
         n_events = len(tables["engagement_events"])
         phases = {}
         started = time.perf_counter()
-        spine, features = score.build_open_lead_features(tables, config, AS_OF)
+        queue, features = ContractSource(config, tables=tables).open_leads(AS_OF, None)
         phases["features (spine, fit, engagement, history)"] = time.perf_counter() - started
         t = time.perf_counter()
-        scores = score.score_features(tables, spine, features, config, model, trained.model_version)
+        champion = tracking.Champion(model=model, state=None,
+                                     version=tracking.get_version(config.registry.model_name, trained.model_version))
+        scores = champion.score(queue, features, config.score)
         per_owner = config.score.reasons_per_owner
         phases[f"score: pyfunc predict + reasons for {per_owner or 'all'} per owner"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -129,16 +132,16 @@ def main() -> None:
         shap_per_s = len(sample) / _timed(lambda: scorer.model.contributions(sample))
         reasons_per_s = len(sample) / _timed(lambda: scorer.reasons(sample))
     total = sum(phases.values())
-    print(f"\nScoring {len(spine):,} open leads ({n_events:,} events), model version {trained.model_version}")
+    print(f"\nScoring {len(queue):,} open leads ({n_events:,} events), model version {trained.model_version}")
     for name, seconds in phases.items():
         print(f"  {name:<62} {seconds:8.2f} s")
-    print(f"  {'total':<62} {total:8.2f} s   {len(spine) / total:,.0f} leads/s (target: 1M leads in <= 30 s)")
+    print(f"  {'total':<62} {total:8.2f} s   {len(queue) / total:,.0f} leads/s (target: 1M leads in <= 30 s)")
     print(f"grades: {scores['grade'].value_counts().sort_index().to_dict()}; leads with reasons: {explained:,}")
     print(f"peak RSS {peak_mb:,.0f} MB")
     print(f"pyfunc predict {pyfunc_seconds:.2f} s vs raw Booster.predict {booster_seconds:.2f} s on the same rows: "
           f"{pyfunc_seconds / booster_seconds:.2f}x (target <= 1.2x)")
     print(f"reasons: {reasons_per_s:,.0f} leads/s (exact TreeSHAP + wording), TreeSHAP alone {shap_per_s:,.0f} "
-          f"leads/s; for every lead that would be {len(spine) / reasons_per_s:,.0f} s")
+          f"leads/s; for every lead that would be {len(queue) / reasons_per_s:,.0f} s")
 
 
 def _timed(fn) -> float:

@@ -63,12 +63,17 @@ class ContractSource:
     kind = "contract"
     state_artifact = None
 
-    def __init__(self, config: Config, location: Path | None = None, *, checked: CheckedSources | None = None):
-        self.config, self.location, self.checked = config, location, checked
+    def __init__(self, config: Config, location: Path | None = None, *,
+                 tables: dict[str, pd.DataFrame] | None = None):
+        """``tables``: already loaded and checked (the nightly job's quarantined tables, a benchmark's world);
+        otherwise read from ``location`` and held strictly to the contract on first use."""
+        self.config, self.location = config, location
+        if tables is not None:
+            self.tables = tables
 
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
-        return self.checked.tables if self.checked is not None else io.read_sources(self.location)
+        return io.read_sources(self.location)
 
     def table_params(self) -> dict:
         c = self.config
@@ -217,7 +222,7 @@ def open_quarantined_source(config: Config, location: Path | None, *, now: pd.Ti
         raise ValueError("leadscore nightly runs on the data-contract tables (drift needs their snapshots); "
                          "score a flat CRM export with `leadscore score`")
     checked = check_sources(io.load_sources(location), now=now, event_types=config.features.engagement.event_types)
-    return ContractSource(config, location, checked=checked), checked
+    return ContractSource(config, location, tables=checked.tables), checked
 
 
 def training_table_key(source: LeadSource) -> str:
