@@ -1,7 +1,8 @@
 """The quality-lead definition: what both teams sign, as data (JSON) and as a page people read (Markdown).
 
 It holds the conversion milestone and window, the population scored, the features with their meaning,
-the grade table with its promises, the test metrics and the calibration table. ``definition_version``
+the grade table with its promises (measured on the most recent matured period), the backtest (per fold
+and pooled), the period the registered model learned from and the calibration table. ``definition_version``
 is a hash of that content, so two model versions that promise the same thing share a definition version,
 and any change to window, features, thresholds or promises makes a new one.
 """
@@ -32,7 +33,8 @@ def _clean(value):
 
 def build_definition(*, model_name: str, family: str, label: dict, population: dict, features: list[dict],
                      grades: pd.DataFrame, metrics: dict[str, float], calibration: pd.DataFrame,
-                     periods: dict[str, str]) -> dict:
+                     periods: dict[str, str], learned: dict | None = None, backtest: dict | None = None,
+                     recent: dict | None = None) -> dict:
     body = {
         "model_name": model_name,
         "model_family": family,
@@ -43,6 +45,9 @@ def build_definition(*, model_name: str, family: str, label: dict, population: d
         "test_metrics": {k: metrics[k] for k in DEFINITION_METRICS if k in metrics},
         "calibration": calibration.to_dict("records"),
         "periods": periods,
+        "learned": learned or {},
+        "backtest": backtest or {},
+        "recent": recent or {},
     }
     body = _clean(body)
     body["definition_version"] = definition_version(body)
@@ -52,6 +57,29 @@ def build_definition(*, model_name: str, family: str, label: dict, population: d
 def definition_version(body: dict) -> str:
     content = {k: v for k, v in body.items() if k != "definition_version"}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def summarize(d: dict, version: int) -> dict:
+    """The definition as other programs read it (``leadscore definition --json``): who is scored and how well,
+    what each grade promises, what the model learned from, and its backtest."""
+    learned, population = d.get("learned") or {}, d["population"]
+    return {
+        "version": version,
+        "definition_version": d["definition_version"],
+        "model_name": d["model_name"],
+        "model_family": d["model_family"],
+        "label": d["label"],
+        "learned_from": learned.get("from"),
+        "learned_until": learned.get("until"),
+        "learned_rows": learned.get("rows"),
+        "population": population,
+        "coverage": population.get("coverage"),
+        "grades": [{"grade": g["grade"], "threshold": g["min_probability"], "promised_rate": g["promised_rate"],
+                    "promised_low": g["promised_low"], "promised_high": g["promised_high"],
+                    "weekly_volume": g["weekly_volume"], "share": g["share"]} for g in d["grades"]],
+        "promises_measured_on": (d.get("recent") or {}).get("period"),
+        "backtest": d.get("backtest") or {},
+    }
 
 
 def render_markdown(d: dict) -> str:
@@ -76,13 +104,26 @@ def render_markdown(d: dict) -> str:
                    f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}]")
         lines.append(f"| {g['grade']} | {g['min_probability']:.2%} | {g['share']:.1%} | {g['weekly_volume']:,.0f} | "
                      f"{promise} |")
+    backtest = d.get("backtest") or {}
     lines += [
         "",
-        f"## How well it ranks and how honest its probabilities are (test period {d['periods']['test']})",
+        "## How well it ranks and how honest its probabilities are (backtest: each period scored by a model "
+        "fitted on what had matured before it)",
         f"- ROC AUC {m.get('roc_auc', float('nan')):.3f} "
         f"[{m.get('roc_auc_low', float('nan')):.3f}, {m.get('roc_auc_high', float('nan')):.3f}]; "
         f"PR AUC {m.get('pr_auc', float('nan')):.3f}; lift in the top 10 % {m.get('lift_at_10pct', float('nan')):.1f}x",
         f"- expected calibration error {m.get('ece', float('nan')):.4f}; Brier {m.get('brier', float('nan')):.4f}",
+    ]
+    if backtest.get("folds"):
+        lines += ["", "| fold | tested on | leads | conversions | ROC AUC | calibration error |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {f['fold']} | {f['test_period']} | {f['test_rows']:,} | {f['test_conversions']:,} | "
+                  f"{f['roc_auc']:.3f} | {f['ece']:.4f} |" for f in backtest["folds"]]
+    recent = d.get("recent") or {}
+    lines += [
+        "",
+        f"Calibration on the most recent matured period ({recent.get('period', d['periods'].get('valid', '?'))}), "
+        "in probabilities from models that never saw those leads:",
         "",
         "| bin | leads | promised | observed |",
         "|---|---|---|---|",
@@ -92,8 +133,14 @@ def render_markdown(d: dict) -> str:
     lines += ["", f"## Features ({len(d['features'])})", "| feature | meaning |", "|---|---|"]
     for f in d["features"]:
         lines.append(f"| `{f['name']}` | {f['description'].replace('{value}', 'N')} |")
-    lines += ["", f"Model: {d['model_name']} ({d['model_family']}); trained on {d['periods']['train']}, "
-              f"calibrated and graded on {d['periods']['valid']}, tested on {d['periods']['test']}."]
+    learned = d.get("learned") or {}
+    if learned:
+        lines += ["", f"Model: {d['model_name']} ({d['model_family']}); learned from {learned['period']} "
+                  f"({learned['rows']:,} snapshots, {learned['conversions']:,} converted), calibrated and graded on "
+                  f"{recent.get('period')}."]
+    else:  # a definition from before backtests
+        lines += ["", f"Model: {d['model_name']} ({d['model_family']}); trained on {d['periods'].get('train')}, "
+                  f"calibrated and graded on {d['periods'].get('valid')}, tested on {d['periods'].get('test')}."]
     return "\n".join(lines) + "\n"
 
 

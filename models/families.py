@@ -113,12 +113,17 @@ def make_logreg(categorical: list[str], numeric: list[str], *, C: float, seed: i
                      ("model", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
 
 
-def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, *,
+def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame | None = None, y_valid=None, *,
                params: TrainParams) -> object:
-    """Fit one family; ``params`` is the ``train`` section of params.yaml."""
+    """Fit one family; ``params`` is the ``train`` section of params.yaml. LightGBM early-stops on the
+    validation slice when one is given, else grows ``params.lgbm.n_estimators`` trees (a refit with the
+    number of trees a backtest chose)."""
     if family == "lgbm":
-        classifier = fit_classifier(make_classifier(params.lgbm.model_dump(), seed=params.seed), X_train, y_train,
-                                    X_valid, y_valid, early_stopping_rounds=params.early_stopping_rounds)
+        classifier = make_classifier(params.lgbm.model_dump(), seed=params.seed)
+        if X_valid is None:
+            return LgbmModel(booster=classifier.fit(X_train, y_train).booster_)
+        classifier = fit_classifier(classifier, X_train, y_train, X_valid, y_valid,
+                                    early_stopping_rounds=params.early_stopping_rounds)
         return LgbmModel(booster=classifier.booster_)
     if family == "logreg":
         categorical = [c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)]

@@ -21,11 +21,12 @@ class CheckResult:
 def check_promotion(*, version: int, approvals: dict[str, dict], approved_elsewhere: dict[str, list[int]],
                     test_window: str, test_conversions: int, candidate: dict[str, float],
                     incumbent: dict[str, float] | None, incumbent_version: int | None,
-                    params: PromoteParams) -> list[CheckResult]:
+                    params: PromoteParams, incumbent_window: str | None = None) -> list[CheckResult]:
     """Every condition for making ``version`` champion, approvals first.
 
     ``approved_elsewhere``: per team, the other versions it signed (to say so when it did not sign this one);
-    ``candidate`` and ``incumbent``: classification metrics of both on the current test period."""
+    ``candidate`` and ``incumbent``: backtest metrics of both; ``test_window`` and ``incumbent_window``: the
+    periods their backtests tested. Two backtests compare only on the same periods."""
     checks = []
     for team in params.required_approvals:
         if team in approvals:
@@ -52,6 +53,13 @@ def check_promotion(*, version: int, approvals: dict[str, dict], approved_elsewh
     else:
         checks.append(CheckResult("ece", True, f"calibration error {ece:.4f} <= {params.max_ece}"))
     if incumbent is not None and incumbent_version is not None and incumbent_version != version:
+        if incumbent_window is not None and incumbent_window != test_window:
+            checks.append(CheckResult("auc_vs_champion", False,
+                                      f"champion version {incumbent_version} was backtested on {incumbent_window}, "
+                                      f"version {version} on {test_window}: their ROC AUCs do not compare; train "
+                                      "the champion's recipe on today's data too, or override with --force "
+                                      "--reason"))
+            return checks
         new, old = candidate["roc_auc"], incumbent["roc_auc"]
         drop = old - new
         if drop > params.max_auc_drop:

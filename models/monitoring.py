@@ -47,12 +47,14 @@ def binomial_interval(successes: int, n: int, *, method: str = "wilson",
     raise ValueError(f"unknown interval {method!r}; expected one of {INTERVALS}")
 
 
-def _verdict(promised: float, low: float, high: float) -> str:
-    if np.isnan(low) or np.isnan(promised):
+def _verdict(promised_low: float, promised_high: float, low: float, high: float) -> str:
+    """Breach only when the realized interval and the promise's own interval do not meet: a promise is a
+    rate measured on a finite period, and holding it to its point value would call its own noise a breach."""
+    if np.isnan(low) or np.isnan(promised_low):
         return "no leads"
-    if promised < low:
+    if promised_high < low:
         return "converts above promise"
-    if promised > high:
+    if promised_low > high:
         return "converts below promise"
     return "kept"
 
@@ -62,18 +64,24 @@ def check_promises(outcomes: pd.DataFrame, promises: pd.DataFrame, *, by: list[s
     """Realized conversion per model version and grade (and per ``by``, e.g. ``["as_of_ts"]``) vs promise.
 
     ``outcomes``: one row per scored lead and matured night: model_version, grade, converted (0/1), and
-    the ``by`` columns. ``promises``: model_version, grade, promised_rate (from the version's definition).
-    Every promised grade gets a row, with zero leads when none were scored in it. ``breach`` is True when
-    the promised rate lies outside the realized interval; a grade with no leads is never in breach.
+    the ``by`` columns. ``promises``: model_version, grade, promised_rate and, when the definition has
+    them, promised_low and promised_high (the interval the promise was measured with). Every promised grade
+    gets a row, with zero leads when none were scored in it. ``breach`` is True when the realized interval
+    and the promise's interval do not overlap (without a promise interval: when the promised rate lies
+    outside the realized interval); a grade with no leads is never in breach.
     """
     keys = ["model_version", *(by or []), "grade"]
+    promises = promises.copy()
+    for bound in ("promised_low", "promised_high"):
+        promises[bound] = promises[bound].fillna(promises["promised_rate"]) if bound in promises else \
+            promises["promised_rate"]
     counted = (outcomes.groupby(keys, observed=True)["converted"]
                .agg(leads="size", conversions="sum").reset_index())
     if by:
         frame = outcomes[["model_version", *by]].drop_duplicates().merge(
-            promises[["model_version", "grade", "promised_rate"]], on="model_version")
+            promises[["model_version", "grade", "promised_rate", "promised_low", "promised_high"]], on="model_version")
     else:
-        frame = promises[["model_version", "grade", "promised_rate"]].copy()
+        frame = promises[["model_version", "grade", "promised_rate", "promised_low", "promised_high"]].copy()
     frame = frame.merge(counted, on=keys, how="left")
     frame[["leads", "conversions"]] = frame[["leads", "conversions"]].fillna(0).astype("int64")
     bounds = [binomial_interval(int(k), int(n), method=method, confidence=confidence)
@@ -82,11 +90,12 @@ def check_promises(outcomes: pd.DataFrame, promises: pd.DataFrame, *, by: list[s
                                       np.nan)
     frame["low"] = [b[0] for b in bounds]
     frame["high"] = [b[1] for b in bounds]
-    frame["verdict"] = [_verdict(p, lo, hi) for p, lo, hi in
-                        zip(frame["promised_rate"], frame["low"], frame["high"], strict=True)]
+    frame["verdict"] = [_verdict(pl, ph, lo, hi) for pl, ph, lo, hi in
+                        zip(frame["promised_low"], frame["promised_high"], frame["low"], frame["high"], strict=True)]
     frame["breach"] = frame["verdict"].str.startswith("converts")
     return frame.sort_values(keys, ignore_index=True)[
-        [*keys, "promised_rate", "leads", "conversions", "realized_rate", "low", "high", "verdict", "breach"]]
+        [*keys, "promised_rate", "promised_low", "promised_high", "leads", "conversions", "realized_rate", "low",
+         "high", "verdict", "breach"]]
 
 
 def cohort_metrics(outcomes: pd.DataFrame, *, cohort: str = "as_of_ts") -> pd.DataFrame:

@@ -137,10 +137,12 @@ def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[
 
 def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataFrame,
                  *, grade_shares: dict[str, float], categories: dict[str, list] | None = None,
-                 catalog: dict | None = None) -> LeadScorer:
+                 catalog: dict | None = None, reference_probability: np.ndarray | None = None) -> LeadScorer:
     """Freeze a fitted model and calibrator with the reference distribution and grade thresholds.
 
-    ``categories`` are the training categories (default: those of ``X_reference``)."""
+    ``categories`` are the training categories (default: those of ``X_reference``);
+    ``reference_probability``: the reference rows' probabilities when the model itself has seen those rows
+    (a refit on everything), measured out of sample instead (default: the scorer's own)."""
     if categories is None:
         categories = {c: list(X_reference[c].cat.categories) for c in X_reference.columns
                       if isinstance(X_reference[c].dtype, pd.CategoricalDtype)}
@@ -149,7 +151,7 @@ def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataF
         categories=categories, reference_quantiles=np.zeros(1), grade_thresholds={"A": 0.0},
         catalog=dict(catalog or {}),
     )
-    p = scorer.probability(X_reference)
+    p = scorer.probability(X_reference) if reference_probability is None else np.asarray(reference_probability)
     scorer.reference_quantiles = np.quantile(p, np.linspace(0, 1, 1001))
     scorer.drift_reference = build_reference(X_reference, p)
     scorer.grade_thresholds = grade_thresholds(p, grade_shares)

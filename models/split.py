@@ -64,3 +64,51 @@ def split_by_order(table: pd.DataFrame, *, order: list[str], valid_share: float,
         if len(getattr(split, name)) == 0:
             raise ValueError(f"splitting {n} rows by {', '.join(order)} leaves the {name} slice empty")
     return split
+
+
+def rolling_origin_folds(table: pd.DataFrame, *, folds: int, test_days: int, valid_days: int,
+                         gap_days: int) -> list[TimeSplit]:
+    """``folds`` backtest folds, oldest first, each a ``split_by_time`` as it would have been run at the
+    start of its test period: the latest fold tests the last ``test_days`` of snapshots, each earlier fold
+    the ``test_days`` before. Every fold fits on what had matured before it (train … gap … valid … gap)."""
+    last = table["as_of_ts"].max()
+    out = []
+    for k in reversed(range(folds)):
+        end = last - pd.Timedelta(days=k * test_days)
+        try:
+            out.append(split_by_time(table[table["as_of_ts"] <= end], test_days=test_days, valid_days=valid_days,
+                                     gap_days=gap_days))
+        except ValueError as exc:
+            raise ValueError(f"backtest fold {folds - k} of {folds} (test up to {end:%Y-%m-%d}): {exc}; fewer "
+                             "split.backtest_folds or shorter periods fit this history") from None
+    return out
+
+
+def order_folds(table: pd.DataFrame, *, order: list[str], folds: int, valid_share: float,
+                test_share: float) -> list[TimeSplit]:
+    """Backtest folds of a flat export, oldest first: the last ``test_share`` of the rows in ``order`` cut
+    into ``folds`` consecutive test blocks; each fold validates on the ``valid_share`` of rows just before
+    its block and trains on everything earlier."""
+    ordered = table.sort_values(order, kind="stable", ignore_index=True)
+    n = len(ordered)
+    n_valid, block = round(n * valid_share), round(n * test_share / folds)
+    out = []
+    for k in reversed(range(folds)):
+        end = n - k * block
+        start = end - block - n_valid
+        split = TimeSplit(train=ordered.iloc[:start], valid=ordered.iloc[start:end - block],
+                          test=ordered.iloc[end - block:end])
+        if min(len(split.train), len(split.valid), len(split.test)) == 0:
+            raise ValueError(f"{n} rows are too few for {folds} backtest folds over the last {test_share:.0%}")
+        out.append(split)
+    return out
+
+
+def recent_period(table: pd.DataFrame, *, days: int | None = None, order: list[str] | None = None,
+                  share: float | None = None) -> pd.DataFrame:
+    """The most recent matured period: snapshots of the last ``days`` (a time source), or the last ``share``
+    of the rows in ``order`` (a flat export). Calibration, grade thresholds and promises come from it."""
+    if days is not None:
+        return table[table["as_of_ts"] > table["as_of_ts"].max() - pd.Timedelta(days=days)]
+    ordered = table.sort_values(order, kind="stable", ignore_index=True)
+    return ordered.iloc[len(ordered) - round(len(ordered) * share):]

@@ -24,7 +24,7 @@ from features.labels import label_column
 from features.schema import CheckedSources, check_sources
 from features.spine import build_spine, data_end
 from features.training_table import build_feature_table, build_training_table, feature_columns
-from models.split import split_by_order, split_by_time
+from models.split import order_folds, recent_period, rolling_origin_folds
 from models.training import TrainingSet, check_sufficiency
 from pipeline import io
 from pipeline.config import Config
@@ -87,9 +87,8 @@ class ContractSource:
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         c = self.config
         target = label_column(c.labels.window_days)
-        split = split_by_time(table, test_days=c.split.test_days, valid_days=c.split.valid_days,
-                              gap_days=c.split.gap_days)
-        check_sufficiency(split, target, min_conversions=c.train.min_conversions)
+        folds = rolling_origin_folds(table, folds=c.split.backtest_folds, test_days=c.split.test_days,
+                                     valid_days=c.split.valid_days, gap_days=c.split.gap_days)
         features = feature_columns(table, c.features)
         catalog = {spec.name: spec for spec in build_catalog(c.features) if spec.name in features}
         label = {"milestone": c.labels.milestone, "window_days": c.labels.window_days, "column": target,
@@ -99,8 +98,11 @@ class ContractSource:
                                       f"opportunity yet, not disqualified, at most {c.spine.max_lead_age_days} "
                                       f"days old. Trained on the same population, snapshotted every "
                                       f"{c.spine.cadence_days} days.")}
-        return TrainingSet(split=split, features=features, target=target, label=label, population=population,
-                           catalog=catalog, truth=io.read_truth(self.location))
+        data = TrainingSet(table=table, folds=folds, recent=recent_period(table, days=c.split.valid_days),
+                           features=features, target=target, label=label, population=population, catalog=catalog,
+                           truth=io.read_truth(self.location))
+        check_sufficiency(data, min_conversions=c.train.min_conversions)
+        return data
 
     def state(self) -> dict | None:
         return None
@@ -165,24 +167,25 @@ class FlatSource:
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         params, plan = self.config.source, self.plan
         order = [flat.CREATED, flat.ROW_NUMBER] if plan.created_column else [flat.ROW_NUMBER]
-        split = split_by_order(table, order=order, valid_share=params.valid_share, test_share=params.test_share)
+        folds = order_folds(table, order=order, folds=self.config.split.backtest_folds,
+                            valid_share=params.valid_share, test_share=params.test_share)
         warnings = [f"column {c.column!r} {c.reason}" for c in plan.columns if c.type is None]
         if plan.created_column is None:
-            periods = split.periods()
-            warnings.insert(0, f"no created-date column (source.created_column): the split follows row order — "
-                               f"train {periods['train']}, valid {periods['valid']}, test {periods['test']} — a "
-                               "time split only if the export is sorted by date; no gap is needed, each label is "
-                               "the lead's own outcome")
-        check_sufficiency(split, flat.LABEL, min_conversions=self.config.train.min_conversions)
+            tested = ", ".join(fold.periods()["test"] for fold in folds)
+            warnings.insert(0, f"no created-date column (source.created_column): the backtest follows row order — "
+                               f"folds tested on {tested} — a time order only if the export is sorted by date; no "
+                               "gap is needed, each label is the lead's own outcome")
         column = plan.converted_column or plan.converted_date_column
         label = {"milestone": "converted", "window_days": None, "column": flat.LABEL,
                  "milestone_words": f"a conversion (`{column}` in the CRM export)"}
         population = {"description": "Every lead of the CRM export that has not converted yet (one row per lead). "
                                      "Trained on all rows of the export, converted or not, split by "
                                      + ("created date." if plan.created_column else "row order.")}
-        return TrainingSet(split=split, features=plan.features, target=flat.LABEL, label=label,
-                           population=population, catalog={s.name: s for s in flat.flat_catalog(plan)},
-                           warnings=tuple(warnings))
+        data = TrainingSet(table=table, folds=folds, recent=recent_period(table, order=order, share=params.valid_share),
+                           features=plan.features, target=flat.LABEL, label=label, population=population,
+                           catalog={s.name: s for s in flat.flat_catalog(plan)}, warnings=tuple(warnings))
+        check_sufficiency(data, min_conversions=self.config.train.min_conversions)
+        return data
 
     def state(self) -> dict | None:
         return self.plan.to_dict()

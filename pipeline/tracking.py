@@ -240,26 +240,22 @@ def load_source_state(mv: ModelVersion, artifact: str | None) -> dict | None:
     return mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{artifact}") if artifact else None
 
 
-class MissingFeatures(LookupError):
-    """A registered version needs feature columns the current build does not produce."""
+def backtest_of(model_name: str, version: int) -> tuple[dict[str, float], str]:
+    """(the version's backtest metrics without their ``test_`` prefix, the windows its folds tested): what
+    compare and the gates judge, since a refitted model has seen every period it could be scored on."""
+    run = mlflow.get_run(get_version(model_name, version).run_id)
+    metrics = {k.removeprefix("test_"): v for k, v in run.data.metrics.items() if k.startswith("test_")}
+    return metrics, run.data.tags.get("backtest_windows", "")
 
 
-def predict_probability(model_name: str, version: int, frame: pd.DataFrame) -> pd.Series:
-    """A registered version's calibrated probability for feature rows (compare, promote)."""
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
-    names = model.metadata.get_input_schema().input_names()
-    missing = [n for n in names if n not in frame.columns]
-    if missing:
-        raise MissingFeatures(f"needs features the current build lacks: {', '.join(missing[:3])}")
-    return model.predict(to_model_input(frame, names))["probability"].to_numpy(dtype=float)
-
-
-def _log_plots(y, evaluation: Evaluation, family: str) -> None:
+def _log_plots(evaluation: Evaluation, family: str) -> None:
+    """The backtest's pooled out-of-sample predictions: what the recipe did on periods it had not seen."""
+    y, p = evaluation.backtest_y, evaluation.backtest_probability
     figures = {
-        "plots/roc.png": plots.roc_figure(y, evaluation.test_probability, label=family),
-        "plots/precision_recall.png": plots.precision_recall_figure(y, evaluation.test_probability),
-        "plots/reliability.png": plots.reliability_figure(y, evaluation.test_probability),
-        "plots/gains.png": plots.gains_figure(y, evaluation.test_probability),
+        "plots/roc.png": plots.roc_figure(y, p, label=family),
+        "plots/precision_recall.png": plots.precision_recall_figure(y, p),
+        "plots/reliability.png": plots.reliability_figure(y, p),
+        "plots/gains.png": plots.gains_figure(y, p),
     }
     if evaluation.importance is not None:
         figures["plots/importance_gain.png"] = plots.importance_figure(
@@ -283,6 +279,7 @@ class TrainedVersion:
     grades: pd.DataFrame
     definition_version: str
     dataset: str
+    folds: pd.DataFrame       # one row per backtest fold (models.training.backtest)
     warnings: tuple[str, ...] = ()
 
 
@@ -299,24 +296,25 @@ def log_training_run(config: Config, source: LeadSource, data: TrainingSet, eval
                                 source_state={source.state_artifact: state} if state is not None else {},
                                 dataset=dataset, params_path=params_path, extra_params=extra_params)
     return TrainedVersion(run_id=active.info.run_id, model_version=version, family=family,
-                          metrics=evaluation.metrics, periods=data.split.periods(), grades=evaluation.grades,
+                          metrics=evaluation.metrics, periods=data.periods(), grades=evaluation.grades,
                           definition_version=evaluation.definition["definition_version"], dataset=dataset,
-                          warnings=data.warnings + evaluation.warnings)
+                          folds=evaluation.folds, warnings=data.warnings + evaluation.warnings)
 
 
 def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, family: str, *,
                   tables: dict[str, pd.DataFrame], source_kind: str, source_state: dict[str, dict],
                   dataset: str, params_path: Path | None, extra_params: dict | None) -> int:
     """Log one evaluated model into the active MLflow run and register it. Returns the version."""
-    periods = data.split.periods()
+    periods = data.periods()
+    backtest = ";".join(evaluation.folds["test_period"])
     mlflow.set_tags({
         "model_family": family,
         "git_sha": git_sha(),
         "params_hash": config.hash(),
         "seed": str(config.train.seed),
-        "train_window": periods["train"],
-        "valid_window": periods["valid"],
-        "test_window": periods["test"],
+        "train_window": periods["learned"],
+        "calibration_window": periods["recent"],
+        "backtest_windows": backtest,
         "feature_set": ",".join(data.features),
         "label": data.target,
         "source_kind": source_kind,
@@ -328,12 +326,14 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
     logged = {**config.flat(), "train.model": family, **(extra_params or {})}
     mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in logged.items()})
     mlflow.log_metrics(evaluation.metrics)
-    _log_plots(data.split.test[data.target], evaluation, family)
+    _log_plots(evaluation, family)
     with tempfile.TemporaryDirectory() as tmp:
         if params_path is not None and params_path.exists():
             mlflow.log_artifact(str(params_path))
         evaluation.grades.to_csv(Path(tmp) / "grades.csv", index=False)
         mlflow.log_artifact(str(Path(tmp) / "grades.csv"))
+        evaluation.folds.to_csv(Path(tmp) / "backtest.csv", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "backtest.csv"))
         mlflow.log_dict(evaluation.definition, "definition/definition.json")
         mlflow.log_text(render_markdown(evaluation.definition), "definition/definition.md")
         for artifact, state in source_state.items():
@@ -341,11 +341,12 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         if evaluation.importance is not None:
             evaluation.importance.to_csv(Path(tmp) / "feature_importance.csv", index=False)
             mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"))
-    example = to_model_input(data.split.test[data.features].head(50), data.features)
+    example = to_model_input(data.recent[data.features].head(50), data.features)
     version = log_scorer(evaluation.scorer, example, model_name=config.registry.model_name)
     client = mlflow.MlflowClient()
     mlflow.set_tag("definition_version", evaluation.definition["definition_version"])
-    for key, value in {"model_family": family, "params_hash": config.hash(), "test_window": periods["test"],
+    for key, value in {"model_family": family, "params_hash": config.hash(), "backtest_windows": backtest,
+                       "train_window": periods["learned"],
                        "test_roc_auc": f"{evaluation.metrics['test_roc_auc']:.4f}",
                        "definition_version": evaluation.definition["definition_version"],
                        "source_kind": source_kind}.items():

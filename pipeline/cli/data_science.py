@@ -88,8 +88,8 @@ def _print_training(result, config) -> None:
     table = Table(title=f"{escape(str(result.family))}: model version {result.model_version} "
                         f"(run {escape(result.run_id[:8])})")
     table.add_column("metric")
-    table.add_column("test", justify="right")
-    table.add_column("valid", justify="right")
+    table.add_column("backtest (pooled)", justify="right")
+    table.add_column("recent period", justify="right")
     auc = f"{m['test_roc_auc']:.4f}"
     if "test_roc_auc_low" in m:
         auc += f" [{m['test_roc_auc_low']:.3f}, {m['test_roc_auc_high']:.3f}]"
@@ -102,7 +102,17 @@ def _print_training(result, config) -> None:
     if "test_roc_auc_oracle" in m:
         add_row(table, "roc_auc, true propensity (oracle)", f"{m['test_roc_auc_oracle']:.4f}", "")
     console.print(table)
-    grades = Table(title="Grades: thresholds frozen from sales capacity, promises measured on the test period")
+    folds = Table(title="Backtest: each fold fitted on what had matured before its period")
+    for col in ("fold", "tested on", "leads", "converted", "roc_auc", "ece", "trees"):
+        folds.add_column(col, justify="right")
+    for f in result.folds.itertuples():
+        add_row(folds, str(f.fold), f.test_period, f"{f.test_rows:,}", f"{f.test_conversions:,}", f"{f.roc_auc:.4f}",
+                f"{f.ece:.4f}", str(f.best_iteration or ""))
+    add_row(folds, "mean ± sd", "", "", "", f"{m['backtest_roc_auc_mean']:.4f} ± {m['backtest_roc_auc_sd']:.4f}",
+            f"{m['backtest_ece_mean']:.4f}", f"refit: {int(m['best_iteration'])}" if "best_iteration" in m else "")
+    console.print(folds)
+    grades = Table(title="Grades: thresholds frozen from sales capacity, promises measured on the most recent matured "
+                         "period (out of sample)")
     for col in ("grade", "probability from", "leads/week", "promised conversion [95% CI]"):
         grades.add_column(col, justify="right")
     for r in result.grades.itertuples():
@@ -113,8 +123,9 @@ def _print_training(result, config) -> None:
                   f"{result.model_version}` shows it")
     for warning in result.warnings:
         console.print(f"[yellow]![/yellow] {escape(str(warning))}")
-    console.print(f"periods: {escape(str(result.periods))}; {int(m['train_rows']):,} training rows, "
-                  f"{int(m['train_positives']):,} converted")
+    console.print(f"learned from {escape(result.periods.get('learned', '?'))} ({int(m['train_rows']):,} snapshots, "
+                  f"{int(m['train_positives']):,} converted); calibrated and graded on "
+                  f"{escape(result.periods.get('recent', '?'))}")
     console.print(f"registered [bold]{escape(config.registry.model_name)}[/bold] version {result.model_version}; "
                   f"promote it with `leadscore promote --version {result.model_version}`")
 

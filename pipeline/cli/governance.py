@@ -15,7 +15,6 @@ from rich.table import Table
 from pipeline.cli.common import (
     LatestOpt,
     ParamsOpt,
-    SourcesOpt,
     VersionOpt,
     _config,
     _pick_version,
@@ -57,14 +56,13 @@ def promote(
     reason: Annotated[str, typer.Option("--reason", help="Why the override (recorded).")] = "",
     by: Annotated[str | None, typer.Option("--by", help="Who promotes (default: the OS user).")] = None,
     params: ParamsOpt = Path("params.yaml"),
-    sources: SourcesOpt = None,
 ):
     """Make a version champion: only with both teams' approval and the promotion gates passed."""
     from pipeline.steps import promote as step
 
     config = _config(params)
     version = _pick_version(config, version, latest)
-    outcome = step.promote(config, version=version, by=by, force=force, reason=reason, sources=sources)
+    outcome = step.promote(config, version=version, by=by, force=force, reason=reason)
     for check in outcome.checks:  # a refusal (step.PromotionRefused) is listed by handle_errors, exit 1
         mark = "[yellow]![/yellow]" if check.startswith("OVERRIDDEN") else "[green]✓[/green]"
         console.print(f"  {mark} {escape(check)}")
@@ -109,12 +107,15 @@ def promotions(params: ParamsOpt = Path("params.yaml")):
 def definition(
     version: VersionOpt = None,
     diff: Annotated[tuple[int, int] | None, typer.Option("--diff", help="Compare two versions: --diff A B.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON, for other programs.")] = False,
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Print a version's quality-lead definition (default: the champion's), or what changed between two."""
+    import json
+
     from rich.markdown import Markdown
 
-    from models.definition import diff_definitions, render_markdown
+    from models.definition import diff_definitions, render_markdown, summarize
     from pipeline.steps import promote as step
 
     config = _config(params)
@@ -131,6 +132,9 @@ def definition(
         console.print(table)
         return
     v, d = step.load_definition(config, version)
+    if as_json:  # plain stdout, no Rich: a pipe gets exactly the JSON
+        typer.echo(json.dumps(summarize(d, v), indent=2))
+        return
     # Markdown is not Rich markup, but a link in it would become a terminal hyperlink: show links as text.
     console.print(Markdown(render_markdown(d), hyperlinks=False))
     console.print(f"(model version {v})")

@@ -132,12 +132,14 @@ def _print_monitor(result) -> None:
     if result.promises.empty:
         return
     table = Table(title=f"Promise against reality: {len(result.evidence.matured)} matured nights, pooled")
-    for col in ("version", "grade", "leads", "conversions", "realized [interval]", "promised", "verdict"):
+    for col in ("version", "grade", "leads", "conversions", "realized [interval]", "promised [interval]",
+                "verdict"):
         table.add_column(col, justify="left" if col == "verdict" else "right")
     for r in result.promises.itertuples():
         realized = "–" if r.leads == 0 else f"{r.realized_rate:.1%} [{r.low:.1%}, {r.high:.1%}]"
         add_row(table, r.model_version, r.grade, f"{r.leads:,}", f"{r.conversions:,}", realized,
-                f"{r.promised_rate:.1%}", text(r.verdict, "red" if r.breach else ""))
+                f"{r.promised_rate:.1%} [{r.promised_low:.1%}, {r.promised_high:.1%}]",
+                text(r.verdict, "red" if r.breach else ""))
     console.print(table)
     nights = result.by_night[result.by_night["breach"]]
     if len(nights):

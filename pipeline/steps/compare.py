@@ -1,10 +1,12 @@
-"""compare: the latest run of each model family and the current champion, on the same test period.
+"""compare: the latest run of each model family and the current champion, on their backtests.
 
-Inputs: the source and its named training table (today's sources; read back, not rebuilt), the MLflow
-experiment and registry. Every candidate's registered model is loaded and scored on the *current* test
-slice, so a model trained months ago is judged on the same snapshots as the one trained this morning.
-Output: a table of metrics (ROC AUC with its bootstrap interval) and the best candidate on
-``evaluate.primary_metric``.
+Inputs: the source and its named training table (read back, not rebuilt: it says which periods today's
+backtest folds test), the MLflow experiment and registry. A registered model has been refitted on every
+matured snapshot, so scoring it on any of them would be scoring it on what it learned: each candidate is
+judged by the backtest logged with its run (each fold fitted on its past, tested on its own period).
+Candidates backtested on other periods than today's (trained on an older extract) are listed with a note
+and not ranked. Output: a table of metrics (pooled backtest ROC AUC with its bootstrap interval, the folds'
+spread) and the best candidate on ``evaluate.primary_metric``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from models.metrics import HIGHER_IS_BETTER, classification_metrics
+from models.metrics import HIGHER_IS_BETTER
 from pipeline import sources as lead_sources
 from pipeline import tracking
 from pipeline.config import Config
 
 COLUMNS = ["roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct",
-           "capture_at_10pct"]
+           "capture_at_10pct"]  # pooled over the backtest folds
 
 
 @dataclass(frozen=True)
@@ -77,19 +79,17 @@ def run(config: Config, *, sources: Path | None = None) -> Comparison:
     source = lead_sources.open_source(config, sources)
     table, dataset = lead_sources.load_training_table(source)
     data = source.training_set(table)
-    test = data.split.test
-    y = test[data.target].to_numpy()
+    today = ", ".join(fold.periods()["test"] for fold in data.folds)
     rows = []
     for c in candidates(config):
-        try:
-            p = tracking.predict_probability(config.registry.model_name, c["version"], test)
-        except tracking.MissingFeatures as exc:
-            rows.append({**c, "note": str(exc)})
+        metrics, windows = tracking.backtest_of(config.registry.model_name, c["version"])
+        windows = windows.replace(";", ", ")
+        if windows != today:
+            rows.append({**c, "note": f"backtested on {windows or 'no folds (trained before backtests)'}, not "
+                                      "today's folds: retrain to compare"})
             continue
-        m = classification_metrics(y, p, n_boot=config.evaluate.bootstrap_samples, seed=config.train.seed)
-        rows.append({**c, **{k: m[k] for k in COLUMNS}, "note": ""})
+        rows.append({**c, **{k: metrics.get(k, np.nan) for k in COLUMNS}, "note": ""})
     result = pd.DataFrame(rows)
     best = best_candidate(result, config.evaluate.primary_metric)
     return Comparison(table=result, primary_metric=config.evaluate.primary_metric,
-                      best=f"{best['candidate']} (version {best['version']})",
-                      test_window=data.split.periods()["test"], dataset=dataset)
+                      best=f"{best['candidate']} (version {best['version']})", test_window=today, dataset=dataset)

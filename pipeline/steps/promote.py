@@ -3,23 +3,20 @@
 State lives in the MLflow registry, next to the model versions it is about (``pipeline.tracking``): an
 approval is a model-version tag ``approval.<team>``; the alias ``champion`` names the version sales is
 scored with; every promotion, forced promotion and rollback is a registered-model tag ``promotion.<NNNN>``.
-``promote`` reads the source's named training table (read back, not rebuilt) and checks, on the *current*
-test period, the gates of ``models.gates``: both teams signed, the candidate's ROC AUC is not more than
-``max_auc_drop`` below the champion's, its calibration error is under ``max_ece``, and the period holds at
-least ``min_test_conversions`` conversions. It lists every failed condition.
+``promote`` checks the gates of ``models.gates`` on the version's **backtest** (logged with its run: each
+fold fitted on its past, tested on its own period): both teams signed, the backtest's ROC AUC is not more
+than ``max_auc_drop`` below the champion's on the same folds, its calibration error is under ``max_ece``,
+and its folds hold at least ``min_test_conversions`` conversions. It lists every failed condition.
 """
 
 from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from models.gates import CheckResult, check_promotion
-from models.metrics import classification_metrics
-from pipeline import sources as lead_sources
 from pipeline import tracking
 from pipeline.config import Config
 
@@ -61,34 +58,32 @@ def history(config: Config) -> list[dict]:
     return tracking.promotion_history(config.registry.model_name)
 
 
-def check_gates(config: Config, *, version: int, sources: Path | None = None) -> list[CheckResult]:
-    """Every condition for making ``version`` champion, measured on the current test period."""
+def check_gates(config: Config, *, version: int) -> list[CheckResult]:
+    """Every condition for making ``version`` champion, on its backtest and the champion's (same folds)."""
     name = config.registry.model_name
     mv = tracking.get_version(name, version)
-    source = lead_sources.open_source(config, sources)
-    table, _ = lead_sources.load_training_table(source)
-    data = source.training_set(table)
-    test = data.split.test
-    y = test[data.target].to_numpy()
-    candidate = classification_metrics(y, tracking.predict_probability(name, version, test))
+    candidate, windows = tracking.backtest_of(name, version)
     current = tracking.champion_version(name)
-    incumbent = (classification_metrics(y, tracking.predict_probability(name, current, test))
-                 if current is not None and current != version else None)
+    incumbent = incumbent_windows = None
+    if current is not None and current != version:
+        incumbent, incumbent_windows = tracking.backtest_of(name, current)
     return check_promotion(
         version=version, approvals=tracking.approvals(mv),
         approved_elsewhere={t: tracking.versions_approved_by(name, t) for t in config.promote.required_approvals},
-        test_window=data.split.periods()["test"], test_conversions=int(test[data.target].sum()),
-        candidate=candidate, incumbent=incumbent, incumbent_version=current, params=config.promote)
+        test_window=windows.replace(";", ", "), test_conversions=int(candidate.get("positives", 0)),
+        candidate=candidate, incumbent=incumbent, incumbent_version=current,
+        incumbent_window=None if incumbent_windows is None else incumbent_windows.replace(";", ", "),
+        params=config.promote)
 
 
-def promote(config: Config, *, version: int, by: str | None = None, force: bool = False, reason: str = "",
-            sources: Path | None = None) -> PromotionOutcome:
+def promote(config: Config, *, version: int, by: str | None = None, force: bool = False,
+            reason: str = "") -> PromotionOutcome:
     tracking.configure()
     name = config.registry.model_name
     mv = tracking.get_version(name, version)
     if force and not reason.strip():
         raise ValueError("--force needs --reason: an override without a reason cannot be audited")
-    checks = check_gates(config, version=version, sources=sources)
+    checks = check_gates(config, version=version)
     failures = [c.message for c in checks if not c.passed]
     passed = [c.message for c in checks if c.passed]
     if failures and not force:

@@ -115,14 +115,17 @@ def _promises_section(config: Config, checked: MonitorResult) -> Section:
     words = {"wilson": "Wilson", "clopper_pearson": "Clopper–Pearson"}[p.interval]
     body = [
         paragraph(f"Leads scored on nights whose {config.labels.window_days}-day window has elapsed, pooled over "
-                  f"{len(checked.evidence.matured)} nights. A grade is in breach when its promised rate lies "
-                  f"outside the {p.confidence:.0%} {words} interval of the realized rate. The same lead scored "
+                  f"{len(checked.evidence.matured)} nights. A grade is in breach when the {p.confidence:.0%} {words} "
+                  "interval of its realized rate and the interval it was promised with (measured on the most recent "
+                  "matured period before training) do not meet. The same lead scored "
                   "on several nights counts once per night, as when the promise was measured.", "note"),
         table(checked.promises, {
-            "model_version": str, "grade": str, "promised_rate": percent, "leads": number, "conversions": number,
-            "realized_rate": percent, "low": percent, "high": percent, "verdict": str},
+            "model_version": str, "grade": str, "promised_rate": percent, "promised_low": percent,
+            "promised_high": percent, "leads": number, "conversions": number, "realized_rate": percent, "low": percent,
+            "high": percent, "verdict": str},
             headers={"model_version": "version", "realized_rate": "realized", "promised_rate": "promised",
-                     "low": "interval low", "high": "interval high"}, flag="breach"),
+                     "promised_low": "promised low", "promised_high": "promised high", "low": "realized low",
+                     "high": "realized high"}, flag="breach"),
         figure(report_plots.promises_figure(checked.by_night, checked.evidence.promises(),
                                             checked.evidence.grade_order), "realized vs promised per grade"),
         "<h3>Ranking and calibration per scored night</h3>",
