@@ -1,31 +1,106 @@
-"""Training refuses data it cannot learn or be judged on, with messages that say what to do."""
+"""The training core: refuses data it cannot learn or be judged on; backtests on folds it never trained on;
+refits on everything; calibrates on the recent period with models that never saw those leads."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from models.split import TimeSplit
-from models.training import InsufficientData, check_sufficiency
+from models import training
+from models.params import EvaluateParams, ScoreParams, TrainParams
+from models.split import recent_period, rolling_origin_folds
+from models.training import InsufficientData, TrainingSet, check_sufficiency, fit_and_evaluate, lead_parts
+
+WEEK = pd.Timedelta(days=7)
 
 
-def _split(train_pos: int, valid_pos: int, test_pos: int) -> TimeSplit:
-    def part(n_pos: int, day: str) -> pd.DataFrame:
-        return pd.DataFrame({"as_of_ts": pd.Timestamp(day, tz="UTC"), "y": [1] * n_pos + [0] * 50})
+def _world(weeks: int = 80, leads_per_week: int = 150, seed: int = 0) -> pd.DataFrame:
+    """Weekly snapshots of fresh leads; conversion follows one feature, so any fit ranks well above chance."""
+    rng = np.random.default_rng(seed)
+    nights = pd.date_range("2024-01-01", periods=weeks, freq="7D", tz="UTC")
+    n = weeks * leads_per_week
+    x = rng.normal(size=n)
+    return pd.DataFrame({
+        "lead_id": np.arange(n), "as_of_ts": np.repeat(nights, leads_per_week),
+        "f__x": x, "f__noise": rng.normal(size=n),
+        "y": (rng.random(n) < 1 / (1 + np.exp(-(x * 1.5 - 3.5)))).astype(int),
+    })
 
-    return TimeSplit(train=part(train_pos, "2025-01-06"), valid=part(valid_pos, "2025-06-02"),
-                     test=part(test_pos, "2025-12-01"))
+
+def _set(table: pd.DataFrame, **kwargs) -> TrainingSet:
+    folds = rolling_origin_folds(table, folds=3, test_days=56, valid_days=56, gap_days=28)
+    return TrainingSet(table=table, folds=folds, recent=recent_period(table, days=56), features=["f__x", "f__noise"],
+                       target="y", label={"milestone": "won"}, population={"description": "everyone"}, **kwargs)
 
 
 def test_enough_conversions_pass():
-    check_sufficiency(_split(100, 5, 5), "y", min_conversions=100)
+    assert check_sufficiency(_set(_world()), min_conversions=10) is None
 
 
 def test_too_few_training_conversions_are_refused_with_the_numbers():
-    with pytest.raises(InsufficientData, match=r"holds 99 converted snapshots; train.min_conversions is 100"):
-        check_sufficiency(_split(99, 5, 5), "y", min_conversions=100)
+    data = _set(_world())
+    first = int(data.folds[0].train["y"].sum())
+    with pytest.raises(InsufficientData, match=rf"backtest fold 1 trains on .* holds {first} converted snapshots; "
+                                               rf"train.min_conversions is {first + 1}"):
+        check_sufficiency(data, min_conversions=first + 1)
 
 
 @pytest.mark.parametrize("empty", ["valid", "test"])
 def test_a_slice_without_conversions_is_refused(empty):
-    counts = {"valid": 5, "test": 5, empty: 0}
-    with pytest.raises(InsufficientData, match=f"the {empty} slice .* holds no conversions"):
-        check_sufficiency(_split(100, counts["valid"], counts["test"]), "y", min_conversions=100)
+    table = _world()
+    part = getattr(_set(table).folds[1], empty)
+    table.loc[table["as_of_ts"].isin(part["as_of_ts"]), "y"] = 0
+    with pytest.raises(InsufficientData, match=f"the {empty} slice of backtest fold 2 .* holds no conversions"):
+        check_sufficiency(_set(table), min_conversions=1)
+
+
+def test_lead_parts_are_stable_and_spread():
+    leads = pd.Series(np.arange(4000))
+    parts = lead_parts(leads, 4)
+    assert (parts == lead_parts(leads.sample(frac=1, random_state=1).sort_index(), 4)).all()
+    assert set(parts) == {0, 1, 2, 3} and np.bincount(parts).min() > 800
+
+
+def test_the_refit_learns_from_everything_and_the_recent_period_is_scored_out_of_sample(monkeypatch):
+    data = _set(_world())
+    real_fit = training.fit_family
+    fits = []
+
+    def recording_fit(family, X_train, y_train, X_valid=None, y_valid=None, *, params):
+        fits.append((set(X_train.index), X_valid is None, params.lgbm.n_estimators))
+        return real_fit(family, X_train, y_train, X_valid, y_valid, params=params)
+
+    monkeypatch.setattr(training, "fit_family", recording_fit)
+    train = TrainParams(calibration_folds=3)
+    evaluation = fit_and_evaluate(data, "lgbm", train=train, evaluate=EvaluateParams(bootstrap_samples=0),
+                                  score=ScoreParams(grade_shares={"A": 0.1, "B": 0.3}), model_name="m")
+    backtest_fits, refit, cross_fits = fits[:3], fits[3], fits[4:]
+    for (rows, without_valid, _), fold in zip(backtest_fits, data.folds, strict=True):
+        assert not without_valid and rows == set(fold.train.index)  # early-stopped on the fold's valid slice
+        assert fold.train["as_of_ts"].max() < fold.test["as_of_ts"].min() - pd.Timedelta(days=28)
+    trees = int(np.median(evaluation.folds["best_iteration"]))
+    assert refit == (set(data.table.index), True, trees)  # every matured snapshot, the backtest's trees
+    assert len(cross_fits) == 3
+    parts = lead_parts(data.recent["lead_id"], 3)
+    for part, (rows, _, n_trees) in enumerate(cross_fits):
+        held = set(data.recent["lead_id"][parts == part])
+        assert n_trees == trees and not held & set(data.table.loc[list(rows), "lead_id"])
+    learned = evaluation.definition["learned"]
+    assert learned["until"] == f"{data.table['as_of_ts'].max():%Y-%m-%d}" and learned["rows"] == len(data.table)
+    assert [f["fold"] for f in evaluation.definition["backtest"]["folds"]] == [1, 2, 3]
+    assert evaluation.metrics["test_roc_auc"] > 0.75  # pooled over the folds, out of sample
+    assert evaluation.metrics["train_rows"] == len(data.table)
+    assert evaluation.grades["test_rows"].sum() == len(data.recent)  # promises measured on the recent period
+
+
+def test_same_data_params_and_seed_give_the_same_model():
+    data = _set(_world(weeks=60))
+
+    def fit():
+        return fit_and_evaluate(data, "lgbm", train=TrainParams(), evaluate=EvaluateParams(bootstrap_samples=10),
+                                score=ScoreParams(grade_shares={"A": 0.1}), model_name="m")
+
+    first, second = fit(), fit()
+    np.testing.assert_array_equal(first.backtest_probability, second.backtest_probability)
+    probe = data.recent[["f__x", "f__noise"]]
+    np.testing.assert_array_equal(first.scorer.probability(probe), second.scorer.probability(probe))
+    assert first.definition["definition_version"] == second.definition["definition_version"]

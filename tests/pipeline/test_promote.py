@@ -3,7 +3,7 @@ the gates; every promotion, override and rollback is recorded; the gates read th
 
 import pytest
 
-from pipeline import sources, tracking
+from pipeline import tracking
 from pipeline.steps import promote, train
 
 OPEN_GATES = {"max_ece": 1.0, "min_test_conversions": 0}  # the metric gates out of the way, signatures still due
@@ -74,12 +74,30 @@ def test_rollback_returns_to_the_replaced_version_and_no_further(store):
         promote.rollback(config)
 
 
-def test_the_gates_read_the_named_training_table_instead_of_rebuilding_it(store, monkeypatch):
-    def rebuild(self):
-        raise AssertionError("the training table was rebuilt")
-
-    monkeypatch.setattr(sources.ContractSource, "build_training_table", rebuild)
-    checks = promote.check_gates(store.config(), version=1, sources=store.sources)
+def test_the_gates_judge_the_backtest_logged_with_the_version(store):
+    checks = promote.check_gates(store.config(), version=1)
     assert [c.name for c in checks] == ["approval.marketing", "approval.sales", "test_conversions", "ece"]
     conversions = next(c for c in checks if c.name == "test_conversions")
-    assert conversions.passed and store.trained.periods["test"] in conversions.message
+    folds = store.trained.folds
+    assert conversions.passed and conversions.message.startswith(f"{folds['test_conversions'].sum()} conversions")
+    assert all(period in conversions.message for period in folds["test_period"])
+
+
+def test_a_champion_backtested_on_other_periods_is_not_compared_silently(store, monkeypatch):
+    config = store.config(promote=OPEN_GATES)
+    second = train.run(config, family="points", sources=store.sources)
+    promote.promote(config, version=1, by="ops", force=True, reason="first")
+    real = tracking.backtest_of
+
+    def older_champion(name, version):
+        metrics, windows = real(name, version)
+        return metrics, ("2025-01-01..2025-02-01" if version == 1 else windows)
+
+    monkeypatch.setattr(tracking, "backtest_of", older_champion)
+    _sign(config, second.model_version)
+    with pytest.raises(promote.PromotionRefused) as refused:
+        promote.promote(config, version=second.model_version, by="ops")
+    assert refused.value.reasons == [f"champion version 1 was backtested on 2025-01-01..2025-02-01, version "
+                                     f"{second.model_version} on {', '.join(second.folds['test_period'])}: their ROC "
+                                     "AUCs do not compare; train the champion's recipe on today's data too, or "
+                                     "override with --force --reason"]

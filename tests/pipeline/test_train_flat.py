@@ -44,25 +44,30 @@ def _config(repo_root):
     return parse_config(raw)
 
 
-def test_a_dated_export_trains_on_a_time_split(dated_export, repo_root):
+def test_a_dated_export_backtests_in_created_order(dated_export, repo_root):
     config = _config(repo_root)
     source = sources.open_source(config, dated_export)
     prepared = source.training_set(source.build_training_table())
-    s = prepared.split
-    assert s.train["created_ts"].max() <= s.valid["created_ts"].min()
-    assert s.valid["created_ts"].max() <= s.test["created_ts"].min()
-    assert len(s.test) == len(s.valid) == 600
-    assert all(".." in p and not p.startswith("rows") for p in s.periods().values())
+    assert len(prepared.folds) == 3
+    for s in prepared.folds:  # the last fifth (600 rows) in three test blocks, each after its valid fifth
+        assert s.train["created_ts"].max() <= s.valid["created_ts"].min()
+        assert s.valid["created_ts"].max() <= s.test["created_ts"].min()
+        assert len(s.test) == 200 and len(s.valid) == 600
+    assert [s.test.index.min() for s in prepared.folds] == sorted(s.test.index.min() for s in prepared.folds)
+    assert len(prepared.recent) == 600
+    assert prepared.recent["created_ts"].min() >= prepared.table["created_ts"].quantile(0.79)
+    assert all(".." in p and not p.startswith("rows") for p in prepared.periods().values())
     assert prepared.features == ["crm__lastactivitydate", "crm__intent_score", "crm__industry"]
     assert not any("row order" in w for w in prepared.warnings)
     assert any("'Email' dropped" in w for w in prepared.warnings)
-    assert s.train["crm__lastactivitydate"].between(-29, 0).all()  # age at creation: activity came after
+    assert prepared.table["crm__lastactivitydate"].between(-29, 0).all()  # age at creation: activity came after
 
     evaluation = fit_and_evaluate(prepared, "lgbm", train=config.train, evaluate=config.evaluate, score=config.score,
                                   model_name=config.registry.model_name)
     assert evaluation.metrics["test_roc_auc"] > 0.7
-    weeks = s.test["as_of_ts"].nunique()  # the weeks the test leads were created in
+    weeks = prepared.recent["as_of_ts"].nunique()  # the weeks the recent leads were created in
     assert weeks > 5
-    assert evaluation.grades["weekly_volume"].sum() == pytest.approx(len(s.test) / weeks)
+    assert evaluation.grades["weekly_volume"].sum() == pytest.approx(len(prepared.recent) / weeks)
+    assert evaluation.definition["learned"]["until"] == f"{prepared.table['as_of_ts'].max():%Y-%m-%d}"
     assert evaluation.definition["label"]["window_days"] is None
     assert "split by created date" in evaluation.definition["population"]["description"]
