@@ -189,7 +189,10 @@ def main() -> None:
           f"{end:%Y-%m-%d %H:%M} UTC, label: {config.labels.milestone} within {window} days")
     print(f"training night T = {T:%Y-%m-%d}: champion (version {trained.model_version}, {config.train.model}) "
           f"trained on the sources known strictly before T ({len(known['leads']):,} of {len(full['leads']):,} "
-          f"leads); periods {definition.get('periods')}")
+          f"leads)")
+    periods = definition.get("periods") or {}
+    print("champion's periods (its own time split of the snapshots known at T): "
+          + ", ".join(f"{k} {v}" for k, v in periods.items()))
     print(f"training table known at T: {len(table):,} snapshots, {int(table[target].sum()):,} conversions, "
           f"{table['as_of_ts'].min():%Y-%m-%d}..{table['as_of_ts'].max():%Y-%m-%d}")
     print(f"default model: HistGradientBoostingClassifier(random_state={SEED}, categorical_features='from_dtype') "
