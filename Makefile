@@ -51,6 +51,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_model_quality.py
 
 lint: setup
 	$(BIN)/ruff check features models pipeline tests
