@@ -21,12 +21,14 @@ class CheckResult:
 def check_promotion(*, version: int, approvals: dict[str, dict], approved_elsewhere: dict[str, list[int]],
                     test_window: str, test_conversions: int, candidate: dict[str, float],
                     incumbent: dict[str, float] | None, incumbent_version: int | None,
-                    params: PromoteParams, incumbent_window: str | None = None) -> list[CheckResult]:
+                    params: PromoteParams, incumbent_window: str | None = None,
+                    incumbent_rebacktested: bool = False) -> list[CheckResult]:
     """Every condition for making ``version`` champion, approvals first.
 
     ``approved_elsewhere``: per team, the other versions it signed (to say so when it did not sign this one);
     ``candidate`` and ``incumbent``: backtest metrics of both; ``test_window`` and ``incumbent_window``: the
-    periods their backtests tested. Two backtests compare only on the same periods."""
+    periods their backtests tested. Two backtests compare only on the same periods;
+    ``incumbent_rebacktested``: the champion's recipe was backtested again on the candidate's folds."""
     checks = []
     for team in params.required_approvals:
         if team in approvals:
@@ -61,13 +63,13 @@ def check_promotion(*, version: int, approvals: dict[str, dict], approved_elsewh
                                       "--reason"))
             return checks
         new, old = candidate["roc_auc"], incumbent["roc_auc"]
+        whose = f"champion version {incumbent_version}'s" + (" recipe's" if incumbent_rebacktested else "")
         drop = old - new
         if drop > params.max_auc_drop:
             checks.append(CheckResult("auc_vs_champion", False,
-                                      f"ROC AUC {new:.4f} is {drop:.4f} below champion version {incumbent_version}'s "
-                                      f"{old:.4f} on {test_window}; promote.max_auc_drop is {params.max_auc_drop}"))
+                                      f"ROC AUC {new:.4f} is {drop:.4f} below {whose} {old:.4f} on {test_window}; "
+                                      f"promote.max_auc_drop is {params.max_auc_drop}"))
         else:
             checks.append(CheckResult("auc_vs_champion", True,
-                                      f"ROC AUC {new:.4f} vs champion version {incumbent_version}'s {old:.4f} on "
-                                      f"{test_window}"))
+                                      f"ROC AUC {new:.4f} vs {whose} {old:.4f} on {test_window}"))
     return checks

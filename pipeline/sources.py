@@ -19,6 +19,7 @@ from typing import Protocol
 import pandas as pd
 
 from features import flat
+from features.as_of import tables_known_before
 from features.catalog import build_catalog
 from features.labels import label_column
 from features.schema import CheckedSources, check_sources
@@ -64,16 +65,18 @@ class ContractSource:
     state_artifact = None
 
     def __init__(self, config: Config, location: Path | None = None, *,
-                 tables: dict[str, pd.DataFrame] | None = None):
+                 tables: dict[str, pd.DataFrame] | None = None, as_of: pd.Timestamp | None = None):
         """``tables``: already loaded and checked (the nightly job's quarantined tables, a benchmark's world);
-        otherwise read from ``location`` and held strictly to the contract on first use."""
-        self.config, self.location = config, location
+        otherwise read from ``location`` and held strictly to the contract on first use. ``as_of``: only what
+        was known strictly before that moment (``features.as_of``), to rebuild what was deployed then."""
+        self.config, self.location, self.as_of = config, location, as_of
         if tables is not None:
             self.tables = tables
 
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
-        return io.read_sources(self.location)
+        tables = io.read_sources(self.location)
+        return tables if self.as_of is None else tables_known_before(tables, self.as_of)
 
     def table_params(self) -> dict:
         c = self.config
@@ -98,6 +101,10 @@ class ContractSource:
                                       f"opportunity yet, not disqualified, at most {c.spine.max_lead_age_days} "
                                       f"days old. Trained on the same population, snapshotted every "
                                       f"{c.spine.cadence_days} days.")}
+        if self.as_of is not None:
+            population["as_of"] = f"{self.as_of:%Y-%m-%d}"
+            population["description"] += (f" Trained as of {self.as_of:%Y-%m-%d}, on what was known before "
+                                          "that day.")
         data = TrainingSet(table=table, folds=folds, recent=recent_period(table, days=c.split.valid_days),
                            features=features, target=target, label=label, population=population, catalog=catalog,
                            truth=io.read_truth(self.location))
@@ -211,11 +218,15 @@ class FlatSource:
         return queue, open_rows
 
 
-def open_source(config: Config, location: Path | None = None) -> LeadSource:
-    """The source params.yaml describes, read (lazily) from ``location`` or $LEADSCORE_SOURCES."""
+def open_source(config: Config, location: Path | None = None, *, as_of: pd.Timestamp | None = None) -> LeadSource:
+    """The source params.yaml describes, read (lazily) from ``location`` or $LEADSCORE_SOURCES; with ``as_of``,
+    only what was known strictly before it."""
     if config.source.kind == "flat":
+        if as_of is not None:
+            raise ValueError("--as-of needs the data-contract tables: a flat export is one row per lead as it is "
+                             "now, with no record of what was known on an earlier day")
         return FlatSource(config, location)
-    return ContractSource(config, location)
+    return ContractSource(config, location, as_of=as_of)
 
 
 def open_quarantined_source(config: Config, location: Path | None, *, now: pd.Timestamp) -> tuple[LeadSource,

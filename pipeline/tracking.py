@@ -31,7 +31,7 @@ from features.spine import data_end
 from models import plots
 from models.definition import render_markdown
 from models.monitoring import Evidence, build_evidence
-from models.params import ScoreParams
+from models.params import ScoreParams, TrainParams
 from models.pyfunc import LeadScoringModel
 from models.scorer import LeadScorer, to_model_input
 from models.scoring import assemble_scores
@@ -240,6 +240,20 @@ def load_source_state(mv: ModelVersion, artifact: str | None) -> dict | None:
     return mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{artifact}") if artifact else None
 
 
+RECIPE_ARTIFACT = "recipe/train.json"
+
+
+def recipe_of(model_name: str, version: int) -> tuple[str, TrainParams] | None:
+    """(family, ``train`` params) a version was fitted with, to backtest that recipe again on other data;
+    None for versions logged before recipes were kept."""
+    mv = get_version(model_name, version)
+    try:
+        params = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{RECIPE_ARTIFACT}")
+    except Exception:  # noqa: BLE001 — an older run without the artifact
+        return None
+    return (mv.tags or {}).get("model_family", "lgbm"), TrainParams.model_validate(params)
+
+
 def backtest_of(model_name: str, version: int) -> tuple[dict[str, float], str]:
     """(the version's backtest metrics without their ``test_`` prefix, the windows its folds tested): what
     compare and the gates judge, since a refitted model has seen every period it could be scored on."""
@@ -285,7 +299,7 @@ class TrainedVersion:
 
 def log_training_run(config: Config, source: LeadSource, data: TrainingSet, evaluation: Evaluation, family: str,
                      *, dataset: str, params_path: Path | None, run_name: str | None = None,
-                     extra_params: dict | None = None) -> TrainedVersion:
+                     extra_params: dict | None = None, recipe: TrainParams | None = None) -> TrainedVersion:
     """One MLflow run in the training experiment for an evaluated model, registered as a new version; the
     source's frozen state (a flat export's column plan) goes with it, for scoring to rebuild the features."""
     configure()
@@ -295,6 +309,7 @@ def log_training_run(config: Config, source: LeadSource, data: TrainingSet, eval
         version = _log_training(config, data, evaluation, family, tables=source.tables, source_kind=source.kind,
                                 source_state={source.state_artifact: state} if state is not None else {},
                                 dataset=dataset, params_path=params_path, extra_params=extra_params)
+        mlflow.log_dict((recipe or config.train).model_dump(mode="json"), RECIPE_ARTIFACT)
     return TrainedVersion(run_id=active.info.run_id, model_version=version, family=family,
                           metrics=evaluation.metrics, periods=data.periods(), grades=evaluation.grades,
                           definition_version=evaluation.definition["definition_version"], dataset=dataset,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Annotated
@@ -132,19 +133,26 @@ def _print_training(result, config) -> None:
 
 @group.command()
 @handle_errors()
-def train(model: ModelOpt = None, params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
-    """Train a model family on the labelled snapshots, log the run to MLflow, register a model version."""
+def train(
+    model: ModelOpt = None,
+    as_of: Annotated[dt.datetime | None, typer.Option(
+        "--as-of", help="Train on what was known strictly before this day (a replay of what was deployed then).")
+    ] = None,
+    params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
+):
+    """Backtest a model family, refit it on every matured snapshot, log the run to MLflow, register a version."""
     from pipeline.steps import train as step
 
     config = _config(params)
-    result = step.run(config, family=model, params_path=params, sources=sources)
+    result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of)
     _print_training(result, config)
 
 
 @group.command()
 @handle_errors()
 def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
-    """The latest run of each model family and the champion, scored on the same (current) test period."""
+    """The latest run of each model family and the champion, judged on their backtests over today's folds."""
     from pipeline.steps import compare as step
 
     config = _config(params)

@@ -15,6 +15,7 @@ from rich.table import Table
 from pipeline.cli.common import (
     LatestOpt,
     ParamsOpt,
+    SourcesOpt,
     VersionOpt,
     _config,
     _pick_version,
@@ -56,13 +57,14 @@ def promote(
     reason: Annotated[str, typer.Option("--reason", help="Why the override (recorded).")] = "",
     by: Annotated[str | None, typer.Option("--by", help="Who promotes (default: the OS user).")] = None,
     params: ParamsOpt = Path("params.yaml"),
+    sources: SourcesOpt = None,
 ):
     """Make a version champion: only with both teams' approval and the promotion gates passed."""
     from pipeline.steps import promote as step
 
     config = _config(params)
     version = _pick_version(config, version, latest)
-    outcome = step.promote(config, version=version, by=by, force=force, reason=reason)
+    outcome = step.promote(config, version=version, by=by, force=force, reason=reason, sources=sources)
     for check in outcome.checks:  # a refusal (step.PromotionRefused) is listed by handle_errors, exit 1
         mark = "[yellow]![/yellow]" if check.startswith("OVERRIDDEN") else "[green]✓[/green]"
         console.print(f"  {mark} {escape(check)}")

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
 from models.gates import CheckResult, check_promotion
+from models.metrics import classification_metrics
+from models.training import backtest
+from pipeline import sources as lead_sources
 from pipeline import tracking
 from pipeline.config import Config
 
@@ -58,32 +62,42 @@ def history(config: Config) -> list[dict]:
     return tracking.promotion_history(config.registry.model_name)
 
 
-def check_gates(config: Config, *, version: int) -> list[CheckResult]:
-    """Every condition for making ``version`` champion, on its backtest and the champion's (same folds)."""
+def check_gates(config: Config, *, version: int, sources: Path | None = None) -> list[CheckResult]:
+    """Every condition for making ``version`` champion, on its backtest. The champion's backtest compares when
+    it tested the same periods; when it was trained on an older extract, its recipe (family and ``train``
+    params) is backtested again on today's folds, read from the named training table."""
     name = config.registry.model_name
     mv = tracking.get_version(name, version)
     candidate, windows = tracking.backtest_of(name, version)
     current = tracking.champion_version(name)
     incumbent = incumbent_windows = None
+    rebacktested = False
     if current is not None and current != version:
         incumbent, incumbent_windows = tracking.backtest_of(name, current)
+        recipe = tracking.recipe_of(name, current) if incumbent_windows != windows else None
+        if recipe is not None:
+            source = lead_sources.open_source(config, sources)
+            data = source.training_set(lead_sources.load_training_table(source)[0])
+            if ";".join(fold.periods()["test"] for fold in data.folds) == windows:
+                _, y, p = backtest(data, recipe[0], train=recipe[1])
+                incumbent, incumbent_windows, rebacktested = classification_metrics(y, p), windows, True
+    show = (lambda w: None if w is None else w.replace(";", ", "))  # noqa: E731
     return check_promotion(
         version=version, approvals=tracking.approvals(mv),
         approved_elsewhere={t: tracking.versions_approved_by(name, t) for t in config.promote.required_approvals},
-        test_window=windows.replace(";", ", "), test_conversions=int(candidate.get("positives", 0)),
-        candidate=candidate, incumbent=incumbent, incumbent_version=current,
-        incumbent_window=None if incumbent_windows is None else incumbent_windows.replace(";", ", "),
-        params=config.promote)
+        test_window=show(windows), test_conversions=int(candidate.get("positives", 0)),
+        candidate=candidate, incumbent=incumbent, incumbent_version=current, incumbent_window=show(incumbent_windows),
+        incumbent_rebacktested=rebacktested, params=config.promote)
 
 
-def promote(config: Config, *, version: int, by: str | None = None, force: bool = False,
-            reason: str = "") -> PromotionOutcome:
+def promote(config: Config, *, version: int, by: str | None = None, force: bool = False, reason: str = "",
+            sources: Path | None = None) -> PromotionOutcome:
     tracking.configure()
     name = config.registry.model_name
     mv = tracking.get_version(name, version)
     if force and not reason.strip():
         raise ValueError("--force needs --reason: an override without a reason cannot be audited")
-    checks = check_gates(config, version=version)
+    checks = check_gates(config, version=version, sources=sources)
     failures = [c.message for c in checks if not c.passed]
     passed = [c.message for c in checks if c.passed]
     if failures and not force:

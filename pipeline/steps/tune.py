@@ -74,10 +74,11 @@ def run(config: Config, *, trials: int | None = None, params_path: Path | None =
         mlflow.log_metric(f"best_valid_{metric}", study.best_value)
         parent_id = parent.info.run_id
 
-    evaluation = fit_and_evaluate(data, "lgbm", train=with_lgbm_overrides(config.train, study.best_params),
-                                  evaluate=config.evaluate, score=config.score, model_name=config.registry.model_name)
+    tuned = with_lgbm_overrides(config.train, study.best_params)
+    evaluation = fit_and_evaluate(data, "lgbm", train=tuned, evaluate=config.evaluate, score=config.score,
+                                  model_name=config.registry.model_name)
     trained = tracking.log_training_run(
         config, source, data, evaluation, "lgbm", dataset=dataset, params_path=params_path, run_name="lgbm (tuned)",
-        extra_params={f"train.lgbm.{k}": v for k, v in study.best_params.items()})
+        extra_params={f"train.lgbm.{k}": v for k, v in study.best_params.items()}, recipe=tuned)
     return TuneResult(parent_run_id=parent_id, best_params=study.best_params, best_value=study.best_value,
                       metric=metric, trained=trained)

@@ -3,7 +3,7 @@ the gates; every promotion, override and rollback is recorded; the gates read th
 
 import pytest
 
-from pipeline import tracking
+from pipeline import sources, tracking
 from pipeline.steps import promote, train
 
 OPEN_GATES = {"max_ece": 1.0, "min_test_conversions": 0}  # the metric gates out of the way, signatures still due
@@ -83,8 +83,8 @@ def test_the_gates_judge_the_backtest_logged_with_the_version(store):
     assert all(period in conversions.message for period in folds["test_period"])
 
 
-def test_a_champion_backtested_on_other_periods_is_not_compared_silently(store, monkeypatch):
-    config = store.config(promote=OPEN_GATES)
+def test_a_champion_from_an_older_extract_is_judged_by_its_recipe_backtested_on_todays_folds(store, monkeypatch):
+    config = store.config(promote={**OPEN_GATES, "max_auc_drop": 1.0})
     second = train.run(config, family="points", sources=store.sources)
     promote.promote(config, version=1, by="ops", force=True, reason="first")
     real = tracking.backtest_of
@@ -93,10 +93,22 @@ def test_a_champion_backtested_on_other_periods_is_not_compared_silently(store, 
         metrics, windows = real(name, version)
         return metrics, ("2025-01-01..2025-02-01" if version == 1 else windows)
 
+    def rebuild(self):
+        raise AssertionError("the training table was rebuilt")
+
     monkeypatch.setattr(tracking, "backtest_of", older_champion)
+    monkeypatch.setattr(sources.ContractSource, "build_training_table", rebuild)
     _sign(config, second.model_version)
+    outcome = promote.promote(config, version=second.model_version, by="ops", sources=store.sources)
+    [versus] = [c for c in outcome.checks if "champion version 1's recipe's" in c]
+    lgbm_again = f"{store.trained.metrics['test_roc_auc']:.4f}"  # the same recipe on the same folds: same AUC
+    assert versus.startswith(f"ROC AUC {second.metrics['test_roc_auc']:.4f} vs champion version 1's recipe's "
+                             f"{lgbm_again} on ")
+
+    monkeypatch.setattr(tracking, "recipe_of", lambda name, version: None)  # a version from before recipes
+    promote.rollback(config)
     with pytest.raises(promote.PromotionRefused) as refused:
-        promote.promote(config, version=second.model_version, by="ops")
+        promote.promote(config, version=second.model_version, by="ops", sources=store.sources)
     assert refused.value.reasons == [f"champion version 1 was backtested on 2025-01-01..2025-02-01, version "
                                      f"{second.model_version} on {', '.join(second.folds['test_period'])}: their ROC "
                                      "AUCs do not compare; train the champion's recipe on today's data too, or "
