@@ -102,9 +102,20 @@ def _definition_section(config: Config) -> Section:
             headers={"min_probability": "probability from", "weekly_volume": "leads / week",
                      "promised_rate": "promised conversion", "promised_low": "95 % CI low",
                      "promised_high": "95 % CI high"}),
-        paragraph(f"Test period {d['periods']['test']}: ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
-                  f"calibration error {m.get('ece', float('nan')):.4f}.", "note")]
+        paragraph(_learned_words(d, m), "note")]
     return Section("definition", "The quality-lead definition", "\n".join(body))
+
+
+def _learned_words(d: dict, m: dict) -> str:
+    """What the champion learned from and how its recipe did on periods it had not seen, in one sentence."""
+    learned, recent = d.get("learned") or {}, d.get("recent") or {}
+    folds = [f["test_period"] for f in (d.get("backtest") or {}).get("folds", [])]
+    if not learned:  # a definition from before backtests
+        return (f"Test period {d['periods'].get('test')}: ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
+                f"calibration error {m.get('ece', float('nan')):.4f}.")
+    return (f"Learned from {learned['period']}; promises measured on {recent.get('period')}. Backtest over "
+            f"{len(folds)} periods it had not seen ({', '.join(folds)}): ROC AUC {m.get('roc_auc', float('nan')):.3f}, "
+            f"calibration error {m.get('ece', float('nan')):.4f}.")
 
 
 def _promises_section(config: Config, checked: MonitorResult) -> Section:
