@@ -45,7 +45,8 @@ def test_buyers_are_leads_that_existed_and_won_inside_the_window(utc, ids):
 def test_buyers_agree_with_the_labels(utc, ids):
     """Same rule as features.labels: on every (existing lead, night) the buyer pairs are exactly label == 1."""
     leads, opps = _world(utc, ids)
-    every = pd.DataFrame([(lead, night) for night in NIGHTS for lead in leads["lead_id"]], columns=["lead_id", "as_of_ts"])
+    every = pd.DataFrame([(lead, night) for night in NIGHTS for lead in leads["lead_id"]],
+                         columns=["lead_id", "as_of_ts"])
     created = every["lead_id"].map(leads.set_index("lead_id")["created_ts"])
     every = every[created < every["as_of_ts"]].reset_index(drop=True)
     for window in (5, 10, 30):

@@ -284,7 +284,8 @@ def test_lead_history_matches_a_loop_oracle(seed):
     created = [C - int(rng.integers(0, 200)) * DAY for _ in range(n)]
     closed = [None if rng.random() < 0.2 else c + int(rng.integers(0, 60)) * DAY
               + pd.Timedelta(seconds=int(rng.choice([0, 0, -1, 1]))) for c in created]
-    opps = _opps([(int(rng.integers(1, 9)), c, e, bool(rng.random() < 0.3)) for c, e in zip(created, closed)])
+    opps = _opps([(int(rng.integers(1, 9)), c, e, bool(rng.random() < 0.3))
+                  for c, e in zip(created, closed, strict=True)])
     cutoffs = [C - int(rng.integers(0, 150)) * DAY for _ in range(20)]
     spine = _spine([(int(rng.integers(1, 10)), t) for t in cutoffs], index=range(20))  # lead 9 is unknown
     out = build_history_features(leads, opps, None, spine)

@@ -218,7 +218,8 @@ def test_opportunity_closing_exactly_at_the_night(utc, ids):
     leads, opps = _one_lead(utc, ids, "2025-02-01", [("2025-03-05", "2025-03-15", False)])
     assert _nights_open(build_spine(leads, opps, NIGHTS)) == ["03-01", "03-22", "03-29", "04-05", "04-12", "04-19"]
     opps["closed_ts"] = utc("2025-03-14 23:59:59")
-    assert _nights_open(build_spine(leads, opps, NIGHTS)) == ["03-01", "03-15", "03-22", "03-29", "04-05", "04-12", "04-19"]
+    back_that_night = ["03-01", "03-15", "03-22", "03-29", "04-05", "04-12", "04-19"]
+    assert _nights_open(build_spine(leads, opps, NIGHTS)) == back_that_night
 
 
 def test_opportunity_opening_exactly_at_the_night_keeps_the_lead_that_night(utc, ids):
@@ -281,7 +282,7 @@ def test_build_spine_matches_a_per_lead_oracle(seed, max_age):
     def stamps(n):  # whole days (many land exactly on a night) or a second off
         days = rng.integers(0, 90, n)
         jitter = rng.choice([0, 0, -1, 1, 3600], n)
-        return pd.Series([start + pd.Timedelta(days=int(d), seconds=int(s)) for d, s in zip(days, jitter)],
+        return pd.Series([start + pd.Timedelta(days=int(d), seconds=int(s)) for d, s in zip(days, jitter, strict=True)],
                          dtype="datetime64[ns, UTC]")
 
     n = 25
