@@ -1,9 +1,12 @@
-"""CRM history of the lead's account, as of each snapshot: what happened before, never current state.
+"""CRM history of the lead and its account, as of each snapshot: what happened before, never current state.
 
 Columns (``hist__``): the account's earlier opportunities won and lost, open ones, other leads from the
 same account and how many of them converted, and whether the account was already a customer. "Already a
 customer" comes from ``accounts.customer_since_ts`` or a won opportunity closed before the cutoff; the
 current-state flag ``accounts.is_customer`` is never used, because it is set *after* the sale we predict.
+
+The lead's own earlier lost opportunities (``hist__lead_…``) tell the model a lead is *recycled*: back in
+the queue after sales lost its deal (features.spine keeps such leads), and how long ago that was.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.point_in_time import EventIndex, time_offset
-from features.specs import COUNT, FLAG, FeatureSpec
+from features.point_in_time import EventIndex, encode_entities, time_offset
+from features.specs import COUNT, DAYS, FLAG, FeatureSpec
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 
@@ -27,7 +30,27 @@ def history_specs(recent_leads_days: int = 365) -> list[FeatureSpec]:
         FeatureSpec("hist__account_leads_converted", s, COUNT,
                     "{value} other leads from the company became customers"),
         FeatureSpec("hist__account_is_customer", s, FLAG, "the company is already a customer"),
+        FeatureSpec("hist__lead_lost_opportunities", s, COUNT, "sales lost {value} earlier deals with this lead"),
+        FeatureSpec("hist__lead_days_since_lost_opportunity", s, DAYS,
+                    "sales lost a deal with this lead {value} days ago", missing="no earlier lost deal"),
     ]
+
+
+def _lead_history(leads: pd.DataFrame, opportunities: pd.DataFrame, spine: pd.DataFrame,
+                  offset: int) -> dict[str, np.ndarray]:
+    """The lead's own lost opportunities closed strictly before each cutoff (is_won read only once closed)."""
+    lead_index = pd.Index(leads["lead_id"])
+    codes = encode_entities(lead_index, spine["lead_id"])
+    closed = opportunities["closed_ts"].notna().to_numpy()
+    lost = closed & ~opportunities["is_won"].fillna(False).astype(bool).to_numpy()
+    opp_codes = np.where(lost, encode_entities(lead_index, opportunities["lead_id"]), -1)
+    index = EventIndex(opp_codes, to_seconds(opportunities["closed_ts"]), offset)
+    cutoff = to_seconds(spine["as_of_ts"])
+    known = codes >= 0
+    count = np.where(known, index.count_between(np.maximum(codes, 0), np.full(len(cutoff), offset), cutoff), 0)
+    last = np.where(known, index.last_before(np.maximum(codes, 0), cutoff), np.nan)
+    return {"hist__lead_lost_opportunities": count, "hist__lead_days_since_lost_opportunity":
+            (cutoff - last) / SECONDS_PER_DAY}
 
 
 def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, accounts: pd.DataFrame | None,
@@ -36,9 +59,14 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
 
     Other leads of the company are counted over a window: an all-time count only grows as the CRM ages,
     so tonight's leads would always look unlike the ones the model learned from."""
-    names = [s.name for s in history_specs(recent_leads_days)]
+    specs = history_specs(recent_leads_days)
+    names = [s.name for s in specs]
+    dtypes = {s.name: s.dtype for s in specs}
+    offset = time_offset(spine["as_of_ts"], leads["created_ts"], opportunities["created_ts"])
+    own = pd.DataFrame(_lead_history(leads, opportunities, spine, offset), index=spine.index)
     if "account_id" not in leads.columns:
-        return pd.DataFrame(0, index=spine.index, columns=names).astype(np.int32)
+        frame = pd.DataFrame(0, index=spine.index, columns=names[:-2])
+        return pd.concat([frame, own], axis=1).astype(dtypes)[names]
     account_of = leads.set_index("lead_id")["account_id"]
     accounts_index = pd.Index(account_of.dropna().unique())
     spine_acc = accounts_index.get_indexer(account_of.reindex(spine["lead_id"]).to_numpy())
@@ -46,7 +74,6 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
     opp_acc = accounts_index.get_indexer(account_of.reindex(opportunities["lead_id"]).to_numpy())
     won = opportunities["is_won"].fillna(False).astype(bool).to_numpy() & opportunities["closed_ts"].notna().to_numpy()
     lost = ~won & opportunities["closed_ts"].notna().to_numpy()
-    offset = time_offset(spine["as_of_ts"], leads["created_ts"], opportunities["created_ts"])
     closed_s = to_seconds(opportunities["closed_ts"])
     created_s = to_seconds(opportunities["created_ts"])
 
@@ -79,4 +106,4 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
     frame = pd.DataFrame(out, index=spine.index)
     no_account = spine_acc < 0
     frame.loc[no_account, :] = 0
-    return frame.astype({n: "int32" for n in names[:-1]})[names]
+    return pd.concat([frame, own], axis=1).astype(dtypes)[names]

@@ -29,7 +29,7 @@ class LabelParams(Section):
 
 class SpineParams(Section):
     cadence_days: int = Field(7, gt=0)
-    max_lead_age_days: int = Field(180, gt=0)
+    max_lead_age_days: int | None = Field(None, gt=0)  # None: no age cap (features.spine)
 
 
 class TrendParams(Section):

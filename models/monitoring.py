@@ -14,7 +14,7 @@ snapshots the same way, so like is compared with like.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -134,6 +134,9 @@ class Evidence:
     matured: pd.DatetimeIndex       # the nights whose label window has elapsed
     definitions: dict[int, dict]    # model version → its quality-lead definition
     grade_order: list[str]          # best grade first
+    # (lead_id, as_of_ts) of the leads that reached the milestone within the window after each matured night
+    # (features.coverage.buyers_of_nights); None when not gathered
+    buyers: pd.DataFrame | None = None
 
     @property
     def outcomes(self) -> pd.DataFrame:
@@ -147,7 +150,7 @@ class Evidence:
 
 def build_evidence(tables: dict[str, pd.DataFrame], labelled_scores: pd.DataFrame, *, observed_until: pd.Timestamp,
                    window_days: int, definitions: dict[int, dict], champion: dict | None,
-                   fallback_grades: list[str]) -> Evidence:
+                   fallback_grades: list[str], buyers: pd.DataFrame | None = None) -> Evidence:
     """``labelled_scores``: every published row with ``converted`` where known; ``champion``: the champion's
     definition, whose grades give the order (else the newest scoring version's, else ``fallback_grades``)."""
     chosen = champion or (definitions[max(definitions)] if definitions else None)
@@ -156,7 +159,35 @@ def build_evidence(tables: dict[str, pd.DataFrame], labelled_scores: pd.DataFram
                     nights=pd.DatetimeIndex(labelled_scores["as_of_ts"].drop_duplicates().sort_values()),
                     matured=matured_nights(labelled_scores["as_of_ts"], window_days=window_days,
                                            observed_until=observed_until),
-                    definitions=definitions, grade_order=order)
+                    definitions=definitions, grade_order=order, buyers=buyers)
+
+
+NOT_SCORED = "not scored"
+
+
+def buyer_coverage(scores: pd.DataFrame, buyers: pd.DataFrame, *, grade_order: list[str]) -> pd.DataFrame:
+    """Where the buyers of the matured nights were that night: in each grade, or not scored at all.
+
+    ``buyers``: (lead_id, as_of_ts) pairs; ``scores``: published rows (lead_id, as_of_ts, grade). Pooled over
+    nights, one row per grade (best first) then ``not scored``, with ``buyers`` and ``share`` of all buyer
+    pairs. A population that leaves buyers out cannot promise anything about them: this says how many.
+    """
+    graded = scores[["lead_id", "as_of_ts", "grade"]].astype({"grade": object}).drop_duplicates(
+        ["lead_id", "as_of_ts"], keep="last")
+    where = buyers[["lead_id", "as_of_ts"]].merge(graded, on=["lead_id", "as_of_ts"], how="left")["grade"]
+    counts = where.fillna(NOT_SCORED).value_counts()
+    extra = sorted(g for g in counts.index if g not in grade_order and g != NOT_SCORED)
+    rows = [*grade_order, *extra, NOT_SCORED]
+    n = np.array([int(counts.get(g, 0)) for g in rows], dtype=np.int64)
+    share = n / n.sum() if n.sum() else np.full(len(rows), np.nan)
+    return pd.DataFrame({"grade": rows, "buyers": n, "share": share})
+
+
+def scored_share(coverage: pd.DataFrame) -> float:
+    """The share of buyers scored on the night (1 − the ``not scored`` share); NaN without buyers."""
+    if coverage.empty or coverage["buyers"].sum() == 0:
+        return float("nan")
+    return float(1 - coverage.loc[coverage["grade"] == NOT_SCORED, "share"].sum())
 
 
 KEPT, BREACH = 0, 3
@@ -171,6 +202,13 @@ class MonitorResult:
     exit_code: int
     message: str
     run_id: str | None = None
+    # Buyers of the matured nights by grade they were scored in, and not scored (``buyer_coverage``)
+    buyers: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def coverage(self) -> float:
+        """The share of the matured nights' buyers that were scored on the night (NaN when unknown)."""
+        return scored_share(self.buyers)
 
     @property
     def breaches(self) -> pd.DataFrame:
@@ -195,12 +233,16 @@ def assess(evidence: Evidence, params: MonitorParams, *, window_days: int) -> Mo
     pooled = check_promises(outcomes, promises, **kwargs)
     by_night = check_promises(outcomes, promises, by=["as_of_ts"], **kwargs)
     cohorts = cohort_metrics(outcomes)
+    buyers = pd.DataFrame()
+    if evidence.buyers is not None:
+        matured = evidence.buyers[evidence.buyers["as_of_ts"].isin(evidence.matured)]
+        buyers = buyer_coverage(evidence.scores, matured, grade_order=evidence.grade_order)
     broken = pooled[pooled["breach"]]
     if len(broken):
         message = "; ".join(f"grade {r.grade} (version {r.model_version}) {r.verdict}: realized "
                             f"{r.realized_rate:.1%} [{r.low:.1%}, {r.high:.1%}] vs promised {r.promised_rate:.1%}"
                             for r in broken.itertuples())
-        return MonitorResult(evidence, pooled, by_night, cohorts, BREACH, message)
+        return MonitorResult(evidence, pooled, by_night, cohorts, BREACH, message, buyers=buyers)
     message = (f"every grade kept its promise over {len(evidence.matured)} matured nights "
                f"({evidence.matured.min():%Y-%m-%d} … {evidence.matured.max():%Y-%m-%d})")
-    return MonitorResult(evidence, pooled, by_night, cohorts, KEPT, message)
+    return MonitorResult(evidence, pooled, by_night, cohorts, KEPT, message, buyers=buyers)

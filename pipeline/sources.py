@@ -21,6 +21,7 @@ import pandas as pd
 from features import flat
 from features.as_of import tables_known_before
 from features.catalog import build_catalog
+from features.coverage import population_words, spine_coverage
 from features.labels import label_column
 from features.schema import CheckedSources, check_sources
 from features.spine import build_spine, data_end
@@ -97,10 +98,10 @@ class ContractSource:
         label = {"milestone": c.labels.milestone, "window_days": c.labels.window_days, "column": target,
                  "milestone_words": MILESTONE_WORDS[c.labels.milestone]}
         population = {"cadence_days": c.spine.cadence_days, "max_lead_age_days": c.spine.max_lead_age_days,
-                      "description": (f"Every lead that is open on the scoring day: created before it, no "
-                                      f"opportunity yet, not disqualified, at most {c.spine.max_lead_age_days} "
-                                      f"days old. Trained on the same population, snapshotted every "
-                                      f"{c.spine.cadence_days} days.")}
+                      **(cover := spine_coverage(table, self.tables["leads"], self.tables["opportunities"],
+                                                 window_days=c.labels.window_days, milestone=c.labels.milestone)),
+                      "description": population_words(c.spine.max_lead_age_days, c.spine.cadence_days,
+                                                      c.labels.window_days, cover)}
         if self.as_of is not None:
             population["as_of"] = f"{self.as_of:%Y-%m-%d}"
             population["description"] += (f" Trained as of {self.as_of:%Y-%m-%d}, on what was known before "

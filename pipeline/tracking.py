@@ -26,11 +26,12 @@ from mlflow.models import infer_signature
 
 import features
 import models
+from features.coverage import buyers_of_nights
 from features.labels import label_scored_rows
 from features.spine import data_end
 from models import plots
 from models.definition import render_markdown
-from models.monitoring import Evidence, build_evidence
+from models.monitoring import Evidence, build_evidence, matured_nights
 from models.params import ScoreParams, TrainParams
 from models.pyfunc import LeadScoringModel
 from models.scorer import LeadScorer, to_model_input
@@ -223,8 +224,11 @@ def read_evidence(config: Config, sources: Path | None = None) -> Evidence:
     champion = definitions.get(current) or (load_definition(name, current)[1]
                                             if current is not None and not definitions else None)
     fallback = sorted(config.score.grade_capacity_per_week or config.score.grade_shares or {})
+    matured = matured_nights(scores["as_of_ts"], window_days=config.labels.window_days, observed_until=observed_until)
+    buyers = buyers_of_nights(tables["leads"], tables["opportunities"], matured,
+                              window_days=config.labels.window_days, milestone=config.labels.milestone)
     return build_evidence(tables, scores, observed_until=observed_until, window_days=config.labels.window_days,
-                          definitions=definitions, champion=champion, fallback_grades=fallback)
+                          definitions=definitions, champion=champion, fallback_grades=fallback, buyers=buyers)
 
 
 def check_source_kind(mv: ModelVersion, kind: str, model_name: str) -> None:

@@ -153,6 +153,11 @@ def _print_monitor(result) -> None:
         add_row(cohorts, f"{r.as_of_ts:%Y-%m-%d}", f"{r.leads:,}", f"{r.conversion_rate:.2%}",
                 f"{r.mean_probability:.2%}", f"{r.roc_auc:.3f}", f"{r.ece:.4f}")
     console.print(cohorts)
+    if len(result.buyers) and result.buyers["buyers"].sum():
+        total = int(result.buyers["buyers"].sum())
+        console.print(f"coverage: {result.coverage:.1%} of the {total:,} leads that bought within the window after a "
+                      "matured night were scored that night (" + escape(", ".join(
+                          f"{r.grade} {r.share:.1%}" for r in result.buyers.itertuples())) + ")")
 
 
 @group.command()

@@ -6,7 +6,8 @@ each model version that scored a matured night (its promised rate per grade). Ou
 ``features.labels.build_labels``, so "converted" means here exactly what it meant in training.
 Outputs: one MLflow run in ``monitor.experiment_name`` (realized and promised rate, interval, breach
 flag per version and grade; ROC AUC, calibration error and conversion per matured night as metric
-history; the tables as CSV artifacts).
+history; ``coverage``: the share of the matured nights' buyers that were scored on the night; the tables
+as CSV artifacts).
 
 Exit codes (``leadscore monitor``): 0 every grade kept its promise, or no night has matured yet (nothing
 can be checked, and that is said plainly); 3 at least one grade is outside its promise; 1 failed (no
@@ -45,6 +46,8 @@ def _log(config: Config, result: MonitorResult) -> str:
         mlflow.log_params({"interval": config.monitor.interval, "confidence": config.monitor.confidence,
                            "window_days": config.labels.window_days})
         mlflow.log_metric("breaches", len(result.breaches) if len(result.promises) else 0)
+        if np.isfinite(result.coverage):  # share of the matured nights' buyers scored on the night
+            mlflow.log_metrics({"coverage": result.coverage, "coverage.buyers": float(result.buyers["buyers"].sum())})
         for r in result.promises.itertuples():
             prefix = f"v{r.model_version}.{r.grade}"
             values = {f"{prefix}.realized_rate": r.realized_rate, f"{prefix}.low": r.low, f"{prefix}.high": r.high,
@@ -58,7 +61,7 @@ def _log(config: Config, result: MonitorResult) -> str:
                 if np.isfinite(value):
                     mlflow.log_metric(f"cohort.{key}", value, step=step, timestamp=stamp)
         for name, frame in (("promises", result.promises), ("promises_by_night", result.by_night),
-                            ("cohorts", result.cohorts)):
+                            ("cohorts", result.cohorts), ("coverage", result.buyers)):
             if len(frame):
                 mlflow.log_text(frame.to_csv(index=False), f"monitor/{name}.csv")
         return run.info.run_id

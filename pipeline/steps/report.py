@@ -21,6 +21,7 @@ from models.views import follow_up, hand_offs, marketing_view, sales_view
 from pipeline import tracking
 from pipeline.config import Config
 from pipeline.report_page import Section, figure, number, paragraph, percent, render_page, table
+from pipeline.sources import MILESTONE_WORDS
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def _promises_section(config: Config, checked: MonitorResult) -> Section:
                      "high": "realized high"}, flag="breach"),
         figure(report_plots.promises_figure(checked.by_night, checked.evidence.promises(),
                                             checked.evidence.grade_order), "realized vs promised per grade"),
+        *_coverage_part(config, checked),
         "<h3>Ranking and calibration per scored night</h3>",
         figure(report_plots.cohorts_figure(checked.cohorts), "ROC AUC and calibration per night"),
         table(checked.cohorts, {
@@ -149,6 +151,23 @@ def _promises_section(config: Config, checked: MonitorResult) -> Section:
                      "roc_auc": "ROC AUC", "ece": "calibration error"}),
     ]
     return Section("promises", title, "\n".join(body))
+
+
+def _coverage_part(config: Config, checked: MonitorResult) -> list[str]:
+    """Where the buyers were: the promises speak only for the leads that were scored."""
+    buyers = checked.buyers
+    if buyers.empty or buyers["buyers"].sum() == 0:
+        return []
+    total = int(buyers["buyers"].sum())
+    return [
+        "<h3>Coverage: were the buyers in the queue?</h3>",
+        paragraph(f"Of the {total:,} leads that reached {MILESTONE_WORDS[config.labels.milestone]} within "
+                  f"{config.labels.window_days} days of a matured night (one count per lead and night), "
+                  f"{checked.coverage:.1%} were scored that night. Not scored: not yet open then, or already "
+                  "with sales (an opportunity open), or outside the scored population.", "note"),
+        table(buyers, {"grade": str, "buyers": number, "share": percent},
+              headers={"grade": "scored in", "share": "share of buyers"}),
+    ]
 
 
 def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame]) -> Section:

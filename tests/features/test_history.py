@@ -12,6 +12,8 @@ C = pd.Timestamp("2025-03-01", tz="UTC")
 DAY = pd.Timedelta(days=1)
 UTC_NS = "datetime64[ns, UTC]"
 NAMES = [s.name for s in history_specs()]
+ACCOUNT = [n for n in NAMES if n.startswith("hist__account_")]
+LEAD = ["hist__lead_lost_opportunities", "hist__lead_days_since_lost_opportunity"]
 
 
 def _leads(rows) -> pd.DataFrame:
@@ -91,8 +93,10 @@ def test_history_hand_computed():
         "hist__account_leads_converted": [1, 2, 0, 0, 0, 0, 0],
         "hist__account_is_customer":     [1, 1, 1, 0, 0, 0, 0],  # (9,C-1d): customer_since == cutoff
     }, index=spine.index)
-    expected = expected.astype({s.name: s.dtype for s in history_specs()})
-    pd.testing.assert_frame_equal(out, expected)
+    expected = expected.astype({s.name: s.dtype for s in history_specs() if s.name in ACCOUNT})
+    pd.testing.assert_frame_equal(out[ACCOUNT], expected)
+    assert (out["hist__lead_lost_opportunities"] == 0).all()  # no lead here has lost a deal of its own
+    assert out["hist__lead_days_since_lost_opportunity"].isna().all()
 
 
 def test_other_leads_are_counted_over_their_window_only():
@@ -142,11 +146,13 @@ def test_lead_without_account_gets_zeros():
     """No account: nothing to look back on, so zeros (not NaN, and not its own opportunity)."""
     leads, opps, accounts, spine = _base()
     out = build_history_features(leads, opps, accounts, spine)
-    assert (out.loc[40] == 0).all()
+    assert (out.loc[40, ACCOUNT] == 0).all()
     no_column = leads.drop(columns="account_id")
     out = build_history_features(no_column, opps, accounts, spine)
-    assert (out == 0).all().all()
+    assert (out[ACCOUNT] == 0).all().all()
     assert list(out.columns) == NAMES
+    for spec in history_specs():
+        assert str(out[spec.name].dtype) == spec.dtype, spec.name
 
 
 def test_no_opportunities_at_all():
@@ -211,4 +217,84 @@ def test_batch_where_no_lead_has_an_account():
     opps = _opps([(2, C - 2 * DAY, None, False)])
     accounts = _accounts([(10, True, C - 100 * DAY)])
     out = build_history_features(leads, opps, accounts, _spine([(1, C)], index=[0]))
-    assert (out == 0).all().all()
+    assert (out[ACCOUNT + LEAD[:1]] == 0).all().all()
+    assert out[LEAD[1]].isna().all()
+
+
+# --- the lead's own earlier deals (recycled leads) -------------------------------------------------
+
+def _recycled():
+    """Lead 1 (account 10) with deals lost, won, open and closing at the cutoff; lead 2 of the same account."""
+    leads = _leads([(1, 10, C - 200 * DAY), (2, 10, C - 100 * DAY), (3, None, C - 50 * DAY)])
+    opps = _opps([
+        (1, C - 150 * DAY, C - 30 * DAY, False),   # lost 30 days before C
+        (1, C - 120 * DAY, C - 60 * DAY, False),   # lost 60 days before C
+        (1, C - 20 * DAY, C, False),               # lost exactly at C: not known at C
+        (1, C - 5 * DAY, C + 5 * DAY, True),       # still open at C (is_won not read yet)
+        (2, C - 50 * DAY, C - 40 * DAY, True),     # won: not a lost deal
+        (3, C - 40 * DAY, C - 10 * DAY - pd.Timedelta(hours=12), False),  # no account; lost 10.5 days before C
+    ])
+    spine = _spine([(1, C), (1, C + 10 * DAY), (1, C - 45 * DAY), (2, C), (3, C), (1, C - 300 * DAY)],
+                   index=[5, 4, 3, 2, 1, 0])
+    return leads, opps, spine
+
+
+def test_lead_lost_opportunities_hand_computed():
+    """Lost deals closed strictly before the cutoff; days since the latest of them (missing when none)."""
+    leads, opps, spine = _recycled()
+    out = build_history_features(leads, opps, None, spine)
+    assert out["hist__lead_lost_opportunities"].tolist() == [2, 3, 1, 0, 1, 0]  # (1,C+10d): C's loss too; the
+    days = out["hist__lead_days_since_lost_opportunity"].tolist()               # deal closed at C+5d was won
+    assert days[0] == 30 and days[2] == 15 and days[4] == 10.5
+    assert days[1] == 10  # the deal lost exactly at C, ten days before
+    assert np.isnan(days[3]) and np.isnan(days[5])
+    assert out.loc[1, ACCOUNT].eq(0).all()  # lead 3 has no account, but its own history counts
+
+
+def test_lead_lost_opportunities_no_opportunities_at_all():
+    leads, opps, spine = _recycled()
+    out = build_history_features(leads, opps.iloc[:0], None, spine)
+    assert (out["hist__lead_lost_opportunities"] == 0).all()
+    assert out["hist__lead_days_since_lost_opportunity"].isna().all()
+
+
+def test_lead_history_ignores_the_future():
+    """Perturb the future: deals that close at or after the cutoff may flip outcome or move, and deals may be
+    added after it, without changing any lead feature of any spine row at the cutoff."""
+    leads, opps, spine = _recycled()
+    at_c = spine[spine["as_of_ts"] <= C]
+    before = build_history_features(leads, opps, None, at_c)
+    cutoff = opps["lead_id"].map(dict.fromkeys(leads["lead_id"], C))
+    future = opps["closed_ts"].isna() | (opps["closed_ts"] >= cutoff)
+    later = opps.copy()
+    later.loc[future, "is_won"] = ~later.loc[future, "is_won"]
+    later.loc[future, "closed_ts"] = later.loc[future, "closed_ts"] + 3 * DAY
+    later = pd.concat([later, _opps([(1, C, C, False), (2, C + DAY, C + 2 * DAY, False), (3, C, None, False)])],
+                      ignore_index=True)
+    after = build_history_features(leads, later, None, at_c)
+    pd.testing.assert_frame_equal(after[LEAD], before[LEAD])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lead_history_matches_a_loop_oracle(seed):
+    """Random deals on and around the cutoffs: the vectorised count and recency equal a loop over deals."""
+    rng = np.random.default_rng(seed)
+    leads = _leads([(k, None, C - 400 * DAY) for k in range(1, 9)])
+    n = 30
+    created = [C - int(rng.integers(0, 200)) * DAY for _ in range(n)]
+    closed = [None if rng.random() < 0.2 else c + int(rng.integers(0, 60)) * DAY
+              + pd.Timedelta(seconds=int(rng.choice([0, 0, -1, 1]))) for c in created]
+    opps = _opps([(int(rng.integers(1, 9)), c, e, bool(rng.random() < 0.3))
+                  for c, e in zip(created, closed, strict=True)])
+    cutoffs = [C - int(rng.integers(0, 150)) * DAY for _ in range(20)]
+    spine = _spine([(int(rng.integers(1, 10)), t) for t in cutoffs], index=range(20))  # lead 9 is unknown
+    out = build_history_features(leads, opps, None, spine)
+    for i, row in spine.iterrows():
+        lost = [o.closed_ts for o in opps.itertuples()
+                if o.lead_id == row.lead_id and pd.notna(o.closed_ts) and o.closed_ts < row.as_of_ts and not o.is_won]
+        assert out.loc[i, "hist__lead_lost_opportunities"] == len(lost)
+        days = out.loc[i, "hist__lead_days_since_lost_opportunity"]
+        if lost:
+            assert days == (row.as_of_ts - max(lost)) / DAY
+        else:
+            assert np.isnan(days)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,8 +94,9 @@ def _pairs(spine: pd.DataFrame) -> list[tuple[int, pd.Timestamp]]:
 
 
 def test_build_spine_hand_computed(leads, opportunities):
-    """Open on D ⇔ created < D, and D <= every closing moment (first opportunity, disqualification,
-    created + max age): closing moments are inclusive, creation is not."""
+    """Open on D ⇔ created < D, and D <= every closing moment (an opportunity opening, disqualification,
+    created + max age): closing moments are inclusive, creation is not. (No opportunity here closes, so no
+    lead comes back: see the recycled-lead tests below.)"""
     spine = build_spine(leads, opportunities, AS_OF, max_lead_age_days=MAX_AGE)
     assert _pairs(spine) == EXPECTED
     assert list(spine.columns) == ["lead_id", "as_of_ts"]
@@ -159,3 +161,143 @@ def test_build_spine_is_sorted_by_as_of_then_lead(utc, ids):
     spine = build_spine(leads, opps, AS_OF[:2], max_lead_age_days=MAX_AGE)
     assert spine["lead_id"].tolist() == [10, 20, 30, 10, 20, 30]
     assert spine["as_of_ts"].tolist() == [D1] * 3 + [D2] * 3
+
+
+def test_build_spine_without_age_cap_keeps_old_leads(leads, opportunities):
+    """``max_lead_age_days=None`` (the shipped default): only creation, opportunities and disqualification
+    decide. Lead 1 (aged out at 21 days) and lead 2 stay open to the last date."""
+    spine = build_spine(leads, opportunities, AS_OF)
+    extra = [(1, D4), (1, D5), (2, D5)]
+    assert _pairs(spine) == sorted(EXPECTED + extra, key=lambda p: (p[1], p[0]))
+
+
+# --- the open-lead population: recycled, won, old ------------------------------------------------
+
+NIGHTS = pd.DatetimeIndex(pd.date_range("2025-03-01", periods=8, freq="7D", tz="UTC")).astype("datetime64[ns, UTC]")
+
+
+def _one_lead(utc, ids, created, opps):
+    """One lead created at ``created`` and its opportunities: (created_ts, closed_ts or None, is_won)."""
+    leads = pd.DataFrame({"lead_id": ids(1), "created_ts": utc(created), "source": ["web"]})
+    frame = pd.DataFrame({"lead_id": ids(*[1] * len(opps)), "created_ts": utc(*[o[0] for o in opps]),
+                          "closed_ts": utc(*[o[1] for o in opps]), "is_won": [o[2] for o in opps]})
+    return leads, frame
+
+
+def _nights_open(spine) -> list[str]:
+    return [f"{t:%m-%d}" for t in spine["as_of_ts"]]
+
+
+def test_recycled_lead_reappears_after_its_lost_opportunity_and_leaves_while_the_next_is_open(utc, ids):
+    """Lost opportunity open 03-05 … 03-20: out on 03-08 and 03-15, back on 03-22 and 03-29; a second one
+    opens 03-30 and is still open at every later night (closed after the last night)."""
+    leads, opps = _one_lead(utc, ids, "2025-02-01", [("2025-03-05", "2025-03-20", False),
+                                                     ("2025-03-30", "2025-06-01", False)])
+    spine = build_spine(leads, opps, NIGHTS)
+    assert _nights_open(spine) == ["03-01", "03-22", "03-29"]
+
+
+def test_won_lead_never_reappears(utc, ids):
+    """A won deal closed 03-20 makes a customer: the lead never comes back to the queue."""
+    leads, opps = _one_lead(utc, ids, "2025-02-01", [("2025-03-05", "2025-03-20", True)])
+    assert _nights_open(build_spine(leads, opps, NIGHTS)) == ["03-01"]
+
+
+def test_outcome_of_an_opportunity_still_open_is_not_read(utc, ids):
+    """is_won is a fact only once the deal has closed: an opportunity closing after the last night blocks the
+    lead on every night whatever its outcome (won, lost, or no closing date yet)."""
+    outcomes = [("2025-03-05", "2025-05-01", True), ("2025-03-05", "2025-05-01", False), ("2025-03-05", None, False)]
+    spines = [build_spine(*_one_lead(utc, ids, "2025-02-01", [o]), NIGHTS) for o in outcomes]
+    for spine in spines:
+        assert _nights_open(spine) == ["03-01"]
+
+
+def test_opportunity_closing_exactly_at_the_night(utc, ids):
+    """Closed exactly at a night: not known at that night (still open then, lead out), back the night after;
+    one second earlier and the lead is back that night."""
+    leads, opps = _one_lead(utc, ids, "2025-02-01", [("2025-03-05", "2025-03-15", False)])
+    assert _nights_open(build_spine(leads, opps, NIGHTS)) == ["03-01", "03-22", "03-29", "04-05", "04-12", "04-19"]
+    opps["closed_ts"] = utc("2025-03-14 23:59:59")
+    back_that_night = ["03-01", "03-15", "03-22", "03-29", "04-05", "04-12", "04-19"]
+    assert _nights_open(build_spine(leads, opps, NIGHTS)) == back_that_night
+
+
+def test_opportunity_opening_exactly_at_the_night_keeps_the_lead_that_night(utc, ids):
+    """Created exactly at a night: not known yet, so the lead is still in that night's queue."""
+    leads, opps = _one_lead(utc, ids, "2025-02-01", [("2025-03-08", None, False)])
+    assert _nights_open(build_spine(leads, opps, NIGHTS)) == ["03-01", "03-08"]
+
+
+def test_a_400_day_old_open_lead_is_in_without_a_cap_and_out_with_one(utc, ids):
+    """Age is a stated choice: no cap keeps a 400-day-old lead, a 180-day cap drops it."""
+    leads, opps = _one_lead(utc, ids, "2024-01-26", [])
+    night = NIGHTS[:1]  # 2025-03-01, 400 days after creation
+    assert build_spine(leads, opps, night)["lead_id"].tolist() == [1]
+    assert build_spine(leads, opps, night, max_lead_age_days=None)["lead_id"].tolist() == [1]
+    assert build_spine(leads, opps, night, max_lead_age_days=180).empty
+    assert build_spine(leads, opps, night, max_lead_age_days=400)["lead_id"].tolist() == [1]  # inclusive
+
+
+def test_disqualified_lead_stays_out_even_after_its_lost_opportunity_closes(utc, ids):
+    """Disqualification is final; a lost opportunity closing later does not reopen the lead."""
+    leads, opps = _one_lead(utc, ids, "2025-02-01", [("2025-03-05", "2025-03-20", False)])
+    leads["disqualified_ts"] = utc("2025-03-18")
+    assert _nights_open(build_spine(leads, opps, NIGHTS)) == ["03-01"]
+
+
+def test_opportunities_of_unknown_leads_are_ignored(utc, ids):
+    leads, opps = _one_lead(utc, ids, "2025-02-01", [])
+    stray = pd.DataFrame({"lead_id": ids(99), "created_ts": utc("2025-02-02"), "closed_ts": utc(None),
+                          "is_won": [False]})
+    assert len(build_spine(leads, stray, NIGHTS)) == len(NIGHTS)
+
+
+def _open_oracle(lead, opps, night, max_age_days):
+    """The definition, one lead and one night at a time, only from what is known before the night."""
+    if not lead.created_ts < night:
+        return False
+    if max_age_days is not None and night - lead.created_ts > pd.Timedelta(days=max_age_days):
+        return False
+    disq = getattr(lead, "disqualified_ts", pd.NaT)
+    if pd.notna(disq) and disq < night:
+        return False
+    for o in opps.itertuples():
+        if o.lead_id != lead.lead_id or not o.created_ts < night:
+            continue
+        closed_before = pd.notna(o.closed_ts) and o.closed_ts < night
+        if not closed_before or bool(o.is_won):   # open at the night, or converted
+            return False
+    return True
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("max_age", [None, 30])
+def test_build_spine_matches_a_per_lead_oracle(seed, max_age):
+    """Random leads with several opportunities each, timestamps on and around the nights: the vectorised
+    spine equals the definition checked lead by lead and night by night."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    nights = pd.DatetimeIndex([start + pd.Timedelta(days=7 * k) for k in range(1, 12)]).astype("datetime64[ns, UTC]")
+
+    def stamps(n):  # whole days (many land exactly on a night) or a second off
+        days = rng.integers(0, 90, n)
+        jitter = rng.choice([0, 0, -1, 1, 3600], n)
+        return pd.Series([start + pd.Timedelta(days=int(d), seconds=int(s)) for d, s in zip(days, jitter, strict=True)],
+                         dtype="datetime64[ns, UTC]")
+
+    n = 25
+    created = stamps(n)
+    disq = stamps(n).where(rng.random(n) < 0.2)
+    leads = pd.DataFrame({"lead_id": np.arange(100, 100 + n), "created_ts": created, "disqualified_ts": disq,
+                          "source": "web"})
+    m = 40
+    opp_lead = rng.integers(100, 100 + n, m)
+    opp_created = stamps(m)
+    length = pd.to_timedelta(rng.integers(0, 30, m), unit="D")
+    opp_closed = (opp_created + length).where(rng.random(m) < 0.8)
+    opps = pd.DataFrame({"lead_id": opp_lead, "created_ts": opp_created, "closed_ts": opp_closed,
+                         "is_won": rng.random(m) < 0.3})
+    got = _pairs(build_spine(leads, opps, nights, max_lead_age_days=max_age))
+    expected = [(lead.lead_id, night) for night in nights for lead in leads.itertuples()
+                if _open_oracle(lead, opps, night, max_age)]
+    assert got == expected

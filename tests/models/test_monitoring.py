@@ -7,11 +7,14 @@ import pandas as pd
 import pytest
 
 from models.monitoring import (
+    NOT_SCORED,
     binomial_interval,
+    buyer_coverage,
     check_promises,
     clopper_pearson_interval,
     cohort_metrics,
     matured_nights,
+    scored_share,
 )
 
 NIGHT_1 = pd.Timestamp("2026-01-05", tz="UTC")
@@ -104,3 +107,24 @@ def test_cohort_metrics_per_night():
     assert table.loc[NIGHT_1, "conversion_rate"] == 0.5 and table.loc[NIGHT_1, "leads"] == 4
     assert math.isnan(table.loc[NIGHT_2, "roc_auc"])  # one outcome only: no AUC
     assert table.loc[NIGHT_2, "ece"] == pytest.approx(0.5)  # promised 50 %, none converted
+
+
+def test_buyer_coverage_by_grade_and_not_scored():
+    """Buyers matched to the night's published grade by (lead, night): a lead scored on another night only
+    does not count; a grade unknown to the order is kept, after the known ones."""
+    scores = pd.DataFrame({"lead_id": [1, 2, 3, 4, 4], "as_of_ts": [NIGHT_1, NIGHT_1, NIGHT_2, NIGHT_1, NIGHT_1],
+                           "grade": pd.Categorical(["A", "B", "A", "Z", "C"])})  # lead 4 re-published: last row wins
+    buyers = pd.DataFrame({"lead_id": [1, 2, 3, 4, 5, 3], "as_of_ts": [NIGHT_1, NIGHT_1, NIGHT_1, NIGHT_1, NIGHT_1,
+                                                                       NIGHT_2]})
+    got = buyer_coverage(scores, buyers, grade_order=["A", "B", "C", "D"])
+    assert got["grade"].tolist() == ["A", "B", "C", "D", NOT_SCORED]
+    assert got["buyers"].tolist() == [2, 1, 1, 0, 2]
+    assert got["share"].tolist() == pytest.approx([2 / 6, 1 / 6, 1 / 6, 0, 2 / 6])
+    assert scored_share(got) == pytest.approx(4 / 6)
+
+
+def test_buyer_coverage_without_buyers_is_nan():
+    scores = pd.DataFrame({"lead_id": [1], "as_of_ts": [NIGHT_1], "grade": ["A"]})
+    got = buyer_coverage(scores, scores.iloc[:0][["lead_id", "as_of_ts"]], grade_order=["A"])
+    assert got["buyers"].tolist() == [0, 0]
+    assert math.isnan(scored_share(got))

@@ -6,7 +6,9 @@ import pytest
 from pipeline import sources, tracking
 from pipeline.steps import promote, train
 
-OPEN_GATES = {"max_ece": 1.0, "min_test_conversions": 0}  # the metric gates out of the way, signatures still due
+OPEN_GATES = {"max_auc_drop": 1.0, "max_ece": 1.0, "min_test_conversions": 0}  # metric gates out of the way,
+# signatures still due. This test is about rollback, not the AUC gate: with the open-lead population (no age cap) the
+# points model scores 0.05 below LightGBM on this small world.
 
 
 def _sign(config, version):
