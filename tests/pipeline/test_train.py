@@ -8,13 +8,13 @@ from pipeline.steps import train
 
 
 def test_as_of_trains_on_what_was_known_before_the_day(store):
-    config = store.config()
-    trained = train.run(config, sources=store.sources, as_of="2026-03-02")
+    config = store.config(train={"min_conversions": 30})  # a small world's first fold, three months shorter
+    trained = train.run(config, sources=store.sources, as_of="2026-07-01")
     _, definition = tracking.load_definition("lead-scoring", trained.model_version)
     until = pd.Timestamp(definition["learned"]["until"], tz="UTC")
-    assert until <= pd.Timestamp("2026-03-02", tz="UTC") - pd.Timedelta(days=config.labels.window_days)
-    assert definition["population"]["as_of"] == "2026-03-02"
-    assert "Trained as of 2026-03-02" in definition["population"]["description"]
+    assert until <= pd.Timestamp("2026-07-01", tz="UTC") - pd.Timedelta(days=config.labels.window_days)
+    assert definition["population"]["as_of"] == "2026-07-01"
+    assert "Trained as of 2026-07-01" in definition["population"]["description"]
     assert trained.dataset != store.trained.dataset  # another extract, another named table
     full = pd.Timestamp(tracking.load_definition("lead-scoring", 1)[1]["learned"]["until"], tz="UTC")
     assert full > until
