@@ -129,7 +129,9 @@ class SourceParams(Section):
     max_categories: int = Field(50, gt=1)
     # Text whose distinct values exceed this share of the rows (ids, e-mails, free notes) is dropped.
     max_unique_share: float = Field(0.5, gt=0, le=1)
-    valid_share: float = Field(0.2, gt=0, lt=1)  # the split: train … valid … test, in time or row order
+    # The backtest in created-date or row order: its folds test the last test_share of the rows; a history's
+    # last valid_share early-stops, calibrates and grades.
+    valid_share: float = Field(0.2, gt=0, lt=1)
     test_share: float = Field(0.2, gt=0, lt=1)
 
     @model_validator(mode="after")

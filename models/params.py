@@ -17,12 +17,13 @@ class _Section(BaseModel):
 
 
 class SplitParams(_Section):
-    """The rolling-origin backtest: each fold tests ``test_days`` of snapshots, early-stops and calibrates
-    on the ``valid_days`` before them, trains on what is older; ``gap_days`` (>= the label window) between."""
+    """The rolling-origin backtest: each fold tests ``test_days`` of snapshots and learns from every snapshot
+    at least ``gap_days`` (>= the label window) before them; within that history the last ``valid_days`` early-
+    stop, calibrate and grade (the registered model's history: every matured snapshot)."""
 
     backtest_folds: int = Field(3, ge=3)
     test_days: int = Field(56, gt=0)
-    valid_days: int = Field(56, gt=0)  # also the most recent period the refit calibrates and grades on
+    valid_days: int = Field(56, gt=0)
     gap_days: int = Field(90, ge=0)
 
 
@@ -66,7 +67,7 @@ class TrainParams(_Section):
     calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     # The refit sees every matured snapshot; its calibration, thresholds and promises use out-of-sample
     # probabilities of the most recent period from this many cross-fitted models (leads split in parts).
-    calibration_folds: int = Field(4, ge=2)
+    calibration_folds: int = Field(3, ge=2)
     lgbm: LgbmParams = LgbmParams()
     logreg: LogRegParams = LogRegParams()
     points: PointsParams = PointsParams()

@@ -26,7 +26,7 @@ def promises_figure(by_night: pd.DataFrame, promises: pd.DataFrame, grade_order:
                    label="promise, 95 % CI at sign-off")
         ax.axhline(promise["promised_rate"], color=PROMISE_COLOUR, lw=1.5, label="promised rate")
         colours = np.where(part["breach"], BREACH_COLOUR, KEPT_COLOUR)
-        error = np.vstack([part["realized_rate"] - part["low"], part["high"] - part["realized_rate"]])
+        error = np.clip(np.vstack([part["realized_rate"] - part["low"], part["high"] - part["realized_rate"]]), 0, None)
         ax.errorbar(part["as_of_ts"], part["realized_rate"], yerr=error, fmt="none", ecolor="grey", capsize=3)
         ax.scatter(part["as_of_ts"], part["realized_rate"], c=colours, zorder=3, label="realized (per night)")
         ax.set_title(f"grade {grade}")

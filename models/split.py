@@ -66,49 +66,75 @@ def split_by_order(table: pd.DataFrame, *, order: list[str], valid_share: float,
     return split
 
 
-def rolling_origin_folds(table: pd.DataFrame, *, folds: int, test_days: int, valid_days: int,
-                         gap_days: int) -> list[TimeSplit]:
-    """``folds`` backtest folds, oldest first, each a ``split_by_time`` as it would have been run at the
-    start of its test period: the latest fold tests the last ``test_days`` of snapshots, each earlier fold
-    the ``test_days`` before. Every fold fits on what had matured before it (train … gap … valid … gap)."""
-    last = table["as_of_ts"].max()
+@dataclass(frozen=True)
+class Fold:
+    """One backtest fold: everything that had matured before its period, and the period itself."""
+
+    history: pd.DataFrame
+    test: pd.DataFrame
+
+    def periods(self) -> dict[str, str]:
+        return {"history": span_words(self.history), "test": span_words(self.test)}
+
+
+def span_words(frame: pd.DataFrame) -> str:
+    if frame["as_of_ts"].notna().any():
+        return f"{frame['as_of_ts'].min():%Y-%m-%d}..{frame['as_of_ts'].max():%Y-%m-%d}"
+    return f"rows {frame['row_number'].min()}..{frame['row_number'].max()}"  # a flat export without dates
+
+
+@dataclass(frozen=True)
+class RecentRule:
+    """How the most recent matured period is cut from a history: the last ``days`` of snapshots, with the
+    rows that early-stop a model ending ``gap_days`` before it (a time source); or the last ``share`` of the
+    rows in ``order``, every earlier row before it (a flat export, whose labels do not look ahead)."""
+
+    days: int | None = None
+    gap_days: int = 0
+    order: tuple[str, ...] = ()
+    share: float | None = None
+
+    def cut(self, history: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(the rows a model early-stopped on the recent period may learn from, the recent period)."""
+        if self.days is not None:
+            start = history["as_of_ts"].max() - pd.Timedelta(days=self.days)
+            ts = history["as_of_ts"]
+            return history[ts <= start - pd.Timedelta(days=self.gap_days)], history[ts > start]
+        ordered = history.sort_values(list(self.order), kind="stable")
+        n_recent = round(len(ordered) * self.share)
+        return ordered.iloc[:len(ordered) - n_recent], ordered.iloc[len(ordered) - n_recent:]
+
+
+def rolling_origin_folds(table: pd.DataFrame, *, folds: int, test_days: int, gap_days: int) -> list[Fold]:
+    """``folds`` backtest folds, oldest first: the latest tests the last ``test_days`` of snapshots, each
+    earlier one the ``test_days`` before; each fold's history is every snapshot at least ``gap_days`` (>= the
+    label window) before its period, so every label it learns from was known when the period began."""
+    last, ts = table["as_of_ts"].max(), table["as_of_ts"]
     out = []
     for k in reversed(range(folds)):
         end = last - pd.Timedelta(days=k * test_days)
-        try:
-            out.append(split_by_time(table[table["as_of_ts"] <= end], test_days=test_days, valid_days=valid_days,
-                                     gap_days=gap_days))
-        except ValueError as exc:
-            raise ValueError(f"backtest fold {folds - k} of {folds} (test up to {end:%Y-%m-%d}): {exc}; fewer "
-                             "split.backtest_folds or shorter periods fit this history") from None
+        start = end - pd.Timedelta(days=test_days)
+        fold = Fold(history=table[ts <= start - pd.Timedelta(days=gap_days)], test=table[(ts > start) & (ts <= end)])
+        if fold.history.empty or fold.test.empty:
+            raise ValueError(f"backtest fold {folds - k} of {folds} (testing {start:%Y-%m-%d}..{end:%Y-%m-%d}) has "
+                             f"no {'history' if fold.test.size else 'snapshots'}: the labelled snapshots span "
+                             f"{ts.min():%Y-%m-%d}..{last:%Y-%m-%d}; fewer split.backtest_folds or shorter "
+                             "periods fit this history")
+        out.append(fold)
     return out
 
 
-def order_folds(table: pd.DataFrame, *, order: list[str], folds: int, valid_share: float,
-                test_share: float) -> list[TimeSplit]:
+def order_folds(table: pd.DataFrame, *, order: list[str], folds: int, test_share: float) -> list[Fold]:
     """Backtest folds of a flat export, oldest first: the last ``test_share`` of the rows in ``order`` cut
-    into ``folds`` consecutive test blocks; each fold validates on the ``valid_share`` of rows just before
-    its block and trains on everything earlier."""
+    into ``folds`` consecutive test blocks; each fold's history is every row before its block."""
     ordered = table.sort_values(order, kind="stable", ignore_index=True)
     n = len(ordered)
-    n_valid, block = round(n * valid_share), round(n * test_share / folds)
+    block = round(n * test_share / folds)
     out = []
     for k in reversed(range(folds)):
         end = n - k * block
-        start = end - block - n_valid
-        split = TimeSplit(train=ordered.iloc[:start], valid=ordered.iloc[start:end - block],
-                          test=ordered.iloc[end - block:end])
-        if min(len(split.train), len(split.valid), len(split.test)) == 0:
+        fold = Fold(history=ordered.iloc[:end - block], test=ordered.iloc[end - block:end])
+        if fold.history.empty or fold.test.empty:
             raise ValueError(f"{n} rows are too few for {folds} backtest folds over the last {test_share:.0%}")
-        out.append(split)
+        out.append(fold)
     return out
-
-
-def recent_period(table: pd.DataFrame, *, days: int | None = None, order: list[str] | None = None,
-                  share: float | None = None) -> pd.DataFrame:
-    """The most recent matured period: snapshots of the last ``days`` (a time source), or the last ``share``
-    of the rows in ``order`` (a flat export). Calibration, grade thresholds and promises come from it."""
-    if days is not None:
-        return table[table["as_of_ts"] > table["as_of_ts"].max() - pd.Timedelta(days=days)]
-    ordered = table.sort_values(order, kind="stable", ignore_index=True)
-    return ordered.iloc[len(ordered) - round(len(ordered) * share):]

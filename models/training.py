@@ -4,14 +4,20 @@ Pure: frames and typed params in, an ``Evaluation`` out. The source (the data-co
 CRM export) has already decided its backtest folds and its most recent matured period in the
 ``TrainingSet`` it hands over, and says its label and population in words.
 
-1. **Backtest**: each fold fits on what had matured before it, early-stops and calibrates on the latest
-   slice before it and is tested on its own period after a gap of at least the label window. These
-   metrics, per fold and pooled, are the honest ones: they decide ``compare`` and the gates.
-2. **Refit**: the registered model learns from every matured snapshot, with the number of trees the folds
-   chose (their median best iteration), so sales is scored by a model that has seen the latest data.
-3. **Calibration, grades and promises** come from the most recent matured period, in probabilities that
-   model never saw: the leads are split in ``calibration_folds`` parts and each part is predicted by a
-   model refitted without those leads (cross-fitting), so a lead's own outcome never tunes its score.
+One recipe, ``fit_deployable``, makes a model from a history of matured snapshots:
+
+- the number of trees is early-stopped on the history's most recent period (a model fitted on what came
+  at least a label window before it);
+- the model then learns from the **whole** history, that period included, so it has seen the latest data;
+- its calibration, grade thresholds and promises come from that most recent period, in probabilities
+  the model never saw: the leads are split in ``calibration_folds`` parts and each part is predicted by a
+  model fitted on the history without those leads (cross-fitting), so a lead's own outcome never tunes
+  its score.
+
+The **backtest** runs that recipe once per fold, on everything that had matured before the fold's period,
+and tests it on the period (after a gap of at least the label window): these metrics, per fold and
+pooled, are the honest ones and decide ``compare`` and the gates. The registered model is the same recipe
+on every matured snapshot.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from models.grades import grade_promises, shares_from_capacity, weekly_volume
 from models.metrics import classification_metrics, ranking_auc, reliability_table
 from models.params import EvaluateParams, ScoreParams, TrainParams
 from models.scorer import LeadScorer, build_scorer
-from models.split import TimeSplit
+from models.split import Fold, RecentRule, span_words
 
 FOLD_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "positive_rate",
                 "mean_probability")
@@ -41,12 +47,12 @@ class InsufficientData(ValueError):
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """What a source hands the training core: its matured snapshots, the backtest folds and the most recent
-    matured period cut from them, and how to read them."""
+    """What a source hands the training core: its matured snapshots, the backtest folds cut from them, how
+    to cut a history's most recent period, and how to read them."""
 
-    table: pd.DataFrame         # every matured (labelled) snapshot: what the refit learns from
-    folds: list[TimeSplit]      # backtest folds, oldest first
-    recent: pd.DataFrame        # the most recent matured period: calibration, thresholds, promises
+    table: pd.DataFrame         # every matured (labelled) snapshot: what the registered model learns from
+    folds: list[Fold]           # backtest folds, oldest first
+    recent_rule: RecentRule     # a history's most recent period: early stopping, calibration, promises
     features: list[str]
     target: str
     label: dict                 # the definition's label: milestone, window, words
@@ -54,25 +60,17 @@ class TrainingSet:
     catalog: dict = field(default_factory=dict)  # feature name → its FeatureSpec
     truth: pd.DataFrame | None = None            # lead_id → true propensity (the demo world only)
     warnings: tuple[str, ...] = ()
-    time_column: str = "as_of_ts"                # what "learned from … until" is read from
 
     @property
-    def split(self) -> TimeSplit:
-        """The latest backtest fold (what one time split used to be)."""
-        return self.folds[-1]
+    def recent(self) -> pd.DataFrame:
+        return self.recent_rule.cut(self.table)[1]
 
     def periods(self) -> dict[str, str]:
-        """Each backtest fold's test period, the refit's learning period and the recent period, in words."""
+        """Each backtest fold's test period, the registered model's learning period and its recent period."""
         out = {f"backtest_{k + 1}": fold.periods()["test"] for k, fold in enumerate(self.folds)}
-        out["learned"] = _span(self.table, self.time_column)
-        out["recent"] = _span(self.recent, self.time_column)
+        out["learned"] = span_words(self.table)
+        out["recent"] = span_words(self.recent)
         return out
-
-
-def _span(frame: pd.DataFrame, column: str) -> str:
-    if column in frame and frame[column].notna().any():
-        return f"{frame[column].min():%Y-%m-%d}..{frame[column].max():%Y-%m-%d}"
-    return f"rows {frame['row_number'].min()}..{frame['row_number'].max()}"  # a flat export without dates
 
 
 @dataclass(frozen=True)
@@ -89,21 +87,23 @@ class Evaluation:
 
 
 def check_sufficiency(data: TrainingSet, *, min_conversions: int) -> None:
-    """Refuse to train on too few conversions, or to report metrics or calibrate on none."""
+    """Refuse to train on too few conversions, or to stop early, calibrate or report metrics on none."""
     y = data.target
     for k, fold in enumerate(data.folds, start=1):
         periods = fold.periods()
-        train_conv = int(fold.train[y].sum())
-        if train_conv < min_conversions:
+        learned = int(fold.history[y].sum())
+        if learned < min_conversions:
             raise InsufficientData(
-                f"backtest fold {k} trains on {periods['train']}, which holds {train_conv} converted snapshots; "
+                f"backtest fold {k} learns from {periods['history']}, which holds {learned} converted snapshots; "
                 f"train.min_conversions is {min_conversions}. Add history, widen the label window, use fewer "
                 "split.backtest_folds or lower the minimum knowingly."
             )
-        for name in ("valid", "test"):
-            if getattr(fold, name)[y].sum() == 0:
-                raise InsufficientData(f"the {name} slice of backtest fold {k} ({periods[name]}) holds no "
-                                       "conversions: nothing to calibrate or evaluate against")
+        if fold.test[y].sum() == 0:
+            raise InsufficientData(f"backtest fold {k} tests {periods['test']}, which holds no conversions: "
+                                   "nothing to evaluate against")
+        if data.recent_rule.cut(fold.history)[1][y].sum() == 0:
+            raise InsufficientData(f"the most recent period of backtest fold {k}'s history holds no conversions: "
+                                   "nothing to calibrate on")
     if data.recent[y].sum() == 0:
         raise InsufficientData("the most recent matured period holds no conversions: nothing to calibrate on")
 
@@ -122,25 +122,22 @@ def grade_shares(score: ScoreParams, as_of: pd.Series) -> dict[str, float]:
     return score.grade_shares
 
 
-def backtest(data: TrainingSet, family: str, *, train: TrainParams) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(one row per fold, pooled test labels, pooled out-of-sample probabilities): each fold fitted on its
-    past, early-stopped and calibrated on its validation slice, scored on its test period."""
-    f, y = data.features, data.target
-    rows, ys, ps = [], [], []
-    for k, fold in enumerate(data.folds, start=1):
-        model = fit_family(family, fold.train[f], fold.train[y], fold.valid[f], fold.valid[y], params=train)
-        calibrator = ProbabilityCalibrator(method=train.calibration, raw_is_probability=model.raw_is_probability)
-        calibrator.fit(model.predict_raw(fold.valid[f]), fold.valid[y])
-        p = calibrator.transform(model.predict_raw(fold.test[f]))
-        m = classification_metrics(fold.test[y], p)
-        periods = fold.periods()
-        best = model.booster.best_iteration or model.booster.num_trees() if isinstance(model, LgbmModel) else 0
-        rows.append({"fold": k, "train_period": periods["train"], "test_period": periods["test"],
-                     "test_rows": len(fold.test), "test_conversions": int(fold.test[y].sum()),
-                     "best_iteration": int(best), **{name: m[name] for name in FOLD_METRICS}})
-        ys.append(fold.test[y].to_numpy())
-        ps.append(p)
-    return pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps)
+@dataclass(frozen=True)
+class Fitted:
+    """A model made by ``fit_deployable``: fitted on a whole history, calibrated out of sample."""
+
+    model: object
+    calibrator: ProbabilityCalibrator
+    recent: pd.DataFrame        # the history's most recent period
+    raw_recent: np.ndarray      # its raw scores from models that never saw those leads
+    trees: int | None           # LightGBM's early-stopped number of trees
+
+    @property
+    def p_recent(self) -> np.ndarray:
+        return self.calibrator.transform(self.raw_recent)
+
+    def probability(self, X: pd.DataFrame) -> np.ndarray:
+        return self.calibrator.transform(self.model.predict_raw(X))
 
 
 def lead_parts(leads: pd.Series, parts: int) -> np.ndarray:
@@ -148,36 +145,60 @@ def lead_parts(leads: pd.Series, parts: int) -> np.ndarray:
     return (pd.util.hash_array(leads.astype(str).to_numpy()) % parts).astype(int)
 
 
-def refit(data: TrainingSet, family: str, *, train: TrainParams, trees: int | None) -> tuple[object, np.ndarray]:
-    """(the model fitted on every matured snapshot, out-of-sample raw scores of the recent period): each part
-    of the recent period's leads is scored by a refit that never saw those leads."""
-    f, y, table, recent = data.features, data.target, data.table, data.recent
+def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, features: list[str], target: str,
+                   train: TrainParams) -> Fitted:
+    """The recipe (module docstring): trees early-stopped on the recent period, the model fitted on the whole
+    history, calibrated on the recent period's cross-fitted scores."""
+    f, y = features, target
+    early, recent = rule.cut(history)
+    trees = None
+    if family == "lgbm":
+        stopped = fit_family(family, early[f], early[y], recent[f], recent[y], params=train)
+        trees = int(stopped.booster.best_iteration or stopped.booster.num_trees())
     params = with_lgbm_overrides(train, {"n_estimators": trees}) if trees else train
-    model = fit_family(family, table[f], table[y], params=params)
+    model = fit_family(family, history[f], history[y], params=params)
     if family == "points":  # rules learn nothing: nothing to cross-fit
-        return model, model.predict_raw(recent[f])
-    raw = np.empty(len(recent))
-    part_of_recent = lead_parts(recent["lead_id"], train.calibration_folds)
-    part_of_table = lead_parts(table["lead_id"], train.calibration_folds)
-    for part in range(train.calibration_folds):
-        held = part_of_recent == part
-        if held.any():
-            fitted = fit_family(family, table.loc[part_of_table != part, f], table.loc[part_of_table != part, y],
-                                params=params)
-            raw[held] = fitted.predict_raw(recent.loc[held, f])
-    return model, raw
+        raw = model.predict_raw(recent[f])
+    else:
+        raw = np.empty(len(recent))
+        part_of_recent = lead_parts(recent["lead_id"], train.calibration_folds)
+        part_of_history = lead_parts(history["lead_id"], train.calibration_folds)
+        for part in range(train.calibration_folds):
+            held = part_of_recent == part
+            if held.any():
+                kept = part_of_history != part
+                fitted = fit_family(family, history.loc[kept, f], history.loc[kept, y], params=params)
+                raw[held] = fitted.predict_raw(recent.loc[held, f])
+    calibrator = ProbabilityCalibrator(method=train.calibration, raw_is_probability=model.raw_is_probability)
+    return Fitted(model=model, calibrator=calibrator.fit(raw, recent[y]), recent=recent, raw_recent=raw, trees=trees)
+
+
+def backtest(data: TrainingSet, family: str, *, train: TrainParams) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(one row per fold, pooled test labels, pooled out-of-sample probabilities): the recipe run on each
+    fold's history and scored on its period."""
+    f, y = data.features, data.target
+    rows, ys, ps = [], [], []
+    for k, fold in enumerate(data.folds, start=1):
+        fitted = fit_deployable(fold.history, data.recent_rule, family, features=f, target=y, train=train)
+        p = fitted.probability(fold.test[f])
+        m = classification_metrics(fold.test[y], p)
+        periods = fold.periods()
+        rows.append({"fold": k, "learned_from": periods["history"], "test_period": periods["test"],
+                     "test_rows": len(fold.test), "test_conversions": int(fold.test[y].sum()),
+                     "best_iteration": fitted.trees or 0, **{name: m[name] for name in FOLD_METRICS}})
+        ys.append(fold.test[y].to_numpy())
+        ps.append(p)
+    return pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps)
 
 
 def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, evaluate: EvaluateParams,
                      score: ScoreParams, model_name: str) -> Evaluation:
-    """Backtest, refit on everything, calibrate and grade on the recent period: the one path every training
-    step takes (see the module docstring)."""
-    f, y, recent = data.features, data.target, data.recent
+    """Backtest the recipe, then run it on every matured snapshot: the one path every training step takes."""
+    f, y = data.features, data.target
     folds, backtest_y, backtest_p = backtest(data, family, train=train)
-    trees = int(folds["best_iteration"].median()) if family == "lgbm" else None
-    model, raw_recent = refit(data, family, train=train, trees=trees)
-    calibrator = ProbabilityCalibrator(method=train.calibration, raw_is_probability=model.raw_is_probability)
-    calibrator.fit(raw_recent, recent[y])
+    fitted = fit_deployable(data.table, data.recent_rule, family, features=f, target=y, train=train)
+    model, calibrator, recent, raw_recent, trees = (fitted.model, fitted.calibrator, fitted.recent,
+                                                    fitted.raw_recent, fitted.trees)
     warnings = []
     raw_auc = float(roc_auc_score(recent[y], raw_recent)) if recent[y].nunique() > 1 else float("nan")
     if calibrator.reverses_order():
@@ -215,7 +236,7 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
         importance = feature_importance(model, scorer.prepare(recent[f].head(20_000)))
     catalog = data.catalog
     periods = data.periods()
-    dated = data.table.get(data.time_column, pd.Series(dtype=object)).dropna()
+    dated = data.table["as_of_ts"].dropna()
     definition = build_definition(
         model_name=model_name, family=family, label=data.label, population=data.population,
         features=[{"name": n, "source": catalog[n].source, "description": catalog[n].description}
@@ -239,13 +260,15 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
 
 
 def validation_metric(data: TrainingSet, family: str, *, train: TrainParams, metric: str) -> tuple[float, object]:
-    """(``metric`` on the calibrated validation slice, the fitted model): a tuning trial's objective, which
-    never looks at the test slice."""
-    s, f, y = data.split, data.features, data.target
-    model = fit_family(family, s.train[f], s.train[y], s.valid[f], s.valid[y], params=train)
-    raw = model.predict_raw(s.valid[f])
-    p = ProbabilityCalibrator(method=train.calibration).fit(raw, s.valid[y]).transform(raw)
-    return classification_metrics(s.valid[y], p)[metric], model
+    """(``metric`` on the most recent period of the latest fold's history, the model): a tuning trial's
+    objective. It lies before every backtest test period a tuned recipe is judged on, so the search never
+    scores a trial on those."""
+    f, y = data.features, data.target
+    early, recent = data.recent_rule.cut(data.folds[-1].history)
+    model = fit_family(family, early[f], early[y], recent[f], recent[y], params=train)
+    raw = model.predict_raw(recent[f])
+    p = ProbabilityCalibrator(method=train.calibration).fit(raw, recent[y]).transform(raw)
+    return classification_metrics(recent[y], p)[metric], model
 
 
 def feature_importance(model: LgbmModel, X: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from features.labels import label_column
 from features.schema import CheckedSources, check_sources
 from features.spine import build_spine, data_end
 from features.training_table import build_feature_table, build_training_table, feature_columns
-from models.split import order_folds, recent_period, rolling_origin_folds
+from models.split import RecentRule, order_folds, rolling_origin_folds
 from models.training import TrainingSet, check_sufficiency
 from pipeline import io
 from pipeline.config import Config
@@ -92,7 +92,7 @@ class ContractSource:
         c = self.config
         target = label_column(c.labels.window_days)
         folds = rolling_origin_folds(table, folds=c.split.backtest_folds, test_days=c.split.test_days,
-                                     valid_days=c.split.valid_days, gap_days=c.split.gap_days)
+                                     gap_days=c.split.gap_days)
         features = feature_columns(table, c.features)
         catalog = {spec.name: spec for spec in build_catalog(c.features) if spec.name in features}
         label = {"milestone": c.labels.milestone, "window_days": c.labels.window_days, "column": target,
@@ -106,7 +106,8 @@ class ContractSource:
             population["as_of"] = f"{self.as_of:%Y-%m-%d}"
             population["description"] += (f" Trained as of {self.as_of:%Y-%m-%d}, on what was known before "
                                           "that day.")
-        data = TrainingSet(table=table, folds=folds, recent=recent_period(table, days=c.split.valid_days),
+        data = TrainingSet(table=table, folds=folds,
+                           recent_rule=RecentRule(days=c.split.valid_days, gap_days=c.split.gap_days),
                            features=features, target=target, label=label, population=population, catalog=catalog,
                            truth=io.read_truth(self.location))
         check_sufficiency(data, min_conversions=c.train.min_conversions)
@@ -175,8 +176,7 @@ class FlatSource:
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         params, plan = self.config.source, self.plan
         order = [flat.CREATED, flat.ROW_NUMBER] if plan.created_column else [flat.ROW_NUMBER]
-        folds = order_folds(table, order=order, folds=self.config.split.backtest_folds,
-                            valid_share=params.valid_share, test_share=params.test_share)
+        folds = order_folds(table, order=order, folds=self.config.split.backtest_folds, test_share=params.test_share)
         warnings = [f"column {c.column!r} {c.reason}" for c in plan.columns if c.type is None]
         if plan.created_column is None:
             tested = ", ".join(fold.periods()["test"] for fold in folds)
@@ -189,9 +189,10 @@ class FlatSource:
         population = {"description": "Every lead of the CRM export that has not converted yet (one row per lead). "
                                      "Trained on all rows of the export, converted or not, split by "
                                      + ("created date." if plan.created_column else "row order.")}
-        data = TrainingSet(table=table, folds=folds, recent=recent_period(table, order=order, share=params.valid_share),
-                           features=plan.features, target=flat.LABEL, label=label, population=population,
-                           catalog={s.name: s for s in flat.flat_catalog(plan)}, warnings=tuple(warnings))
+        rule = RecentRule(order=tuple(order), share=params.valid_share)
+        data = TrainingSet(table=table, folds=folds, recent_rule=rule, features=plan.features, target=flat.LABEL,
+                           label=label, population=population, catalog={s.name: s for s in flat.flat_catalog(plan)},
+                           warnings=tuple(warnings))
         check_sufficiency(data, min_conversions=self.config.train.min_conversions)
         return data
 

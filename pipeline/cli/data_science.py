@@ -157,7 +157,7 @@ def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None)
 
     config = _config(params)
     result = step.run(config, sources=sources)
-    table = Table(title=f"Model comparison on the test period {escape(str(result.test_window))}")
+    table = Table(title=f"Model comparison on the backtest periods {escape(str(result.test_window))}")
     for col in ("candidate", "version", "roc_auc [95% CI]", "pr_auc", "log_loss", "brier", "ece", "lift@10%",
                 "capture@10%"):
         table.add_column(col, justify="left" if col == "candidate" else "right")

@@ -52,19 +52,20 @@ def test_a_flat_export_with_created_dates_splits_by_them():
     assert split.train["created_ts"].max() < split.valid["created_ts"].min()
 
 
-def test_rolling_origin_folds_step_back_one_test_period_each_and_end_with_the_plain_split():
-    from models.split import rolling_origin_folds, split_by_time
+def test_rolling_origin_folds_step_back_one_test_period_each_after_a_gap():
+    from models.split import RecentRule, rolling_origin_folds
 
     nights = pd.date_range("2024-01-01", periods=120, freq="7D", tz="UTC")
     table = pd.DataFrame({"as_of_ts": nights, "lead_id": range(120)})
-    folds = rolling_origin_folds(table, folds=3, test_days=56, valid_days=28, gap_days=91)
+    folds = rolling_origin_folds(table, folds=3, test_days=56, gap_days=91)
     starts = [f.test["as_of_ts"].min() for f in folds]
     assert starts == sorted(starts)
     assert {b - a for a, b in zip(starts, starts[1:], strict=False)} == {pd.Timedelta(days=56)}
+    assert folds[-1].test["as_of_ts"].max() == nights[-1] and all(len(f.test) == 8 for f in folds)
     for fold in folds:
-        assert fold.valid["as_of_ts"].max() <= fold.test["as_of_ts"].min() - pd.Timedelta(days=91)
-        assert fold.train["as_of_ts"].max() <= fold.valid["as_of_ts"].min() - pd.Timedelta(days=91)
-    latest = split_by_time(table, test_days=56, valid_days=28, gap_days=91)
-    assert folds[-1].test.equals(latest.test) and folds[-1].train.equals(latest.train)
+        assert fold.history["as_of_ts"].max() <= fold.test["as_of_ts"].min() - pd.Timedelta(days=91)
+        assert fold.history["as_of_ts"].max() >= fold.test["as_of_ts"].min() - pd.Timedelta(days=91 + 14)  # all of it
+    early, recent = RecentRule(days=28, gap_days=91).cut(table)
+    assert len(recent) == 4 and early["as_of_ts"].max() <= recent["as_of_ts"].min() - pd.Timedelta(days=91)
     with pytest.raises(ValueError, match="backtest fold 1 of 30"):
-        rolling_origin_folds(table, folds=30, test_days=56, valid_days=28, gap_days=91)
+        rolling_origin_folds(table, folds=30, test_days=56, gap_days=91)

@@ -7,7 +7,7 @@ import pytest
 
 from models import training
 from models.params import EvaluateParams, ScoreParams, TrainParams
-from models.split import recent_period, rolling_origin_folds
+from models.split import RecentRule, rolling_origin_folds
 from models.training import InsufficientData, TrainingSet, check_sufficiency, fit_and_evaluate, lead_parts
 
 WEEK = pd.Timedelta(days=7)
@@ -26,10 +26,13 @@ def _world(weeks: int = 80, leads_per_week: int = 150, seed: int = 0) -> pd.Data
     })
 
 
+RULE = RecentRule(days=56, gap_days=28)
+
+
 def _set(table: pd.DataFrame, **kwargs) -> TrainingSet:
-    folds = rolling_origin_folds(table, folds=3, test_days=56, valid_days=56, gap_days=28)
-    return TrainingSet(table=table, folds=folds, recent=recent_period(table, days=56), features=["f__x", "f__noise"],
-                       target="y", label={"milestone": "won"}, population={"description": "everyone"}, **kwargs)
+    folds = rolling_origin_folds(table, folds=3, test_days=56, gap_days=28)
+    return TrainingSet(table=table, folds=folds, recent_rule=RULE, features=["f__x", "f__noise"], target="y",
+                       label={"milestone": "won"}, population={"description": "everyone"}, **kwargs)
 
 
 def test_enough_conversions_pass():
@@ -38,18 +41,21 @@ def test_enough_conversions_pass():
 
 def test_too_few_training_conversions_are_refused_with_the_numbers():
     data = _set(_world())
-    first = int(data.folds[0].train["y"].sum())
-    with pytest.raises(InsufficientData, match=rf"backtest fold 1 trains on .* holds {first} converted snapshots; "
+    first = int(data.folds[0].history["y"].sum())
+    with pytest.raises(InsufficientData, match=rf"backtest fold 1 learns from .* holds {first} converted snapshots; "
                                                rf"train.min_conversions is {first + 1}"):
         check_sufficiency(data, min_conversions=first + 1)
 
 
-@pytest.mark.parametrize("empty", ["valid", "test"])
-def test_a_slice_without_conversions_is_refused(empty):
+def test_a_period_without_conversions_is_refused():
     table = _world()
-    part = getattr(_set(table).folds[1], empty)
-    table.loc[table["as_of_ts"].isin(part["as_of_ts"]), "y"] = 0
-    with pytest.raises(InsufficientData, match=f"the {empty} slice of backtest fold 2 .* holds no conversions"):
+    tested = _set(table).folds[1].test
+    table.loc[table["as_of_ts"].isin(tested["as_of_ts"]), "y"] = 0
+    with pytest.raises(InsufficientData, match="backtest fold 2 tests .* which holds no conversions"):
+        check_sufficiency(_set(table), min_conversions=1)
+    recent = RULE.cut(table)[1]
+    table.loc[table["as_of_ts"].isin(recent["as_of_ts"]), "y"] = 0
+    with pytest.raises(InsufficientData, match="holds no conversions"):
         check_sufficiency(_set(table), min_conversions=1)
 
 
@@ -60,35 +66,38 @@ def test_lead_parts_are_stable_and_spread():
     assert set(parts) == {0, 1, 2, 3} and np.bincount(parts).min() > 800
 
 
-def test_the_refit_learns_from_everything_and_the_recent_period_is_scored_out_of_sample(monkeypatch):
+def test_each_model_learns_its_whole_history_and_is_calibrated_on_leads_it_never_saw(monkeypatch):
     data = _set(_world())
     real_fit = training.fit_family
     fits = []
 
     def recording_fit(family, X_train, y_train, X_valid=None, y_valid=None, *, params):
-        fits.append((set(X_train.index), X_valid is None, params.lgbm.n_estimators))
+        fits.append({"rows": set(X_train.index), "valid": None if X_valid is None else set(X_valid.index),
+                     "trees": params.lgbm.n_estimators})
         return real_fit(family, X_train, y_train, X_valid, y_valid, params=params)
 
     monkeypatch.setattr(training, "fit_family", recording_fit)
-    train = TrainParams(calibration_folds=3)
-    evaluation = fit_and_evaluate(data, "lgbm", train=train, evaluate=EvaluateParams(bootstrap_samples=0),
+    evaluation = fit_and_evaluate(data, "lgbm", train=TrainParams(calibration_folds=3),
+                                  evaluate=EvaluateParams(bootstrap_samples=0),
                                   score=ScoreParams(grade_shares={"A": 0.1, "B": 0.3}), model_name="m")
-    backtest_fits, refit, cross_fits = fits[:3], fits[3], fits[4:]
-    for (rows, without_valid, _), fold in zip(backtest_fits, data.folds, strict=True):
-        assert not without_valid and rows == set(fold.train.index)  # early-stopped on the fold's valid slice
-        assert fold.train["as_of_ts"].max() < fold.test["as_of_ts"].min() - pd.Timedelta(days=28)
-    trees = int(np.median(evaluation.folds["best_iteration"]))
-    assert refit == (set(data.table.index), True, trees)  # every matured snapshot, the backtest's trees
-    assert len(cross_fits) == 3
-    parts = lead_parts(data.recent["lead_id"], 3)
-    for part, (rows, _, n_trees) in enumerate(cross_fits):
-        held = set(data.recent["lead_id"][parts == part])
-        assert n_trees == trees and not held & set(data.table.loc[list(rows), "lead_id"])
+    assert len(fits) == 4 * 5  # per model: early stopping, the whole history, three cross-fits
+    histories = [fold.history for fold in data.folds] + [data.table]
+    for k, history in enumerate(histories):
+        stop, whole, *cross = fits[5 * k:5 * k + 5]
+        early, recent = RULE.cut(history)
+        assert stop["rows"] == set(early.index) and stop["valid"] == set(recent.index)
+        assert early["as_of_ts"].max() <= recent["as_of_ts"].min() - pd.Timedelta(days=28)
+        assert whole["rows"] == set(history.index) and whole["valid"] is None  # the latest data included
+        parts = lead_parts(recent["lead_id"], 3)
+        for part, fit in enumerate(cross):
+            held = set(recent["lead_id"][parts == part])
+            assert fit["trees"] == whole["trees"] and not held & set(history.loc[list(fit["rows"]), "lead_id"])
+    for fold in data.folds:  # every label a fold learns from was known when its period began
+        assert fold.history["as_of_ts"].max() <= fold.test["as_of_ts"].min() - pd.Timedelta(days=28)
     learned = evaluation.definition["learned"]
     assert learned["until"] == f"{data.table['as_of_ts'].max():%Y-%m-%d}" and learned["rows"] == len(data.table)
     assert [f["fold"] for f in evaluation.definition["backtest"]["folds"]] == [1, 2, 3]
     assert evaluation.metrics["test_roc_auc"] > 0.75  # pooled over the folds, out of sample
-    assert evaluation.metrics["train_rows"] == len(data.table)
     assert evaluation.grades["test_rows"].sum() == len(data.recent)  # promises measured on the recent period
 
 

@@ -49,11 +49,10 @@ def test_a_dated_export_backtests_in_created_order(dated_export, repo_root):
     source = sources.open_source(config, dated_export)
     prepared = source.training_set(source.build_training_table())
     assert len(prepared.folds) == 3
-    for s in prepared.folds:  # the last fifth (600 rows) in three test blocks, each after its valid fifth
-        assert s.train["created_ts"].max() <= s.valid["created_ts"].min()
-        assert s.valid["created_ts"].max() <= s.test["created_ts"].min()
-        assert len(s.test) == 200 and len(s.valid) == 600
-    assert [s.test.index.min() for s in prepared.folds] == sorted(s.test.index.min() for s in prepared.folds)
+    for fold in prepared.folds:  # the last fifth (600 rows) in three test blocks, each after all earlier rows
+        assert fold.history["created_ts"].max() <= fold.test["created_ts"].min()
+        assert len(fold.test) == 200 and len(fold.history) + len(fold.test) <= 3000
+    assert [len(f.history) for f in prepared.folds] == [2400, 2600, 2800]
     assert len(prepared.recent) == 600
     assert prepared.recent["created_ts"].min() >= prepared.table["created_ts"].quantile(0.79)
     assert all(".." in p and not p.startswith("rows") for p in prepared.periods().values())
