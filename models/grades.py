@@ -41,17 +41,41 @@ def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def effective_counts(converted, leads=None) -> tuple[float, float]:
+    """(conversions, rows) shrunk by the design effect of repeated leads, for a binomial interval.
+
+    A lead open for weeks is one row per night, and its nights convert together (the same deal closes in
+    all their windows): counted as independent rows, an interval is too narrow. The ratio estimator's
+    variance over leads (clusters) against the plain binomial variance is the design effect; dividing both
+    counts by it keeps the rate and gives the interval the width the leads justify. Without ``leads``, or
+    when every lead appears once, nothing changes."""
+    y = np.asarray(converted, dtype=float)
+    n, k = float(len(y)), float(y.sum())
+    if leads is None or n < 2 or k in (0.0, n):
+        return k, n
+    frame = pd.DataFrame({"lead": np.asarray(leads), "y": y}).groupby("lead", sort=False)["y"].agg(["sum", "size"])
+    clusters = len(frame)
+    if clusters < 2:
+        return k, n
+    p = k / n
+    clustered = clusters / (clusters - 1) * float(((frame["sum"] - p * frame["size"]) ** 2).sum()) / n ** 2
+    design_effect = max(1.0, clustered / (p * (1 - p) / n))
+    return k / design_effect, n / design_effect
+
+
 def grade_promises(thresholds: dict[str, float], probability: np.ndarray, converted: np.ndarray,
-                   as_of: pd.Series, grade_of) -> pd.DataFrame:
-    """Per grade: threshold, share, expected weekly volume, promised conversion rate and its interval."""
+                   as_of: pd.Series, grade_of, leads=None) -> pd.DataFrame:
+    """Per grade: threshold, share, expected weekly volume, promised conversion rate and its interval (over
+    ``leads`` when given: a lead seen on several nights is one cluster, see ``effective_counts``)."""
     grades = np.asarray(grade_of(probability))
     y = np.asarray(converted, dtype=float)
+    lead_ids = None if leads is None else np.asarray(leads)
     weeks = max(pd.Series(as_of).nunique(), 1)
     rows = []
     for g, threshold in thresholds.items():
         mask = grades == g
         n, k = int(mask.sum()), float(y[mask].sum())
-        low, high = wilson_interval(k, n)
+        low, high = wilson_interval(*effective_counts(y[mask], None if lead_ids is None else lead_ids[mask]))
         rows.append({
             "grade": g, "min_probability": threshold, "share": n / max(len(y), 1), "weekly_volume": n / weeks,
             "promised_rate": k / n if n else float("nan"), "promised_low": low, "promised_high": high,

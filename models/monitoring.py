@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.stats import beta, norm
 from sklearn.metrics import roc_auc_score
 
-from models.grades import wilson_interval
+from models.grades import effective_counts, wilson_interval
 from models.metrics import expected_calibration_error
 from models.params import MonitorParams
 
@@ -84,8 +84,13 @@ def check_promises(outcomes: pd.DataFrame, promises: pd.DataFrame, *, by: list[s
         frame = promises[["model_version", "grade", "promised_rate", "promised_low", "promised_high"]].copy()
     frame = frame.merge(counted, on=keys, how="left")
     frame[["leads", "conversions"]] = frame[["leads", "conversions"]].fillna(0).astype("int64")
-    bounds = [binomial_interval(int(k), int(n), method=method, confidence=confidence)
-              for k, n in zip(frame["conversions"], frame["leads"], strict=True)]
+    if "lead_id" in outcomes:  # a lead scored on several nights is one cluster (models.grades.effective_counts)
+        effective = {key: effective_counts(part["converted"], part["lead_id"])
+                     for key, part in outcomes.groupby(keys, observed=True)}
+        counts = [effective.get(tuple(row), (0, 0)) for row in frame[keys].itertuples(index=False)]
+    else:
+        counts = list(zip(frame["conversions"], frame["leads"], strict=True))
+    bounds = [binomial_interval(k, n, method=method, confidence=confidence) for k, n in counts]
     frame["realized_rate"] = np.where(frame["leads"] > 0, frame["conversions"] / frame["leads"].clip(lower=1),
                                       np.nan)
     frame["low"] = [b[0] for b in bounds]

@@ -227,7 +227,7 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
     metrics["train_rows"] = float(len(data.table))
     metrics["train_positives"] = float(data.table[y].sum())
     grades = grade_promises(scorer.grade_thresholds, p_recent, recent[y].to_numpy(), recent["as_of_ts"],
-                            scorer.grade)
+                            scorer.grade, leads=recent["lead_id"])
     for row in grades.itertuples():
         metrics[f"test_conversion_grade_{row.grade}"] = float(row.promised_rate)
     importance = None
