@@ -185,7 +185,9 @@ def backtest(data: TrainingSet, family: str, *, train: TrainParams) -> tuple[pd.
         periods = fold.periods()
         rows.append({"fold": k, "learned_from": periods["history"], "test_period": periods["test"],
                      "test_rows": len(fold.test), "test_conversions": int(fold.test[y].sum()),
-                     "best_iteration": fitted.trees or 0, **{name: m[name] for name in FOLD_METRICS}})
+                     "best_iteration": fitted.trees or 0, **{name: m[name] for name in FOLD_METRICS},
+                     "roc_auc_lead_age_only": (ranking_auc(fold.test[y], fold.test["lead__age_days"])
+                                               if "lead__age_days" in fold.test else float("nan"))})
         ys.append(fold.test[y].to_numpy())
         ps.append(p)
     return pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps)
@@ -212,7 +214,8 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
         backtest_y, backtest_p, n_boot=evaluate.bootstrap_samples, seed=train.seed).items()}
     metrics.update({f"valid_{k}": v for k, v in classification_metrics(recent[y], p_recent).items()})
     for row in folds.itertuples():
-        metrics.update({f"backtest_fold{row.fold}_{name}": float(getattr(row, name)) for name in FOLD_METRICS})
+        metrics.update({f"backtest_fold{row.fold}_{name}": float(getattr(row, name))
+                        for name in (*FOLD_METRICS, "roc_auc_lead_age_only")})
     for name in FOLD_METRICS:
         metrics[f"backtest_{name}_mean"] = float(folds[name].mean())
         metrics[f"backtest_{name}_sd"] = float(folds[name].std(ddof=0))

@@ -51,7 +51,7 @@ def test_the_grades_sales_works_keep_their_promises_on_the_nights_after(replay):
     assert list(result.evidence.matured.strftime("%Y-%m-%d")) == NIGHTS
     promises = result.promises.set_index("grade")
     assert set(promises.index) == set(trained.grades["grade"]) and promises["leads"].min() > 0
-    pytest.reported_figures.append("forward promise check (6,000-lead world, trained as of " + AS_OF + "): " + "; ".join(
+    pytest.reported_figures.append(f"forward promise check (6,000-lead world, trained as of {AS_OF}): " + "; ".join(
         f"{g} promised {r.promised_rate:.2%} [{r.promised_low:.2%}, {r.promised_high:.2%}], realized "
         f"{r.realized_rate:.2%} [{r.low:.2%}, {r.high:.2%}] {r.verdict}" for g, r in promises.iterrows()))
     worked = promises.drop(index=promises.index[-1])  # every grade but the rest (D: sales does not work it)

@@ -51,7 +51,8 @@ def _log(config: Config, result: MonitorResult) -> str:
         for r in result.promises.itertuples():
             prefix = f"v{r.model_version}.{r.grade}"
             values = {f"{prefix}.realized_rate": r.realized_rate, f"{prefix}.low": r.low, f"{prefix}.high": r.high,
-                      f"{prefix}.promised_rate": r.promised_rate, f"{prefix}.leads": r.leads,
+                      f"{prefix}.promised_rate": r.promised_rate, f"{prefix}.promised_low": r.promised_low,
+                      f"{prefix}.promised_high": r.promised_high, f"{prefix}.leads": r.leads,
                       f"{prefix}.breach": float(r.breach)}
             mlflow.log_metrics({k: float(v) for k, v in values.items() if np.isfinite(v)})  # no rate without leads
         for step, r in enumerate(result.cohorts.itertuples()):

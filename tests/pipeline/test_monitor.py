@@ -12,7 +12,7 @@ from pipeline.cli import app
 
 NIGHT = pd.Timestamp("2026-01-05", tz="UTC")
 DEFINITION = {"grades": [
-    {"grade": "A", "promised_rate": 0.20, "promised_low": 0.15, "promised_high": 0.25},
+    {"grade": "A", "promised_rate": 0.20, "promised_low": 0.16, "promised_high": 0.25},  # 8 % realized: [4.1, 15.0]
     {"grade": "B", "promised_rate": 0.05, "promised_low": 0.03, "promised_high": 0.07},
 ]}
 
