@@ -44,7 +44,7 @@ from features.as_of import tables_known_before  # noqa: E402
 from features.labels import build_labels, label_column  # noqa: E402
 from features.spine import data_end  # noqa: E402
 from features.training_table import feature_columns  # noqa: E402
-from models.grades import wilson_interval  # noqa: E402
+from models.grades import effective_counts, wilson_interval  # noqa: E402
 from models.metrics import paired_auc_difference  # noqa: E402
 from models.scorer import to_model_input  # noqa: E402
 from models.split import split_by_time  # noqa: E402
@@ -191,7 +191,7 @@ def main() -> None:
           f"trained on the sources known strictly before T ({len(known['leads']):,} of {len(full['leads']):,} "
           f"leads)")
     periods = definition.get("periods") or {}
-    print("champion's periods (its own time split of the snapshots known at T): "
+    print("champion's periods (backtest folds, what it learned from, its recent period): "
           + ", ".join(f"{k} {v}" for k, v in periods.items()))
     print(f"training table known at T: {len(table):,} snapshots, {int(table[target].sum()):,} conversions, "
           f"{table['as_of_ts'].min():%Y-%m-%d}..{table['as_of_ts'].max():%Y-%m-%d}")
@@ -223,16 +223,17 @@ def main() -> None:
     print(f"  overall: {verdict_all}; leads <= {YOUNG_DAYS} days: {verdict_young}")
 
     print("\nchampion grades on the forward nights: promised (the version's definition) vs realized, "
-          "Wilson 95 %:")
+          "Wilson 95 % over leads (the monitor's verdict: the two intervals must meet):")
     for g in definition["grades"]:
         mask = (rows["grade"] == g["grade"]).to_numpy()
         n, k = int(mask.sum()), int(y[mask].sum())
-        low, high = wilson_interval(k, n)
+        low, high = wilson_interval(*effective_counts(y[mask], rows["lead_id"].to_numpy()[mask]))
         rate = k / n if n else float("nan")
-        inside = "inside" if n and low <= g["promised_rate"] <= high else "OUTSIDE"
+        meet = n and low <= g["promised_high"] and high >= g["promised_low"]
+        inside = "kept" if meet else "BREACH"
         print(f"  {g['grade']}  promised {g['promised_rate']:6.2%} [{g['promised_low']:.2%}, {g['promised_high']:.2%}]"
               f"  realized {rate:6.2%} [{low:.2%}, {high:.2%}]  ({k:,}/{n:,} rows, {n / FORWARD_NIGHTS:,.0f}/week "
-              f"vs {g['weekly_volume']:,.0f} promised): promise {inside} the realized interval")
+              f"vs {g['weekly_volume']:,.0f} promised): {inside}")
     total = time.perf_counter() - started
     print("\nseconds: " + "; ".join(f"{k} {v:.1f}" for k, v in phases.items()) + f"; total {total:.1f}")
 
