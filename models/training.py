@@ -10,9 +10,10 @@ One recipe, ``fit_deployable``, makes a model from a history of matured snapshot
   at least a label window before it);
 - the model then learns from the **whole** history, that period included, so it has seen the latest data;
 - its calibration, grade thresholds and promises come from that most recent period, in probabilities
-  the model never saw: the leads are split in ``calibration_folds`` parts and each part is predicted by a
-  model fitted on the history without those leads (cross-fitting), so a lead's own outcome never tunes
-  its score.
+  scored as the nightly job will score: the leads are split in ``calibration_folds`` parts and each part
+  is predicted by a model fitted on the history without those leads' snapshots from the recent period
+  and the label window before it (cross-fitting). Like the deployed model on a night, it has seen each
+  lead's matured past, never the outcome being predicted.
 
 The **backtest** runs that recipe once per fold, on everything that had matured before the fold's period,
 and tests it on the period (after a gap of at least the label window): these metrics, per fold and
@@ -148,7 +149,8 @@ def lead_parts(leads: pd.Series, parts: int) -> np.ndarray:
 def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, features: list[str], target: str,
                    train: TrainParams) -> Fitted:
     """The recipe (module docstring): trees early-stopped on the recent period, the model fitted on the whole
-    history, calibrated on the recent period's cross-fitted scores."""
+    history, calibrated on the recent period's cross-fitted scores (each part's leads without their snapshots
+    whose labels overlap the period, as a lead stands before the deployed model on a night)."""
     f, y = features, target
     early, recent = rule.cut(history)
     trees = None
@@ -163,10 +165,11 @@ def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, feat
         raw = np.empty(len(recent))
         part_of_recent = lead_parts(recent["lead_id"], train.calibration_folds)
         part_of_history = lead_parts(history["lead_id"], train.calibration_folds)
+        matured_before = history.index.isin(early.index)  # labels decided before the recent period began
         for part in range(train.calibration_folds):
             held = part_of_recent == part
             if held.any():
-                kept = part_of_history != part
+                kept = (part_of_history != part) | matured_before
                 fitted = fit_family(family, history.loc[kept, f], history.loc[kept, y], params=params)
                 raw[held] = fitted.predict_raw(recent.loc[held, f])
     calibrator = ProbabilityCalibrator(method=train.calibration, raw_is_probability=model.raw_is_probability)
