@@ -142,5 +142,11 @@ def load_config(path: str | Path = DEFAULT_PARAMS_PATH) -> Config:
     if not path.exists():
         raise ConfigError(f"{path}: no such file (run from the project folder or pass --params)")
     with path.open() as fh:
-        raw = yaml.safe_load(fh)
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:  # the file, line and column, not a traceback
+            mark = getattr(exc, "problem_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise ConfigError(f"{path}{where}: {problem}") from None
     return parse_config(raw, source=str(path))

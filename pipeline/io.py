@@ -15,6 +15,7 @@ import concurrent.futures
 import csv
 import hashlib
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,11 @@ def scores_dir() -> Path:
 
 def db_url() -> str:
     return os.environ.get("LEADSCORE_DB_URL", "sqlite:///leadscore.db")
+
+
+def shown_url(url: str | None = None) -> str:
+    """A database URL fit to print: the password masked (``***``)."""
+    return sa.make_url(url or db_url()).render_as_string(hide_password=True)
 
 
 def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
@@ -229,7 +235,7 @@ def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None =
     folder = (folder or scores_dir()) / f"as_of={as_of:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "scores.parquet"
-    tmp = folder / ".scores.parquet.tmp"
+    tmp = folder / f".scores.{os.getpid()}.{uuid.uuid4().hex[:8]}.parquet.tmp"  # one per run: never shared
     rows = scores.assign(as_of_ts=_iso(scores["as_of_ts"]), scored_at=_iso(scores["scored_at"]))
     key = f"{as_of:%Y-%m-%dT%H:%M:%SZ}"
     eng = engine(url)

@@ -25,9 +25,11 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.config import ConfigError, load_config
+from pipeline.publish_lock import LockHeld
 
 EXIT_FAILED = 1  # README: failed; nothing new published
 EXIT_INVALID_PARAMS = 2  # README: invalid params.yaml (and a wrong combination of options)
+EXIT_LOCKED = 4  # README: another run holds the publish lock
 FAILURES = (ValueError, FileNotFoundError, LookupError)  # what a step raises for bad input: "error: …", exit 1
 
 # Output for people on stdout, errors on stderr (a cron line `>> log 2>&1` keeps both). Emoji codes stay text:
@@ -105,7 +107,7 @@ def _promotion_refused() -> type[Exception] | None:
 def handle_errors() -> Iterator[None]:
     """The one mapping from exceptions to the documented exit codes, printed on stderr.
 
-    ``InvalidParams`` → the problems, exit 2; ``PromotionRefused`` → every reason, exit 1;
+    ``InvalidParams`` → the problems, exit 2; ``PromotionRefused`` → every reason, exit 1; ``LockHeld`` → exit 4;
     ValueError, FileNotFoundError, LookupError → ``error: …``, exit 1. Anything else is a bug and keeps its
     traceback. Use it as a decorator under ``@group.command()``.
     """
@@ -117,6 +119,9 @@ def handle_errors() -> Iterator[None]:
     except FAILURES as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_FAILED) from None
+    except LockHeld as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(EXIT_LOCKED) from None
     except Exception as exc:
         refused = _promotion_refused()
         if refused is None or not isinstance(exc, refused):

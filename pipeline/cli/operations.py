@@ -44,7 +44,7 @@ def score(
         grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                       f"{result.model_version} ({escape(grades)})")
-        console.print(f"published to {escape(io.db_url())} (table scores) and {escape(str(result.parquet_path))}")
+        console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
 
 
 @group.command()

@@ -3,7 +3,8 @@
 Inputs: the source params.yaml describes (``pipeline.sources``), ``models:/<model_name>@<model_alias>`` and
 what that version froze of its source (a flat export's column plan). Output: the ``scores`` table
 (database) and ``<scores dir>/as_of=<date>/scores.parquet``, one row per open lead in the layout of
-``models.scoring.SCORE_TABLE_COLUMNS``. Scoring the same as-of date again replaces that date's rows.
+``models.scoring.SCORE_TABLE_COLUMNS``. Scoring the same as-of date again replaces that date's rows. It holds
+the nightly job's publish lock while it publishes (``leadscore score`` exits 4 while another run holds it).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.timeutil import as_utc
-from pipeline import io, tracking
+from pipeline import io, publish_lock, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
 
@@ -39,9 +40,11 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> 
     source = lead_sources.open_source(config, sources)
     champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
     results = []
-    for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
-        scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
-        path = io.write_scores(scores, as_of)
-        results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number, parquet_path=path,
-                                   grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
+    with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
+        for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
+            scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
+            path = io.write_scores(scores, as_of)
+            results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
+                                       parquet_path=path,
+                                       grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
     return results

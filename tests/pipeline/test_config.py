@@ -154,3 +154,13 @@ def test_a_rule_across_keys_names_them_without_dumping_the_section(repo_root):
     message = str(error.value)
     assert "<root>: score.grade_capacity_per_week needs dates to count leads per week" in message
     assert "got {" not in message and len(message) < 400
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
+    broken = tmp_path / "params.yaml"
+    broken.write_text("labels:\n  window_days: 90\n  milestone: [won\nspine: {}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(broken)
+    message = str(error.value)
+    assert message.startswith(f"{broken}, line ") and ", column " in message
+    assert "Traceback" not in message and len(message.splitlines()) == 1

@@ -1,0 +1,40 @@
+"""score on a small trained store: it takes the nightly job's publish lock, and prints no password."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import io, publish_lock
+from pipeline.cli import app
+from pipeline.steps import promote, score
+
+
+def test_score_waits_for_no_one_and_takes_the_nightly_lock(store):
+    config = store.config()
+    promote.promote(config, version=1, by="ops", force=True, reason="tests")
+    with publish_lock.hold(), pytest.raises(publish_lock.LockHeld, match="another leadscore run"):
+        score.run(config, sources=store.sources, as_of="2026-06-01")
+    assert io.read_scores().empty  # nothing published while the other run held the lock
+    assert score.run(config, sources=store.sources, as_of="2026-06-01").rows == len(io.read_scores()) > 0
+    assert not list((store.root / "scores").rglob("*.tmp"))  # no temporary file left behind
+
+
+def test_the_cli_exits_four_while_another_run_publishes(store, repo_root):
+    promote.promote(store.config(), version=1, by="ops", force=True, reason="tests")
+    with publish_lock.hold():
+        result = CliRunner().invoke(app, ["score", "--params", str(repo_root / "params.yaml"), "--as-of",
+                                          "2026-06-01"])
+    assert result.exit_code == 4 and "another leadscore run" in result.output
+
+
+def test_the_published_url_is_printed_without_its_password(monkeypatch, repo_root):
+    monkeypatch.setenv("LEADSCORE_DB_URL", "postgresql+psycopg://sales_sync:s3cr3t-pw@db.internal:5432/leads")
+    assert io.shown_url() == "postgresql+psycopg://sales_sync:***@db.internal:5432/leads"
+    done = SimpleNamespace(as_of=pd.Timestamp("2026-06-01", tz="UTC"), rows=3, model_version=1,
+                           parquet_path="data/scores/as_of=2026-06-01/scores.parquet", grade_counts={"A": 3})
+    monkeypatch.setattr(score, "run_nights", lambda config, nights, sources=None: [done])
+    result = CliRunner().invoke(app, ["score", "--params", str(repo_root / "params.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-pw" not in result.output and "sales_sync:***@db.internal" in result.output
