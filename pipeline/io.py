@@ -225,6 +225,25 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_orphaned_temporaries(folder: Path) -> None:
+    """Temporary parquet files of runs whose process is gone (killed mid-publish): never published, never
+    needed; a live run's file is left alone."""
+    for path in folder.glob(".scores.*.parquet.tmp"):
+        pid = path.name.split(".")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
 def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None = None,
                  folder: Path | None = None) -> Path:
     """Publish one night's scores: replace that as-of date's rows, never append a second copy.
@@ -234,6 +253,7 @@ def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None =
     """
     folder = (folder or scores_dir()) / f"as_of={as_of:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_orphaned_temporaries(folder)
     target = folder / "scores.parquet"
     tmp = folder / f".scores.{os.getpid()}.{uuid.uuid4().hex[:8]}.parquet.tmp"  # one per run: never shared
     rows = scores.assign(as_of_ts=_iso(scores["as_of_ts"]), scored_at=_iso(scores["scored_at"]))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pipeline.io import db_url, engine, scores_dir
+from pipeline.io import db_url, engine, process_alive, scores_dir
 
 
 class LockHeld(RuntimeError):
@@ -66,7 +66,7 @@ def _file_lock(folder: Path):
                 pid = int(path.read_text().strip() or 0)
             except (OSError, ValueError):
                 pid = 0
-            if pid and _alive(pid):
+            if pid and process_alive(pid):
                 raise LockHeld(f"another leadscore run (pid {pid}) is publishing to {folder}; "
                                f"wait for it, or remove {path} if that process is gone") from None
             path.unlink(missing_ok=True)  # stale: its process is gone
@@ -79,13 +79,3 @@ def _file_lock(folder: Path):
             path.unlink(missing_ok=True)
         return
     raise LockHeld(f"could not take the publish lock {path}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
