@@ -31,25 +31,29 @@ def test_too_short_history_is_refused_with_the_span():
         split_by_time(_weekly(30), test_days=56, valid_days=56, gap_days=90)
 
 
-def test_a_flat_export_splits_by_row_order_without_dates():
-    from models.split import split_by_order
+def test_a_flat_export_is_cut_by_row_order_without_dates():
+    from models.split import RecentRule, order_folds
 
     table = pd.DataFrame({"row_number": range(1, 101), "as_of_ts": pd.NaT}).sample(frac=1, random_state=0)
-    split = split_by_order(table, order=["row_number"], valid_share=0.2, test_share=0.1)
-    assert split.train["row_number"].tolist() == list(range(1, 71))
-    assert split.valid["row_number"].tolist() == list(range(71, 91))
-    assert split.test["row_number"].tolist() == list(range(91, 101))
-    assert split.periods() == {"train": "rows 1..70", "valid": "rows 71..90", "test": "rows 91..100"}
+    folds = order_folds(table, order=["row_number"], folds=2, test_share=0.2)
+    assert [f.test["row_number"].tolist() for f in folds] == [list(range(81, 91)), list(range(91, 101))]
+    assert [f.history["row_number"].tolist() for f in folds] == [list(range(1, 81)), list(range(1, 91))]
+    assert [f.periods() for f in folds] == [{"history": "rows 1..80", "test": "rows 81..90"},
+                                            {"history": "rows 1..90", "test": "rows 91..100"}]
+    early, recent = RecentRule(order=("row_number",), share=0.2).cut(table)
+    assert early["row_number"].tolist() == list(range(1, 81)) and recent["row_number"].tolist() == list(range(81, 101))
 
 
-def test_a_flat_export_with_created_dates_splits_by_them():
-    from models.split import split_by_order
+def test_a_flat_export_with_created_dates_is_cut_by_them():
+    from models.split import RecentRule, order_folds
 
     created = pd.date_range("2025-01-01", periods=10, freq="D", tz="UTC")[::-1]  # file in reverse date order
     table = pd.DataFrame({"row_number": range(1, 11), "created_ts": created, "as_of_ts": created})
-    split = split_by_order(table, order=["created_ts", "row_number"], valid_share=0.2, test_share=0.2)
-    assert split.test["row_number"].tolist() == [2, 1]  # the latest leads, wherever they sit in the file
-    assert split.train["created_ts"].max() < split.valid["created_ts"].min()
+    [fold] = order_folds(table, order=["created_ts", "row_number"], folds=1, test_share=0.2)
+    assert fold.test["row_number"].tolist() == [2, 1]  # the latest leads, wherever they sit in the file
+    assert fold.history["created_ts"].max() < fold.test["created_ts"].min()
+    early, recent = RecentRule(order=("created_ts", "row_number"), share=0.2).cut(table)
+    assert recent["row_number"].tolist() == [2, 1] and early["created_ts"].max() < recent["created_ts"].min()
 
 
 def test_rolling_origin_folds_step_back_one_test_period_each_after_a_gap():
