@@ -38,13 +38,14 @@ demo: setup
 	$(BIN)/leadscore approve --latest --team sales --by "demo.sales@example.com" --comment "Same grades, fresher model"
 	$(BIN)/leadscore promote --latest --by demo.ops
 	$(BIN)/leadscore nightly || [ $$? -eq 3 ]   # 3 = published with drift warnings
-	$(BIN)/leadscore queue --top 15
 	$(BIN)/leadscore report --out report.html
 	@echo ""
 	@echo "Scores:    leadscore.db (table scores) and data/scores/as_of=<date>/scores.parquet"
 	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiments lead-scoring, lead-scoring-monitoring)"
 	@echo "Definition: .venv/bin/leadscore definition --json"
 	@echo "Report:    $(CURDIR)/report.html"
+	@echo ""
+	$(BIN)/leadscore queue --top 15   # what sales opens tomorrow morning, best first
 
 # The PostgreSQL sink is tested against a real server: scripts/ensure-postgres.sh installs Debian's package if
 # needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL.

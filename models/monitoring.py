@@ -224,6 +224,8 @@ def assess(evidence: Evidence, params: MonitorParams, *, window_days: int) -> Mo
     """Each grade's promise checked on the matured nights, pooled and per night, with a verdict in words."""
     outcomes = evidence.outcomes
     promises = evidence.promises()
+    if len(promises):  # a version that has scored no matured night yet has nothing to be held to
+        promises = promises[promises["model_version"].isin(outcomes["model_version"].unique())]
     if outcomes.empty:
         pooled = by_night = cohorts = pd.DataFrame()
         if evidence.nights.empty:

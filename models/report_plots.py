@@ -30,7 +30,8 @@ def promises_figure(by_night: pd.DataFrame, promises: pd.DataFrame, grade_order:
         ax.errorbar(part["as_of_ts"], part["realized_rate"], yerr=error, fmt="none", ecolor="grey", capsize=3)
         ax.scatter(part["as_of_ts"], part["realized_rate"], c=colours, zorder=3, label="realized (per night)")
         ax.set_title(f"grade {grade}")
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+        top = max(promise["promised_high"], part["high"].max() if len(part) else 0.0)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=2 if top < 0.01 else 1))
         ax.grid(alpha=0.3)
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     for ax in list(axes.flat)[len(grades):]:

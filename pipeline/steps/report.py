@@ -138,7 +138,7 @@ def _promises_section(config: Config, checked: MonitorResult) -> Section:
             headers={"model_version": "version", "realized_rate": "realized", "promised_rate": "promised",
                      "promised_low": "promised low", "promised_high": "promised high", "low": "realized low",
                      "high": "realized high"}, flag="breach"),
-        figure(report_plots.promises_figure(checked.by_night, checked.evidence.promises(),
+        figure(report_plots.promises_figure(checked.by_night, checked.promises,
                                             checked.evidence.grade_order), "realized vs promised per grade"),
         *_coverage_part(config, checked),
         "<h3>Ranking and calibration per scored night</h3>",
