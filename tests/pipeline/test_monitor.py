@@ -94,3 +94,11 @@ def test_coverage_unknown_without_buyers(config):
     """Evidence gathered without buyers (older callers): no coverage, NaN, nothing logged."""
     result = assess(_evidence(20, observed_until=LATER), config.monitor, window_days=config.labels.window_days)
     assert result.buyers.empty and np.isnan(result.coverage)
+
+
+def test_a_version_without_a_matured_night_is_not_listed_as_empty_promises(config):
+    import dataclasses
+
+    evidence = dataclasses.replace(_evidence(20, observed_until=LATER), definitions={1: DEFINITION, 2: DEFINITION})
+    result = assess(evidence, config.monitor, window_days=config.labels.window_days)
+    assert set(result.promises["model_version"]) == {1} and result.promises["leads"].min() > 0
