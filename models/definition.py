@@ -76,10 +76,16 @@ def summarize(d: dict, version: int) -> dict:
         "coverage": population.get("coverage"),
         "grades": [{"grade": g["grade"], "threshold": g["min_probability"], "promised_rate": g["promised_rate"],
                     "promised_low": g["promised_low"], "promised_high": g["promised_high"],
-                    "weekly_volume": g["weekly_volume"], "share": g["share"]} for g in d["grades"]],
+                    "weekly_volume": g["weekly_volume"], "share": g["share"],
+                    "backtest_rates": backtest_rates(d, g["grade"])} for g in d["grades"]],
         "promises_measured_on": (d.get("recent") or {}).get("period"),
         "backtest": d.get("backtest") or {},
     }
+
+
+def backtest_rates(d: dict, grade: str) -> list[float]:
+    """The grade's realized rate in each backtest period, oldest first: how much it moves between periods."""
+    return [r["rate"] for r in (d.get("backtest") or {}).get("grades", []) if r["grade"] == grade]
 
 
 def render_markdown(d: dict) -> str:
@@ -104,6 +110,13 @@ def render_markdown(d: dict) -> str:
                    f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}]")
         lines.append(f"| {g['grade']} | {g['min_probability']:.2%} | {g['share']:.1%} | {g['weekly_volume']:,.0f} | "
                      f"{promise} |")
+    moved = {g["grade"]: backtest_rates(d, g["grade"]) for g in d["grades"]}
+    if any(moved.values()):
+        lines += ["", "A grade's rate moves from one period to the next more than its size alone explains. In the "
+                  "backtest's periods, graded as the model of the time would have graded them, the grades converted "
+                  "at: " + "; ".join(f"{g} " + ", ".join(f"{r:.2%}" for r in rates) for g, rates in moved.items()
+                                     if rates) + ". Each promise's interval includes that movement, so it says "
+                  "where a coming period's rate should land."]
     backtest = d.get("backtest") or {}
     lines += [
         "",

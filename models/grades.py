@@ -5,6 +5,12 @@ we know how many leads are open in a typical week, so capacity becomes a share o
 and the share becomes a probability threshold. The thresholds are frozen into the model version. Each
 grade then promises, measured on the later test slice, a conversion rate (with a Wilson 95 % interval)
 and an expected weekly volume — the numbers the monitor later holds the model to.
+
+A grade's rate also moves from one period to the next (a campaign that brought keen leads ends, a few
+late buyers land in the rest grade), more than sampling explains. The backtest measures that: each fold's
+period graded as the recipe would have graded it. The promise's interval adds that between-period spread
+(``between_period_variance``) to its sampling interval, so it says where a future period's rate lands,
+not only how precisely the most recent period was measured.
 """
 
 from __future__ import annotations
@@ -63,10 +69,70 @@ def effective_counts(converted, leads=None) -> tuple[float, float]:
     return k / design_effect, n / design_effect
 
 
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def between_period_variance(counts: list[tuple[float, float]]) -> float:
+    """DerSimonian–Laird estimate of how much a rate's log-odds varies between periods beyond sampling.
+
+    ``counts``: (conversions, rows) per period, already shrunk for repeated leads (``effective_counts``).
+    Each period's empirical log-odds, with 0.5 added to both cells so an empty period still counts, is
+    weighted by its sampling precision; the spread left once sampling is accounted for is the between-period
+    variance (0 when the periods agree as well as their sizes allow, or when fewer than two have rows)."""
+    usable = [(k, n) for k, n in counts if n > 0]
+    if len(usable) < 2:
+        return 0.0
+    y = np.array([math.log((k + 0.5) / (n - k + 0.5)) for k, n in usable])
+    w = np.array([1 / (1 / (k + 0.5) + 1 / (n - k + 0.5)) for k, n in usable])
+    mean = float((w * y).sum() / w.sum())
+    q = float((w * (y - mean) ** 2).sum())
+    c = float(w.sum() - (w ** 2).sum() / w.sum())
+    return max(0.0, (q - (len(usable) - 1)) / c) if c > 0 else 0.0
+
+
+def widen_interval(low: float, high: float, n: float, k: float, spread: float, z: float = 1.96) -> tuple[float, float]:
+    """A Wilson interval widened on the log-odds scale by a between-period variance ``spread``: each side's
+    half-width h becomes sqrt(h² + z²·spread) around the Wilson centre. ``spread`` 0 gives Wilson back; a bound
+    at 0 or 1 stays there."""
+    if spread <= 0 or n <= 0 or math.isnan(low):
+        return low, high
+    p = k / n
+    centre = _logit((p + z * z / (2 * n)) / (1 + z * z / n))
+    extra = z * z * spread
+    out_low = 0.0 if low <= 0 else _expit(centre - math.sqrt((centre - _logit(low)) ** 2 + extra))
+    out_high = 1.0 if high >= 1 else _expit(centre + math.sqrt((_logit(high) - centre) ** 2 + extra))
+    return out_low, out_high
+
+
+def grade_outcomes(grades, converted, leads=None) -> pd.DataFrame:
+    """Per grade of one period: rows, conversions, and both shrunk by repeated leads (``effective_counts``)."""
+    frame = pd.DataFrame({"grade": np.asarray(grades), "y": np.asarray(converted, dtype=float),
+                          "lead": np.arange(len(grades)) if leads is None else np.asarray(leads)})
+    rows = []
+    for g, part in frame.groupby("grade", sort=True):
+        k_eff, n_eff = effective_counts(part["y"].to_numpy(), part["lead"].to_numpy())
+        rows.append({"grade": g, "rows": len(part), "conversions": int(part["y"].sum()),
+                     "rate": float(part["y"].mean()), "effective_conversions": k_eff, "effective_rows": n_eff})
+    return pd.DataFrame(rows, columns=["grade", "rows", "conversions", "rate", "effective_conversions",
+                                       "effective_rows"])
+
+
+def period_spreads(outcomes: pd.DataFrame) -> dict[str, float]:
+    """Between-period variance per grade from ``grade_outcomes`` of several periods (a ``period`` column)."""
+    return {g: between_period_variance(list(zip(part["effective_conversions"], part["effective_rows"], strict=True)))
+            for g, part in outcomes.groupby("grade", sort=True)}
+
+
 def grade_promises(thresholds: dict[str, float], probability: np.ndarray, converted: np.ndarray,
-                   as_of: pd.Series, grade_of, leads=None) -> pd.DataFrame:
+                   as_of: pd.Series, grade_of, leads=None, spreads: dict[str, float] | None = None) -> pd.DataFrame:
     """Per grade: threshold, share, expected weekly volume, promised conversion rate and its interval (over
-    ``leads`` when given: a lead seen on several nights is one cluster, see ``effective_counts``)."""
+    ``leads`` when given: a lead seen on several nights is one cluster, see ``effective_counts``; widened by
+    the grade's between-period variance in ``spreads`` when given, see ``widen_interval``)."""
     grades = np.asarray(grade_of(probability))
     y = np.asarray(converted, dtype=float)
     lead_ids = None if leads is None else np.asarray(leads)
@@ -75,10 +141,12 @@ def grade_promises(thresholds: dict[str, float], probability: np.ndarray, conver
     for g, threshold in thresholds.items():
         mask = grades == g
         n, k = int(mask.sum()), float(y[mask].sum())
-        low, high = wilson_interval(*effective_counts(y[mask], None if lead_ids is None else lead_ids[mask]))
+        k_eff, n_eff = effective_counts(y[mask], None if lead_ids is None else lead_ids[mask])
+        spread = (spreads or {}).get(g, 0.0)
+        low, high = widen_interval(*wilson_interval(k_eff, n_eff), n_eff, k_eff, spread)
         rows.append({
             "grade": g, "min_probability": threshold, "share": n / max(len(y), 1), "weekly_volume": n / weeks,
             "promised_rate": k / n if n else float("nan"), "promised_low": low, "promised_high": high,
-            "test_rows": n, "test_conversions": int(k),
+            "test_rows": n, "test_conversions": int(k), "period_spread": spread,
         })
     return pd.DataFrame(rows)

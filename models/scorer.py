@@ -66,11 +66,7 @@ class LeadScorer:
         return np.clip(np.ceil(rank * 100), 1, 99).astype(np.int64)
 
     def grade(self, probability: np.ndarray) -> np.ndarray:
-        grades = list(self.grade_thresholds)
-        out = np.full(len(probability), grades[-1], dtype=object)
-        for g in reversed(grades[:-1]):
-            out[probability >= self.grade_thresholds[g]] = g
-        return out
+        return grade_by_thresholds(probability, self.grade_thresholds)
 
     def predict(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
         X = self.prepare(frame)
@@ -121,6 +117,15 @@ def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataF
         else:
             X[col] = X[col].astype(float)
     return X
+
+
+def grade_by_thresholds(probability: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """Each probability's grade: the best whose minimum it reaches (the last grade's minimum is 0)."""
+    grades = list(thresholds)
+    out = np.full(len(probability), grades[-1], dtype=object)
+    for g in reversed(grades[:-1]):
+        out[np.asarray(probability) >= thresholds[g]] = g
+    return out
 
 
 def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[str, float]:

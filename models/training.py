@@ -32,10 +32,10 @@ from sklearn.metrics import roc_auc_score
 from models.calibration import ProbabilityCalibrator
 from models.definition import build_definition
 from models.families import LgbmModel, fit_family
-from models.grades import grade_promises, shares_from_capacity, weekly_volume
+from models.grades import grade_outcomes, grade_promises, period_spreads, shares_from_capacity, weekly_volume
 from models.metrics import classification_metrics, ranking_auc, reliability_table
 from models.params import EvaluateParams, ScoreParams, TrainParams
-from models.scorer import LeadScorer, build_scorer
+from models.scorer import LeadScorer, build_scorer, grade_by_thresholds, grade_thresholds
 from models.split import Fold, RecentRule, span_words
 
 FOLD_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "positive_rate",
@@ -176,11 +176,20 @@ def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, feat
     return Fitted(model=model, calibrator=calibrator.fit(raw, recent[y]), recent=recent, raw_recent=raw, trees=trees)
 
 
-def backtest(data: TrainingSet, family: str, *, train: TrainParams) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(one row per fold, pooled test labels, pooled out-of-sample probabilities): the recipe run on each
-    fold's history and scored on its period."""
+@dataclass(frozen=True)
+class Backtest:
+    """The recipe run on each fold's history and scored on its period."""
+
+    folds: pd.DataFrame         # one row per fold: its periods and metrics
+    y: np.ndarray               # pooled test labels
+    probability: np.ndarray     # pooled out-of-sample probabilities
+    grades: pd.DataFrame        # per fold and grade, graded as that fold's recipe would have: rows, conversions
+
+
+def backtest(data: TrainingSet, family: str, *, train: TrainParams, score: ScoreParams | None = None) -> Backtest:
+    """Every fold: the recipe fitted on its history, scored (and, with ``score``, graded) on its period."""
     f, y = data.features, data.target
-    rows, ys, ps = [], [], []
+    rows, ys, ps, graded = [], [], [], []
     for k, fold in enumerate(data.folds, start=1):
         fitted = fit_deployable(fold.history, data.recent_rule, family, features=f, target=y, train=train)
         p = fitted.probability(fold.test[f])
@@ -193,14 +202,22 @@ def backtest(data: TrainingSet, family: str, *, train: TrainParams) -> tuple[pd.
                                                if "lead__age_days" in fold.test else float("nan"))})
         ys.append(fold.test[y].to_numpy())
         ps.append(p)
-    return pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps)
+        if score is not None:
+            thresholds = grade_thresholds(fitted.p_recent, grade_shares(score, fitted.recent["as_of_ts"]))
+            outcome = grade_outcomes(grade_by_thresholds(p, thresholds), fold.test[y], fold.test["lead_id"])
+            graded.append(outcome.assign(fold=k, test_period=periods["test"]))
+    grades = pd.concat(graded, ignore_index=True) if graded else pd.DataFrame(
+        columns=["grade", "rows", "conversions", "rate", "effective_conversions", "effective_rows", "fold",
+                 "test_period"])
+    return Backtest(pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps), grades)
 
 
 def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, evaluate: EvaluateParams,
                      score: ScoreParams, model_name: str) -> Evaluation:
     """Backtest the recipe, then run it on every matured snapshot: the one path every training step takes."""
     f, y = data.features, data.target
-    folds, backtest_y, backtest_p = backtest(data, family, train=train)
+    tested_back = backtest(data, family, train=train, score=score)
+    folds, backtest_y, backtest_p = tested_back.folds, tested_back.y, tested_back.probability
     fitted = fit_deployable(data.table, data.recent_rule, family, features=f, target=y, train=train)
     model, calibrator, recent, raw_recent, trees = (fitted.model, fitted.calibrator, fitted.recent,
                                                     fitted.raw_recent, fitted.trees)
@@ -233,7 +250,7 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
     metrics["train_rows"] = float(len(data.table))
     metrics["train_positives"] = float(data.table[y].sum())
     grades = grade_promises(scorer.grade_thresholds, p_recent, recent[y].to_numpy(), recent["as_of_ts"],
-                            scorer.grade, leads=recent["lead_id"])
+                            scorer.grade, leads=recent["lead_id"], spreads=period_spreads(tested_back.grades))
     for row in grades.itertuples():
         metrics[f"test_conversion_grade_{row.grade}"] = float(row.promised_rate)
     importance = None
@@ -254,6 +271,8 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
                  "period": periods["learned"], "rows": len(data.table),
                  "conversions": int(data.table[y].sum()), "trees": trees},
         backtest={"folds": folds.to_dict("records"),
+                  "grades": tested_back.grades[["fold", "test_period", "grade", "rows", "conversions",
+                                                "rate"]].to_dict("records"),
                   "mean": {name: float(folds[name].mean()) for name in FOLD_METRICS},
                   "pooled": {k: metrics[f"test_{k}"] for k in ("roc_auc", "roc_auc_low", "roc_auc_high", "ece",
                                                                "pr_auc") if f"test_{k}" in metrics}},

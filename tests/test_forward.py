@@ -54,15 +54,15 @@ def test_the_grades_sales_works_keep_their_promises_on_the_nights_after(replay):
     pytest.reported_figures.append(f"forward promise check (6,000-lead world, trained as of {AS_OF}): " + "; ".join(
         f"{g} promised {r.promised_rate:.2%} [{r.promised_low:.2%}, {r.promised_high:.2%}], realized "
         f"{r.realized_rate:.2%} [{r.low:.2%}, {r.high:.2%}] {r.verdict}" for g, r in promises.iterrows()))
-    worked = promises.drop(index=promises.index[-1])  # every grade but the rest (D: sales does not work it)
-    assert not worked["breach"].any(), promises.to_string()
+    assert not promises["breach"].any(), promises.to_string()
+    assert result.exit_code == monitor.KEPT
     assert (io.read_score_history()["model_version"] == trained.model_version).all()
 
 
-@pytest.mark.xfail(strict=True, reason="measured: on this world the rest grade D converts at 0.20 % [0.10, 0.39] "
-                                       "forward against 0.04 % [0.02, 0.09] promised: about ten leads 50-150 days "
-                                       "old that the model scores near zero buy; open in the issue's closing note")
-def test_the_rest_grade_keeps_its_promise_too(replay):
-    _, _, result = replay
-    assert not result.promises["breach"].any()
-    assert result.exit_code == monitor.KEPT
+def test_the_rest_grade_promise_carries_how_much_it_moved_between_backtest_periods(replay):
+    """The rest grade's rate swings between periods far beyond its sampling error on this world (in the
+    backtest: 0.15 %, 0.07 %, 0.01 %); its promise must say so rather than promise the quietest period's rate."""
+    _, trained, _ = replay
+    rest = trained.grades.iloc[-1]
+    assert rest["period_spread"] > 0
+    assert rest["promised_high"] / rest["promised_rate"] > 3

@@ -79,8 +79,9 @@ def check_gates(config: Config, *, version: int, sources: Path | None = None) ->
             source = lead_sources.open_source(config, sources)
             data = source.training_set(lead_sources.load_training_table(source)[0])
             if ";".join(fold.periods()["test"] for fold in data.folds) == windows:
-                _, y, p = backtest(data, recipe[0], train=recipe[1])
-                incumbent, incumbent_windows, rebacktested = classification_metrics(y, p), windows, True
+                again = backtest(data, recipe[0], train=recipe[1])
+                incumbent, incumbent_windows, rebacktested = (classification_metrics(again.y, again.probability),
+                                                              windows, True)
     show = (lambda w: None if w is None else w.replace(";", ", "))  # noqa: E731
     return check_promotion(
         version=version, approvals=tracking.approvals(mv),
