@@ -42,12 +42,16 @@ class RegisterParams(_Section):
 
 
 class NightlyParams(_Section):
-    """leadscore nightly: drift thresholds (population stability index) and where drift is logged."""
+    """leadscore nightly: drift thresholds (population stability index) and where drift is logged, and the
+    guards that fail a night whose sources look broken (too many bad rows, a table missing, empty or resized)."""
 
     psi_warn: float = Field(0.1, gt=0)
     psi_alert: float = Field(0.25, gt=0)
     experiment_name: str = "lead-scoring-monitoring"
     max_reject_share: float = Field(0.01, ge=0, le=1)  # per table; above it the night fails, nothing published
+    # Rows per source table against the last published night: a larger relative change (either way) fails the
+    # night, nothing published; null compares nothing (a missing or empty table still fails it).
+    max_volume_change: float | None = Field(0.3, gt=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> NightlyParams:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import hashlib
+import json
 import os
 import uuid
 from pathlib import Path
@@ -27,14 +28,37 @@ from features.schema import CONTRACT, validate_sources
 SCORES_TABLE = "scores"
 RUNS_TABLE = "runs"
 REJECTS_TABLE = "rejects"
+SOURCE_VOLUMES_TABLE = "source_volumes"
+RUN_COLUMNS = ("run_id", "as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
+               "definition_version", "warnings", "error")
+_RUN_TYPES = {"leads_scored": sa.Integer(), "rejects": sa.Integer(), "model_version": sa.Integer(),
+              **{c: sa.Text() for c in ("run_id", "as_of", "started", "finished", "status", "definition_version",
+                                        "warnings", "error")}}
+_VOLUME_TYPES = {"run_id": sa.Text(), "as_of": sa.Text(), "table_name": sa.Text(), "rows": sa.BigInteger()}
 
 
-def record_run(row: dict, *, url: str | None = None) -> None:
-    """Append one line to the run log (table ``runs``)."""
-    eng = engine(url)
-    with eng.begin() as conn:
-        pd.DataFrame([row]).to_sql(RUNS_TABLE, conn, if_exists="append", index=False)
-    eng.dispose()
+def record_run(row: dict, *, volumes: dict[str, int] | None = None, url: str | None = None) -> str:
+    """Write one run's line to the run log (table ``runs``), replacing the line the run wrote when it started;
+    with ``volumes`` (a published night's rows per source table) the table ``source_volumes`` too, in the same
+    transaction. When the database cannot be written (down, unreachable, full), the line goes to the local
+    fallback run log instead (:func:`fallback_run_log`): a run is never recorded nowhere. Returns where it went."""
+    line = {column: row.get(column) for column in RUN_COLUMNS}
+    try:
+        eng = engine(url)
+        try:
+            with eng.begin() as conn:
+                if sa.inspect(conn).has_table(RUNS_TABLE):
+                    conn.execute(sa.text(f"DELETE FROM {RUNS_TABLE} WHERE run_id = :r"), {"r": line["run_id"]})
+                pd.DataFrame([line]).to_sql(RUNS_TABLE, conn, if_exists="append", index=False, dtype=_RUN_TYPES)
+                if volumes:
+                    pd.DataFrame({"run_id": line["run_id"], "as_of": line["as_of"], "table_name": list(volumes),
+                                  "rows": list(volumes.values())}).to_sql(
+                        SOURCE_VOLUMES_TABLE, conn, if_exists="append", index=False, dtype=_VOLUME_TYPES)
+        finally:
+            eng.dispose()
+        return "database"
+    except sa.exc.SQLAlchemyError as exc:
+        return str(_append_fallback(line, volumes, database_problem(exc, url)))
 
 
 def write_rejects(rejects: pd.DataFrame, *, run_id: str, as_of: pd.Timestamp | None,
@@ -68,15 +92,13 @@ def read_rejects(*, run_id: str | None = None, url: str | None = None) -> pd.Dat
 
 
 def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
-    eng = engine(url)
-    try:
-        with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(RUNS_TABLE):
-                return pd.DataFrame()
-            return pd.read_sql(sa.text(f"SELECT * FROM {RUNS_TABLE} ORDER BY started DESC LIMIT :n"), conn,
-                               params={"n": limit})
-    finally:
-        eng.dispose()
+    """The run log, newest first: the database's ``runs`` merged with the local fallback run log (column
+    ``logged_to``: ``database`` or the fallback file). Raises DatabaseUnavailable when the database cannot be read
+    (:func:`read_run_log` shows the fallback's lines then)."""
+    frame, problem = read_run_log(url=url, limit=limit)
+    if problem:
+        raise DatabaseUnavailable(problem)
+    return frame
 
 
 def sources_dir() -> Path:
@@ -354,3 +376,159 @@ def read_scores(*, as_of: pd.Timestamp | None = None, owner: str | None = None,
         if col in frame.columns:
             frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
+
+
+# The run log's fallback, and what a run that died leaves behind ----------------------------------------------------
+
+RUNNING = "running"
+INTERRUPTED = "interrupted"
+INTERRUPTED_AFTER_PUBLISH = "interrupted after publishing"
+FALLBACK_RUN_LOG = "runs-fallback.jsonl"
+
+
+DATABASE_ERRORS = (sa.exc.SQLAlchemyError,)  # what the database or its driver raises, for a step to tell apart
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The scores database cannot be reached or written; the message names it with its password masked."""
+
+
+def fallback_run_log() -> Path:
+    """Where a run is recorded when the database cannot be: ``<scores dir>/runs-fallback.jsonl``, one JSON line per
+    record, beside the parquet scores and the publish lock (on the machine that ran it). ``leadscore runs`` reads it
+    with the database's ``runs``; a later line of the same run replaces an earlier one."""
+    return scores_dir() / FALLBACK_RUN_LOG
+
+
+def database_problem(exc: BaseException, url: str | None = None) -> str:
+    """One line naming the database (password masked) and what its driver said, for an operator to act on."""
+    detail = getattr(exc, "orig", None) or exc
+    first = next((line.strip() for line in str(detail).splitlines() if line.strip()), type(detail).__name__)
+    password = sa.make_url(url or db_url()).password
+    if password:
+        first = first.replace(str(password), "***")
+    return f"database {shown_url(url)} cannot be used: {first}"
+
+
+def _append_fallback(line: dict, volumes: dict[str, int] | None, problem: str) -> Path:
+    path = fallback_run_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {**line, "volumes": volumes, "database_error": problem,
+              "recorded_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds")}
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def _fallback_runs() -> pd.DataFrame:
+    path = fallback_run_log()
+    if not path.exists():
+        return pd.DataFrame(columns=[*RUN_COLUMNS, "logged_to"])
+    lines = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        try:
+            lines.append({c: json.loads(text).get(c) for c in RUN_COLUMNS})
+        except (ValueError, AttributeError):  # a line cut short by a crash: the rest are still readable
+            continue
+    return pd.DataFrame(lines, columns=list(RUN_COLUMNS)).assign(logged_to=str(path))
+
+
+def _database_runs(url: str | None, limit: int | None) -> pd.DataFrame:
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(RUNS_TABLE):
+                return pd.DataFrame(columns=[*RUN_COLUMNS, "logged_to"])
+            query = f"SELECT * FROM {RUNS_TABLE} ORDER BY started DESC"
+            frame = pd.read_sql(sa.text(query + (" LIMIT :n" if limit else "")), conn, params={"n": limit})
+    finally:
+        eng.dispose()
+    return frame.assign(logged_to="database")
+
+
+def _merge_runs(*logs: pd.DataFrame) -> pd.DataFrame:
+    """One line per run, newest first: a finished line over its start line, the later of two finished ones."""
+    logs = [log for log in logs if len(log)]
+    if not logs:
+        return pd.DataFrame()
+    frame = pd.concat(logs, ignore_index=True).astype({"started": object, "finished": object})
+    frame["_final"] = frame["status"] != RUNNING
+    frame["_order"] = range(len(frame))
+    frame = frame.sort_values(["_final", "_order"]).drop_duplicates("run_id", keep="last")
+    frame = frame.sort_values("started", ascending=False, ignore_index=True)
+    return frame.drop(columns=["_final", "_order"]).astype(object).where(frame.notna(), None)
+
+
+def read_run_log(*, url: str | None = None, limit: int = 20) -> tuple[pd.DataFrame, str | None]:
+    """(the run log newest first, merged as in :func:`read_runs`; what stopped the database being read, or None)."""
+    problem = None
+    try:
+        database = _database_runs(url, limit)
+    except sa.exc.SQLAlchemyError as exc:
+        database, problem = pd.DataFrame(), database_problem(exc, url)
+    return _merge_runs(database, _fallback_runs()).head(limit), problem
+
+
+def last_published_volumes(*, url: str | None = None) -> dict[str, int] | None:
+    """Rows per source table of the last published night (the latest as-of date; of its runs, the last to
+    start), as recorded in ``source_volumes``; None before the first."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SOURCE_VOLUMES_TABLE):
+                return None
+            run_id = conn.execute(sa.text(
+                f"SELECT v.run_id FROM {SOURCE_VOLUMES_TABLE} v LEFT JOIN {RUNS_TABLE} r ON r.run_id = v.run_id "
+                "ORDER BY v.as_of DESC, r.started DESC LIMIT 1")).scalar()
+            if run_id is None:
+                return None
+            rows = conn.execute(sa.text(f"SELECT table_name, rows FROM {SOURCE_VOLUMES_TABLE} WHERE run_id = :r"),
+                                {"r": run_id}).all()
+    finally:
+        eng.dispose()
+    return {table: int(n) for table, n in rows}
+
+
+def recover_interrupted_runs(*, url: str | None = None, folder: Path | None = None) -> list[str]:
+    """Close what runs killed mid-way left behind. Call it holding the publish lock: then no other run is alive.
+
+    - A parquet copy a dead run wrote but never renamed into place (killed between the database commit and the
+      rename) is moved into place when the database holds exactly its rows (same night, count and scoring time);
+      otherwise it was never published and is removed. The database and the parquet then hold the same night.
+    - A run still logged as ``running`` is marked ``interrupted`` (nothing published) or ``interrupted after
+      publishing`` (its night's rows in the database were scored after it started).
+    Returns one line per thing done.
+    """
+    folder = folder or scores_dir()
+    done = []
+    for tmp in sorted(folder.glob("as_of=*/.scores.*.parquet.tmp")):
+        pid = tmp.name.split(".")[2]
+        if not pid.isdigit() or process_alive(int(pid)):
+            continue
+        as_of = pd.Timestamp(tmp.parent.name.removeprefix("as_of="), tz="UTC")
+        try:
+            copy = pd.read_parquet(tmp, columns=["scored_at"])["scored_at"]
+        except Exception:  # noqa: BLE001 — killed while writing it: never complete, never published
+            copy = None
+        night = read_scores(as_of=as_of, url=url) if copy is not None else pd.DataFrame()
+        if (copy is not None and len(copy) == len(night) > 0
+                and pd.to_datetime(copy, utc=True).max() == night["scored_at"].max()):
+            tmp.replace(tmp.parent / "scores.parquet")
+            done.append(f"night {as_of:%Y-%m-%d}: the parquet copy committed by a killed run was moved into place")
+        else:
+            tmp.unlink(missing_ok=True)
+    running = _merge_runs(_database_runs(url, None), _fallback_runs())
+    for run in (running[running["status"] == RUNNING].to_dict("records") if len(running) else []):
+        started = pd.Timestamp(run["started"]).floor("s")
+        night = read_scores(as_of=pd.Timestamp(run["as_of"], tz="UTC"), url=url) if run["as_of"] else pd.DataFrame()
+        published = len(night) > 0 and night["scored_at"].max() >= started
+        run["status"] = INTERRUPTED_AFTER_PUBLISH if published else INTERRUPTED
+        run["error"] = ("the process ended after its night was published, before it finished (killed?)"
+                        if published else "the process ended before it published anything (killed?)")
+        if published:
+            run["leads_scored"] = len(night)
+        record_run(run, url=url)
+        done.append(f"run {run['run_id']}: {run['status']}")
+    return done

@@ -231,13 +231,20 @@ def open_source(config: Config, location: Path | None = None, *, as_of: pd.Times
     return ContractSource(config, location, as_of=as_of)
 
 
-def open_quarantined_source(config: Config, location: Path | None, *, now: pd.Timestamp) -> tuple[LeadSource,
-                                                                                                  CheckedSources]:
-    """The nightly job's source: bad rows quarantined with their reason instead of failing the night."""
+def load_contract_tables(config: Config, location: Path | None) -> dict[str, pd.DataFrame]:
+    """The nightly job's tables as stored (unchecked): it runs on the data-contract tables only."""
     if config.source.kind != "contract":
         raise ValueError("leadscore nightly runs on the data-contract tables (drift needs their snapshots); "
                          "score a flat CRM export with `leadscore score`")
-    checked = check_sources(io.load_sources(location), now=now, event_types=config.features.engagement.event_types)
+    return io.load_sources(location)
+
+
+def open_quarantined_source(config: Config, location: Path | None, *, now: pd.Timestamp,
+                            tables: dict[str, pd.DataFrame] | None = None) -> tuple[LeadSource, CheckedSources]:
+    """The nightly job's source: bad rows quarantined with their reason instead of failing the night (``tables``:
+    already loaded by :func:`load_contract_tables`)."""
+    tables = load_contract_tables(config, location) if tables is None else tables
+    checked = check_sources(tables, now=now, event_types=config.features.engagement.event_types)
     return ContractSource(config, location, tables=checked.tables), checked
 
 

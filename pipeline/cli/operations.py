@@ -12,6 +12,7 @@ from rich.table import Table
 
 from pipeline import io
 from pipeline.cli.common import (
+    EXIT_FAILED,
     ParamsOpt,
     SourcesOpt,
     _config,
@@ -39,12 +40,26 @@ def score(
     from pipeline.steps import score as step
 
     config = _config(params)
-    results = step.run_nights(config, nights=as_of or [], sources=sources)
+    try:
+        results = step.run_nights(config, nights=as_of or [], sources=sources)
+    except step.ScoreFailed as exc:
+        _print_scored(exc.published)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}{_logged(exc.logged_to)}", soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    _print_scored(results)
+
+
+def _print_scored(results) -> None:
     for result in results:
         grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                       f"{result.model_version} ({escape(grades)})")
         console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
+
+
+def _logged(logged_to: str) -> str:
+    """Where a failed run was logged, when the database could not take it (markup-safe)."""
+    return "" if logged_to in ("", "database") else f" (run logged in the fallback run log {escape(logged_to)})"
 
 
 @group.command()
@@ -65,7 +80,8 @@ def nightly(
     config = _config(params)
     result = step.run(config, as_of=as_of, sources=sources)
     if result.exit_code in (step.FAILED, step.LOCKED):
-        err_console.print(f"[red]{escape(str(result.status))}:[/red] {escape(str(result.error))}")
+        err_console.print(f"[red]{escape(str(result.status))}:[/red] {escape(str(result.error))}"
+                          f"{_logged(result.logged_to)}", soft_wrap=True)
         raise typer.Exit(result.exit_code)
     console.print(f"night {result.as_of:%Y-%m-%d}: {escape(str(result.status))}; {result.leads_scored:,} open leads "
                   f"scored with model version {result.model_version} (definition "
@@ -76,31 +92,39 @@ def nightly(
         console.print(f"largest population shifts (PSI): {escape(top)}")
     for warning in result.warnings:
         console.print(f"[yellow]![/yellow] {escape(str(warning))}")
+    if _logged(result.logged_to):
+        console.print(f"[yellow]![/yellow]{_logged(result.logged_to)}")
     raise typer.Exit(result.exit_code)
 
 
 @group.command()
 @handle_errors()
 def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show.")] = 20):
-    """The run log of the nightly job, newest first."""
-    frame = io.read_runs(limit=top)
+    """The run log of nightly and score runs, newest first: the database's, merged with the local fallback run
+    log (runs the database could not take); the column `log` says which held each."""
+    frame, problem = io.read_run_log(limit=top)
+    if problem:
+        err_console.print(f"[yellow]{escape(problem)}: showing the fallback run log "
+                          f"{escape(str(io.fallback_run_log()))} only[/yellow]", soft_wrap=True)
     if frame.empty:
         console.print("[yellow]no nightly runs logged yet (run `leadscore nightly`)[/yellow]")
         return
     import pandas as pd
 
-    table = Table(title="Nightly runs (times UTC)")
-    for col in ("night", "started", "took", "status", "leads", "rejects", "model", "definition"):
-        table.add_column(col, no_wrap=True)
+    table = Table(title="Runs (times UTC)")
+    for col in ("run", "night", "started", "took", "status", "leads", "rejects", "model", "definition", "log"):
+        table.add_column(col, no_wrap=col not in ("status", "definition"), overflow="fold")
     table.add_column("warnings / error", overflow="fold")
     for r in frame.to_dict("records"):
-        started, finished = pd.Timestamp(r["started"]), pd.Timestamp(r["finished"])
+        started = pd.Timestamp(r["started"])
+        took = (f"{(pd.Timestamp(r['finished']) - started).total_seconds():.1f} s" if r.get("finished")
+                else "")
         warnings = len(json.loads(r["warnings"] or "[]"))
-        took = (finished - started).total_seconds()
-        add_row(table, r["as_of"] or "", f"{started:%Y-%m-%d %H:%M:%S}", f"{took:.1f} s",
-                r["status"], f"{r['leads_scored'] or 0:,}", r["rejects"] or 0,
-                r["model_version"] if r["model_version"] is not None else "",
-                r["definition_version"] or "", warnings if warnings else (r.get("error") or ""))
+        add_row(table, r["run_id"], r["as_of"] or "", f"{started:%Y-%m-%d %H:%M:%S}", took,
+                r["status"], f"{int(r['leads_scored'] or 0):,}", int(r["rejects"] or 0),
+                int(r["model_version"]) if r["model_version"] is not None else "",
+                r["definition_version"] or "", "database" if r["logged_to"] == "database" else "fallback",
+                warnings if warnings else (r.get("error") or ""))
     console.print(table)
 
 

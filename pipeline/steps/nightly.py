@@ -23,8 +23,9 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from features.schema import reject_warnings
+from features.schema import CONTRACT, reject_warnings
 from features.timeutil import as_utc
+from features.volumes import table_rows, volume_problems
 from models.drift import drift_warnings, population_stability
 from pipeline import io, publish_lock, tracking
 from pipeline import sources as lead_sources
@@ -46,6 +47,7 @@ class NightlyResult:
     warnings: list[str] = field(default_factory=list)
     error: str = ""
     drift: pd.DataFrame | None = None
+    logged_to: str = ""  # "database", or the fallback run log's path when the database could not be written
 
 
 def _drift(model, features: pd.DataFrame, probability) -> pd.DataFrame:
@@ -55,44 +57,140 @@ def _drift(model, features: pd.DataFrame, probability) -> pd.DataFrame:
     return population_stability(scorer.drift_reference, features[names], probability)
 
 
+class VolumeError(ValueError):
+    """A source table is missing, empty, or changed in size beyond ``nightly.max_volume_change``."""
+
+
+class ChampionMoved(RuntimeError):
+    """The champion alias moved (a rollback or a promotion) while the night was being scored."""
+
+
+MANDATORY = frozenset(name for name, contract in CONTRACT.items() if contract.mandatory)
+
+
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyResult:
+    """One night, start to end; never raises. Publishing (``io.write_scores`` returning) is the commit point:
+    what fails before it fails the night (exit 1, nothing new published), what fails after it is a warning of a
+    published night (exit 3). The run is logged when it starts and when it ends (``io.record_run``: the database,
+    else the local fallback run log), so a run killed in between is found by the next one."""
     run_id = uuid.uuid4().hex[:12]
     started = pd.Timestamp.now(tz="UTC")
-    result = NightlyResult(run_id=run_id, as_of=None, status="failed", exit_code=FAILED)
+    result = NightlyResult(run_id=run_id, as_of=as_utc(as_of) if as_of is not None else None, status="failed",
+                           exit_code=FAILED)
+    published, volumes = False, None
     try:
         with publish_lock.hold():
-            source, checked = lead_sources.open_quarantined_source(config, sources, now=started)
-            result.as_of = as_utc(as_of) if as_of is not None else source.default_as_of(None)
+            io.recover_interrupted_runs()  # what a killed run left behind: no other run is alive while we hold the lock
+            _record(result, started, status=io.RUNNING)
+            raw = lead_sources.load_contract_tables(config, sources)
+            tracking.configure()
+            champion = tracking.load_champion(config.registry.model_name, config.score.model_alias,
+                                              lead_sources.open_source(config, sources))
+            result.model_version, result.definition_version = champion.number, champion.definition_version
+            rows = table_rows(raw)
+            _check_volumes(config, rows, champion, location=sources or io.sources_dir())
+            source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
+            result.as_of = result.as_of if result.as_of is not None else source.default_as_of(None)
             result.rejects = len(checked.rejects)
             io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
             result.warnings += reject_warnings(checked, config.nightly.max_reject_share)
-            tracking.configure()
-            champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
-            result.model_version, result.definition_version = champion.number, champion.definition_version
             queue, features = source.open_leads(result.as_of, champion.state)
             scores = champion.score(queue, features, config.score)
+            _check_still_champion(config, champion)
             io.write_scores(scores, result.as_of)
+            published, volumes = True, rows  # the commit point: from here on, a failure is a warning
             result.leads_scored = len(scores)
-            result.drift = _drift(champion.model, features, scores["probability"].to_numpy())
-            result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn,
-                                              alert=config.nightly.psi_alert)
-            result.status = "published with warnings" if result.warnings else "published"
-            result.exit_code = WARNINGS if result.warnings else PUBLISHED
-            _log_drift(config, result)
+            _after_publish(config, result, champion, features, scores)
     except publish_lock.LockHeld as exc:
         result.status, result.exit_code, result.error = "locked", LOCKED, str(exc)
         return result  # the holder logs its own run
-    except Exception as exc:  # noqa: BLE001 — every failure is logged as a failed night, then reported
-        result.status, result.exit_code, result.error = "failed", FAILED, f"{type(exc).__name__}: {exc}"
-    io.record_run({
-        "run_id": run_id, "as_of": f"{result.as_of:%Y-%m-%d}" if result.as_of is not None else None,
+    except Exception as exc:  # noqa: BLE001 — every failure is logged, then reported
+        if published:
+            result.warnings.append(f"published, but then {_one_line(exc)}")
+        else:
+            result.status, result.exit_code, result.error = "failed", FAILED, _one_line(exc)
+    if published:
+        result.status = "published with warnings" if result.warnings else "published"
+        result.exit_code = WARNINGS if result.warnings else PUBLISHED
+    result.logged_to = _record(result, started, volumes=volumes)
+    return result
+
+
+def _record(result: NightlyResult, started: pd.Timestamp, *, status: str | None = None,
+            volumes: dict[str, int] | None = None) -> str:
+    running = status == io.RUNNING
+    return io.record_run({
+        "run_id": result.run_id, "as_of": f"{result.as_of:%Y-%m-%d}" if result.as_of is not None else None,
         "started": started.isoformat(timespec="microseconds"),
-        "finished": pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds"),
-        "status": result.status, "leads_scored": result.leads_scored, "rejects": result.rejects,
+        "finished": None if running else pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds"),
+        "status": status or result.status, "leads_scored": result.leads_scored, "rejects": result.rejects,
         "model_version": result.model_version, "definition_version": result.definition_version,
         "warnings": json.dumps(result.warnings), "error": result.error,
-    })
-    return result
+    }, volumes=volumes)
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, on one line an operator can act on (a database named with its password masked)."""
+    if isinstance(exc, io.DATABASE_ERRORS):
+        return io.database_problem(exc)
+    if isinstance(exc, mlflow.exceptions.MlflowException):
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        return f"MLflow ({tracking_uri_shown()}) failed: {first.strip()}"
+    if isinstance(exc, VolumeError | ChampionMoved):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def tracking_uri_shown() -> str:
+    """The MLflow tracking URI, any password masked."""
+    uri = mlflow.get_tracking_uri()
+    try:
+        return io.shown_url(uri) if "://" in uri and "@" in uri else uri
+    except Exception:  # noqa: BLE001 — not a URL SQLAlchemy parses: show it without its credentials part
+        return uri.split("@")[-1]
+
+
+def _check_volumes(config: Config, rows: dict[str, int], champion, *, location: Path) -> None:
+    """Fail the night, before anything is scored, when a table it needs is missing, or one is empty or changed in
+    size beyond ``nightly.max_volume_change`` against the last published night. Needed: the contract's mandatory
+    tables, those the last published night had and those the champion was trained on."""
+    previous = io.last_published_volumes()
+    required = MANDATORY | set(previous or {}) | _trained_on(champion)
+    problems = volume_problems(rows, previous, required=required, max_change=config.nightly.max_volume_change,
+                               location=str(location))
+    if problems:
+        raise VolumeError("the sources do not look like a night's extract, nothing published: " + " | ".join(problems))
+
+
+def _trained_on(champion) -> set[str]:
+    """The source tables the champion learned from (its training run's lineage tags ``data.<table>``)."""
+    tags = mlflow.MlflowClient().get_run(champion.version.run_id).data.tags
+    return {key.removeprefix("data.") for key in tags if key.startswith("data.")} & set(CONTRACT)
+
+
+def _check_still_champion(config: Config, champion) -> None:
+    """A rollback or promotion while the night was scored: publishing the version just replaced would undo it."""
+    name, alias = config.registry.model_name, config.score.model_alias
+    now = int(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+    if now != champion.number:
+        raise ChampionMoved(f"{name}@{alias} moved from version {champion.number} to {now} while this night was "
+                            f"scored (a rollback or a promotion): nothing published; run it again to score with "
+                            f"version {now}")
+
+
+def _after_publish(config: Config, result: NightlyResult, champion, features: pd.DataFrame,
+                   scores: pd.DataFrame) -> None:
+    """Drift and its MLflow run, once the night is published: each failure is a warning, never a failed night."""
+    try:
+        result.drift = _drift(champion.model, features, scores["probability"].to_numpy())
+        result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn, alert=config.nightly.psi_alert)
+    except Exception as exc:  # noqa: BLE001 — published already: say it, don't fail the night
+        result.warnings.append(f"published, but the drift check failed: {_one_line(exc)}")
+    result.status = "published with warnings" if result.warnings else "published"
+    try:
+        _log_drift(config, result)
+    except Exception as exc:  # noqa: BLE001 — published already: say it, don't fail the night
+        result.warnings.append(f"published, but logging the night to MLflow failed: {_one_line(exc)}")
 
 
 def _log_drift(config: Config, result: NightlyResult) -> None:
@@ -101,5 +199,5 @@ def _log_drift(config: Config, result: NightlyResult) -> None:
         mlflow.set_tags({"as_of": f"{result.as_of:%Y-%m-%d}", "model_version": str(result.model_version),
                          "definition_version": result.definition_version, "status": result.status})
         mlflow.log_metrics({"leads_scored": result.leads_scored, "rejects": result.rejects})
-        for row in result.drift.itertuples():
+        for row in (result.drift.itertuples() if result.drift is not None else ()):
             mlflow.log_metric(f"psi.{row.column}", row.psi)

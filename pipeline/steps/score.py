@@ -4,12 +4,15 @@ Inputs: the source params.yaml describes (``pipeline.sources``), ``models:/<mode
 what that version froze of its source (a flat export's column plan). Output: the ``scores`` table
 (database) and ``<scores dir>/as_of=<date>/scores.parquet``, one row per open lead in the layout of
 ``models.scoring.SCORE_TABLE_COLUMNS``. Scoring the same as-of date again replaces that date's rows. It holds
-the nightly job's publish lock while it publishes (``leadscore score`` exits 4 while another run holds it).
+the nightly job's publish lock while it publishes (``leadscore score`` exits 4 while another run holds it), and
+logs each night in the run log (``leadscore runs``) as the nightly job does. It checks no drift and no volumes:
+it is the command for replays and backfills, whose extract need not be tonight's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -33,18 +36,69 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResu
     return run_nights(config, nights=[as_of] if as_of is not None else [], sources=sources)[0]
 
 
+class ScoreFailed(RuntimeError):
+    """A night could not be published; logged in the run log first. ``published``: the nights of the same
+    backfill published before it (each night is its own commit), ``logged_to``: where the failure was logged."""
+
+    def __init__(self, message: str, *, published: list[ScoreResult], logged_to: str):
+        super().__init__(message)
+        self.published, self.logged_to = published, logged_to
+
+
 def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> list[ScoreResult]:
     """Score and publish each night in turn (default: tonight only), reading the sources and loading the
-    champion once: a backfill of past nights costs the features and predictions, not a start-up per night."""
-    tracking.configure()
-    source = lead_sources.open_source(config, sources)
-    champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
-    results = []
-    with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
-        for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
-            scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
-            path = io.write_scores(scores, as_of)
-            results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
-                                       parquet_path=path,
-                                       grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
+    champion once: a backfill of past nights costs the features and predictions, not a start-up per night.
+
+    Each night is logged in the run log as the nightly job logs its nights (run ids ``score-…``): when it starts
+    and when it ends, in the database or else the local fallback run log. A failure is logged, then raised as
+    ScoreFailed with one line (a database named with its password masked); LockHeld is raised as it is."""
+    results: list[ScoreResult] = []
+    run = _Run()
+    try:
+        tracking.configure()
+        source = lead_sources.open_source(config, sources)
+        champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
+        with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
+            io.recover_interrupted_runs()  # what a killed run left behind: no other run is alive while we hold it
+            for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
+                run = _Run(as_of=as_of, model_version=champion.number,
+                           definition_version=champion.definition_version)
+                run.record(io.RUNNING)
+                scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
+                path = io.write_scores(scores, as_of)
+                run.leads_scored = len(scores)
+                run.record("published")
+                results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
+                                           parquet_path=path,
+                                           grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
+                run = _Run()
+    except publish_lock.LockHeld:
+        raise
+    except Exception as exc:  # noqa: BLE001 — logged, then raised with one line
+        message = (io.database_problem(exc) if isinstance(exc, io.DATABASE_ERRORS)
+                   else str(exc) if isinstance(exc, ValueError | LookupError | OSError)
+                   else f"{type(exc).__name__}: {exc}")
+        run.error = message
+        raise ScoreFailed(message, published=results, logged_to=run.record("failed")) from exc
     return results
+
+
+@dataclass
+class _Run:
+    """One night of ``leadscore score`` in the run log."""
+
+    as_of: pd.Timestamp | None = None
+    model_version: int | None = None
+    definition_version: str = ""
+    leads_scored: int = 0
+    error: str = ""
+    run_id: str = field(default_factory=lambda: f"score-{uuid.uuid4().hex[:12]}")
+    started: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
+
+    def record(self, status: str) -> str:
+        return io.record_run({
+            "run_id": self.run_id, "as_of": f"{self.as_of:%Y-%m-%d}" if self.as_of is not None else None,
+            "started": self.started.isoformat(timespec="microseconds"),
+            "finished": None if status == io.RUNNING else pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds"),
+            "status": status, "leads_scored": self.leads_scored, "rejects": 0, "model_version": self.model_version,
+            "definition_version": self.definition_version, "warnings": "[]", "error": self.error})

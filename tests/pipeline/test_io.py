@@ -151,3 +151,22 @@ def test_write_sources_replaces_each_table_whole_and_leaves_no_temporary_file(tm
     assert sorted(p.name for p in folder.iterdir()) == ["leads.parquet", "truth.parquet"]
     assert pd.read_parquet(folder / "leads.parquet")["lead_id"].tolist() == [7]
     assert pd.read_parquet(folder / "truth.parquet")["lead_id"].tolist() == [1]
+
+
+def test_a_run_the_database_cannot_take_goes_to_the_fallback_log_and_is_read_back_merged(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADSCORE_SCORES_DIR", str(tmp_path / "scores"))
+    good, down = f"sqlite:///{tmp_path}/scores.db", "postgresql+psycopg://u:s3cret@127.0.0.1:1/x"
+    line = {"run_id": "r1", "as_of": "2026-06-01", "started": "2026-06-01T02:00:00+00:00", "status": io.RUNNING}
+    assert io.record_run(line, url=good) == "database"
+    where = io.record_run({**line, "status": "failed", "finished": "2026-06-01T02:00:03+00:00", "error": "x"},
+                          url=down)
+    assert where == str(io.fallback_run_log()) and "s3cret" not in io.fallback_run_log().read_text()
+    io.record_run({**line, "run_id": "r2", "started": "2026-06-02T02:00:00+00:00", "status": "published",
+                   "finished": "2026-06-02T02:00:09+00:00", "leads_scored": 7}, url=good)
+    merged = io.read_runs(url=good)
+    assert merged[["run_id", "status", "logged_to"]].values.tolist() == [
+        ["r2", "published", "database"], ["r1", "failed", str(io.fallback_run_log())]]
+    frame, problem = io.read_run_log(url=down)
+    assert frame["run_id"].tolist() == ["r1"] and "u:***@127.0.0.1:1/x cannot be used" in problem
+    with pytest.raises(io.DatabaseUnavailable, match="cannot be used"):
+        io.read_runs(url=down)

@@ -61,3 +61,33 @@ def test_too_many_bad_events_publish_nothing_and_keep_the_rejects(store, tmp_pat
     assert io.read_scores().empty
     rejects = io.read_rejects(run_id=result.run_id)
     assert len(rejects) == len(bad) and set(rejects["table_name"]) == {"engagement_events"}
+
+
+def test_a_missing_events_table_fails_in_one_line_naming_the_table_and_the_folder(store, tmp_path):
+    _champion(store)
+    partial = tmp_path / "partial"
+    shutil.copytree(store.sources, partial)
+    (partial / "engagement_events.parquet").unlink()  # the champion learned from it: tonight cannot do without
+    result = nightly.run(store.config(), sources=partial)
+    assert result.exit_code == nightly.FAILED and "\n" not in result.error
+    assert f"engagement_events: table is missing from {partial}" in result.error, result.error
+    assert io.read_scores().empty
+    assert io.read_runs()["error"].tolist() == [result.error]
+
+
+def test_a_published_night_records_its_volumes_and_the_next_is_held_to_them(store, tmp_path):
+    _champion(store)
+    first = nightly.run(store.config(), sources=store.sources)
+    events = pd.read_parquet(store.sources / "engagement_events.parquet")
+    assert io.last_published_volumes()["engagement_events"] == len(events)
+    grown = tmp_path / "grown"
+    shutil.copytree(store.sources, grown)
+    pd.concat([events, events]).to_parquet(grown / "engagement_events.parquet", index=False)
+    second = nightly.run(store.config(), sources=grown)
+    assert second.exit_code == nightly.FAILED
+    assert (f"engagement_events: {2 * len(events):,} rows against {len(events):,} on the last published night "
+            "(+100%, beyond nightly.max_volume_change 30%)") in second.error
+    relaxed = nightly.run(store.config(nightly={"max_volume_change": 1.5}), sources=grown)
+    assert relaxed.exit_code in (nightly.PUBLISHED, nightly.WARNINGS), relaxed.error
+    assert io.last_published_volumes()["engagement_events"] == 2 * len(events)
+    assert io.read_runs()["status"].tolist()[::-1] == [first.status, "failed", relaxed.status]
