@@ -1,16 +1,22 @@
 """nightly: validate sources → features for the leads open tonight → champion → publish → drift → run log.
 
 Inputs: the source tables, ``models:/<model_name>@<model_alias>``. Outputs: the published scores (see
-``score``), one row in the ``runs`` table (as_of, started, finished, status, leads scored, rejects,
-model and definition version, warnings), and drift metrics in the MLflow monitoring experiment.
+``score``), the run in the run log (``runs``: as_of, started, finished, status, leads scored, rejects, model and
+definition version, warnings, error; logged when it starts and when it ends, in the local fallback run log when
+the database cannot take it), each published night's rows per source table (``source_volumes``), and drift
+metrics in the MLflow monitoring experiment.
 
 Bad rows in the sources are quarantined, not dropped: each goes to the ``rejects`` table with its table,
 row number, key, column, reason and this run's id. A night whose rejects exceed
 ``nightly.max_reject_share`` of any table fails (the rejects are still recorded, to be fixed at the source).
+A night whose tables do not look like a night's extract fails before anything is scored
+(``features.volumes``): a table it needs missing, a table empty, or rows changed beyond
+``nightly.max_volume_change`` against the last published night.
 
-Exit codes (``leadscore nightly``): 0 published; 3 published with warnings (drift above
-``nightly.psi_warn``, or rows quarantined below the threshold); 1 failed, nothing new published (the
-previous night's scores stay as they were); 2 invalid params.yaml; 4 another run holds the publish lock.
+Publishing (``io.write_scores`` returning) is the commit point. Exit codes (``leadscore nightly``): 0
+published; 3 published with warnings (drift above ``nightly.psi_warn``, rows quarantined below the threshold,
+or a step after the commit that failed: drift, MLflow); 1 failed, nothing new published (the previous night's
+scores stay as they were); 2 invalid params.yaml; 4 another run holds the publish lock.
 """
 
 from __future__ import annotations
@@ -65,6 +71,9 @@ class ChampionMoved(RuntimeError):
     """The champion alias moved (a rollback or a promotion) while the night was being scored."""
 
 
+# MLflow answered (no such model or alias): the message of the exception raised from it says what to do. Any other
+# error code is MLflow itself failing (unreachable, a broken store), which a "no champion" message would hide.
+MLFLOW_ANSWERS = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 MANDATORY = frozenset(name for name, contract in CONTRACT.items() if contract.mandatory)
 
 
@@ -90,7 +99,9 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             rows = table_rows(raw)
             _check_volumes(config, rows, champion, location=sources or io.sources_dir())
             source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
-            result.as_of = result.as_of if result.as_of is not None else source.default_as_of(None)
+            if result.as_of is None:
+                result.as_of = source.default_as_of(None)
+                _record(result, started, status=io.RUNNING)  # the night it is publishing, should it be killed
             result.rejects = len(checked.rejects)
             io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
             result.warnings += reject_warnings(checked, config.nightly.max_reject_share)
@@ -133,8 +144,9 @@ def _one_line(exc: BaseException) -> str:
     """What went wrong, on one line an operator can act on (a database named with its password masked)."""
     if isinstance(exc, io.DATABASE_ERRORS):
         return io.database_problem(exc)
-    if isinstance(exc, mlflow.exceptions.MlflowException):
-        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    cause = exc if isinstance(exc, mlflow.exceptions.MlflowException) else exc.__cause__
+    if isinstance(cause, mlflow.exceptions.MlflowException) and cause.error_code not in MLFLOW_ANSWERS:
+        first = next((line for line in str(cause).splitlines() if line.strip()), "")
         return f"MLflow ({tracking_uri_shown()}) failed: {first.strip()}"
     if isinstance(exc, VolumeError | ChampionMoved):
         return str(exc)
