@@ -6,7 +6,8 @@ Locations come from the environment (see .env.example), never from params.yaml:
   folder holding exactly one ``.csv`` or ``.parquet`` file;
 - ``LEADSCORE_SCORES_DIR``: where scores are written as parquet, one folder per as-of date
   (default ``data/scores``);
-- ``LEADSCORE_DB_URL``: SQLAlchemy URL of the scores database (default ``sqlite:///leadscore.db``).
+- ``LEADSCORE_DB_URL``: SQLAlchemy URL of the scores database (default ``sqlite:///leadscore.db``); the run log
+  falls back to ``<scores dir>/runs-fallback.jsonl`` when that database cannot be written.
 """
 
 from __future__ import annotations

@@ -223,6 +223,7 @@ KILLS = {  # point → (the database's night, the parquet's night) right after t
 }
 
 
+@pytest.mark.integration  # a whole process per point: in `make test`, not in `make test-fast`
 @pytest.mark.parametrize("point", list(KILLS))
 def test_sigkill_around_the_commit_and_the_rename(sink, point):
     child = run_child(sink, point)
@@ -239,6 +240,7 @@ def test_sigkill_around_the_commit_and_the_rename(sink, point):
     assert "killed?" in closed["error"]
 
 
+@pytest.mark.integration
 def test_after_a_kill_between_commit_and_rename_the_next_night_publishes_whole(world):
     assert run_child(world, "rename:before").returncode == -signal.SIGKILL
     assert published(world) == ("new", "old")
@@ -317,6 +319,7 @@ def test_a_disk_write_failure_on_the_parquet_publishes_nothing(sink, monkeypatch
 
 # Two publishers, broken extracts, a rollback --------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_score_and_nightly_on_the_same_night_at_once(world):
     repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, **world.env, "PYTHONPATH": str(repo)}
