@@ -45,13 +45,29 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
 
 
-def configure() -> str:
-    """Point MLflow at $MLFLOW_TRACKING_URI (default: SQLite here). The registry follows the tracking URI
-    unless $MLFLOW_REGISTRY_URI says otherwise, which MLflow reads itself: calling set_registry_uri would
-    export the variable and pin the registry for the rest of the process, whatever the tracking URI."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+def configure(*, create: bool = False) -> str:
+    """Point MLflow at $MLFLOW_TRACKING_URI (default: SQLite in the project home). The registry follows the
+    tracking URI unless $MLFLOW_REGISTRY_URI says otherwise, which MLflow reads itself: calling
+    set_registry_uri would export the variable and pin the registry for the rest of the process.
+
+    Only a command that writes a first run (``create``: train, tune) may start a new SQLite store; any other
+    finding none is run from the wrong folder, and says so rather than answer from an empty registry."""
+    uri = io.sqlite_at_home(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    path = io.sqlite_file(uri)
+    if not create and path is not None and not path.exists():
+        raise FileNotFoundError(
+            f"no MLflow store at {path.resolve()}: run leadscore from the project folder, set LEADSCORE_HOME to "
+            "it, or point MLFLOW_TRACKING_URI at the tracking store (a new project starts with `leadscore train`)")
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def use_experiment(name: str) -> None:
+    """``mlflow.set_experiment``, creating a missing experiment's artifacts under the project home
+    (``mlruns/<name>``) for a local store, wherever the command was started."""
+    if mlflow.get_experiment_by_name(name) is None and io.sqlite_file(mlflow.get_tracking_uri()) is not None:
+        mlflow.create_experiment(name, artifact_location=(io.at_home("mlruns") / name).resolve().as_uri())
+    mlflow.set_experiment(name)
 
 
 def git_sha() -> str:
@@ -213,6 +229,7 @@ def load_champion(model_name: str, alias: str, source: LeadSource) -> Champion:
 def read_evidence(config: Config, sources: Path | None = None) -> Evidence:
     """What the monitor and the report judge: every published score with its outcome where the window has
     elapsed (``features.labels``, as in training), and the definition of every version that scored a night."""
+    io.require_scores_store()
     tables = io.read_sources(sources)
     observed_until = data_end(tables)
     scores = label_scored_rows(io.read_score_history(), tables["opportunities"], window_days=config.labels.window_days,
@@ -306,8 +323,8 @@ def log_training_run(config: Config, source: LeadSource, data: TrainingSet, eval
                      extra_params: dict | None = None, recipe: TrainParams | None = None) -> TrainedVersion:
     """One MLflow run in the training experiment for an evaluated model, registered as a new version; the
     source's frozen state (a flat export's column plan) goes with it, for scoring to rebuild the features."""
-    configure()
-    mlflow.set_experiment(config.registry.experiment_name)
+    configure(create=True)
+    use_experiment(config.registry.experiment_name)
     state = source.state()
     with mlflow.start_run(run_name=run_name or family) as active:
         version = _log_training(config, data, evaluation, family, tables=source.tables, source_kind=source.kind,

@@ -516,5 +516,5 @@ def test_help_lists_the_commands():
     listed = re.findall(r"^│ ([a-z][a-z_-]*) ", panel, flags=re.MULTILINE)
     assert sorted(listed) == sorted([
         "generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
-        "definition", "score", "nightly", "runs", "rejects", "queue", "monitor", "report", "features",
+        "definition", "score", "nightly", "runs", "rejects", "queue", "monitor", "report", "features", "doctor",
     ])

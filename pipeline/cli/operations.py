@@ -89,18 +89,19 @@ def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show."
         return
     import pandas as pd
 
-    table = Table(title="Nightly runs (times UTC)")
-    for col in ("night", "started", "took", "status", "leads", "rejects", "model", "definition"):
+    table = Table(title="Nightly runs (times UTC); `leadscore rejects --run-id RUN` lists a run's quarantined rows")
+    for col in ("run", "night", "started", "took", "status", "leads", "rejects", "model", "definition"):
         table.add_column(col, no_wrap=True)
     table.add_column("warnings / error", overflow="fold")
-    for r in frame.to_dict("records"):
+    for r in frame.astype(object).where(frame.notna(), None).to_dict("records"):
         started, finished = pd.Timestamp(r["started"]), pd.Timestamp(r["finished"])
         warnings = len(json.loads(r["warnings"] or "[]"))
         took = (finished - started).total_seconds()
-        add_row(table, r["as_of"] or "", f"{started:%Y-%m-%d %H:%M:%S}", f"{took:.1f} s",
-                r["status"], f"{r['leads_scored'] or 0:,}", r["rejects"] or 0,
-                r["model_version"] if r["model_version"] is not None else "",
-                r["definition_version"] or "", warnings if warnings else (r.get("error") or ""))
+        add_row(table, r["run_id"], r["as_of"] or "", f"{started:%Y-%m-%d %H:%M:%S}", f"{took:.1f} s",
+                r["status"], f"{int(r['leads_scored'] or 0):,}", f"{int(r['rejects'] or 0):,}",
+                int(r["model_version"]) if r["model_version"] is not None else "",
+                r["definition_version"] or "",
+                f"{warnings} warning{'s' if warnings != 1 else ''}" if warnings else (r.get("error") or ""))
     console.print(table)
 
 
@@ -111,6 +112,7 @@ def rejects(
     top: Annotated[int, typer.Option("--top", help="How many rows to list.")] = 30,
 ):
     """Source rows the nightly job quarantined: table, row, key, column, reason and the offending value."""
+    io.require_scores_store()
     frame = io.read_rejects(run_id=run_id)
     if frame.empty:
         console.print("[green]no quarantined rows[/green]" + (f" for run {escape(run_id)}" if run_id else ""))

@@ -96,7 +96,7 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
 
 
 def _log_drift(config: Config, result: NightlyResult) -> None:
-    mlflow.set_experiment(config.nightly.experiment_name)
+    tracking.use_experiment(config.nightly.experiment_name)
     with mlflow.start_run(run_name=f"nightly {result.as_of:%Y-%m-%d}"):
         mlflow.set_tags({"as_of": f"{result.as_of:%Y-%m-%d}", "model_version": str(result.model_version),
                          "definition_version": result.definition_version, "status": result.status})
