@@ -63,10 +63,9 @@ class OneHotColumn:
         return len(self.levels) + (1 if self.infrequent else 0)
 
     def encode(self, values: np.ndarray) -> np.ndarray:
-        slot = {level: i for i, level in enumerate(self.levels)}
-        slot.update({level: len(self.levels) for level in self.infrequent})
+        codes = pd.Categorical(values, categories=[*self.levels, *self.infrequent]).codes  # unseen: -1
+        idx = np.minimum(codes.astype(np.int64), len(self.levels))  # every infrequent level: the shared slot
         out = np.zeros((len(values), self.width))
-        idx = np.array([slot.get(v, -1) for v in values], dtype=np.int64)
         hit = idx >= 0
         out[np.flatnonzero(hit), idx[hit]] = 1.0
         return out

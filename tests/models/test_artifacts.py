@@ -105,6 +105,18 @@ def test_lgbm_reasons_survive_the_round_trip_in_words(config):
                                   scorer.model.contributions(scorer.prepare(_probe())))
 
 
+def test_an_early_stopped_booster_keeps_only_its_best_trees_and_predicts_the_same(config):
+    """LightGBM predicts with the best iteration when a booster has one; the model text keeps exactly those trees."""
+    scorer = _scorer("lgbm", config)
+    assert scorer.model.booster.num_trees() > 5
+    scorer.model.booster.best_iteration = 3
+    again = LeadScorer.from_artifacts(scorer.to_artifacts(), feature_spec=FeatureSpec)
+    assert again.model.booster.num_trees() == 3
+    probe = scorer.prepare(_probe())
+    np.testing.assert_array_equal(again.model.predict_raw(probe), scorer.model.predict_raw(probe))
+    assert not np.array_equal(scorer.model.booster.predict(probe, num_iteration=-1), scorer.model.predict_raw(probe))
+
+
 def test_each_family_writes_its_own_data_and_no_pickle(config):
     written = {family: _scorer(family, config).to_artifacts() for family in FAMILIES}
     assert set(written["lgbm"]) == {"scorer.json", "reference.json", "catalog.json", "lgbm_model.txt"}
