@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import tempfile
 import warnings
@@ -116,14 +117,15 @@ def load_scorer(mv: ModelVersion, model_name: str) -> LeadScorer:
     refused = PickledModelRefused(
         f"{model_name} version {mv.version} is a pickled model (older leadscore) and is not loaded: retrain "
         "with `leadscore train`")
+    root = MlflowClient().get_model_version_download_uri(model_name, str(mv.version)).rstrip("/")
+    # Listed first, so that an artifact store that cannot be reached is reported as that, not as an old model.
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{root}/artifacts")
+    if not any(f.is_dir and posixpath.basename(f.path) == model_artifacts.SCORER_FOLDER for f in listed):
+        raise refused
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            root = MlflowClient().get_model_version_download_uri(model_name, str(mv.version)).rstrip("/")
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{root}/artifacts/{model_artifacts.SCORER_FOLDER}", dst_path=tmp)
-        except (mlflow.exceptions.MlflowException, OSError) as exc:
-            raise refused from exc
-        if not Path(local).is_dir() or not model_artifacts.is_scorer_folder(Path(local)):
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{root}/artifacts/{model_artifacts.SCORER_FOLDER}", dst_path=tmp)
+        if not model_artifacts.is_scorer_folder(Path(local)):
             raise refused
         try:
             return model_artifacts.read_scorer(Path(local))

@@ -160,3 +160,13 @@ def test_the_scorer_folder_round_trips_through_files(store, tmp_path):
     again = model_artifacts.read_scorer(folder)
     X = to_model_input(pd.DataFrame({c: [np.nan] for c in scorer.feature_names}), scorer.feature_names)
     pd.testing.assert_frame_equal(again.predict(X, reasons=True), scorer.predict(X, reasons=True), check_exact=True)
+
+
+def test_an_artifact_store_that_cannot_be_read_is_not_called_an_old_model(store, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise mlflow.exceptions.MlflowException("connection refused")
+
+    monkeypatch.setattr(mlflow.artifacts, "list_artifacts", unreachable)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="connection refused") as raised:
+        tracking.load_scorer(tracking.get_version(NAME, 1), NAME)
+    assert not isinstance(raised.value, tracking.PickledModelRefused)
