@@ -12,6 +12,14 @@ DEMO_SEED ?= 7
 DEMO_TRAIN_AS_OF ?= 2026-06-01
 DEMO_PAST_NIGHTS ?= 2026-06-01 2026-06-08 2026-06-15 2026-06-22
 export LEADSCORE_SOURCES ?= data/demo
+# The demo runs on its own stores in this folder, whatever the environment says (a team's MLflow server or
+# database must never receive demo versions), and starts from scratch each time: a second `make demo` replays
+# the same story rather than meeting the first one's champion.
+DEMO_STORES := mlflow.db mlruns leadscore.db data/demo data/scores report.html
+demo: export LEADSCORE_SOURCES := data/demo
+demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
+demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
+demo: export LEADSCORE_SCORES_DIR := data/scores
 
 .PHONY: setup demo test test-fast bench lint clean-demo mlflow-ui
 
@@ -25,6 +33,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
+	rm -rf $(DEMO_STORES)
 	$(BIN)/leadscore generate --leads $(DEMO_LEADS) --seed $(DEMO_SEED) --out $(LEADSCORE_SOURCES)
 	$(BIN)/leadscore train --as-of $(DEMO_TRAIN_AS_OF)
 	$(BIN)/leadscore approve --latest --team marketing --by "demo.marketing@example.com" --comment "Grades match what campaigns can deliver"

@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 ID, TIMESTAMP, BOOL, NUMBER, TEXT = "id", "timestamp", "bool", "number", "text"
+# A name that is an identifier (an owner): CRMs export it as text or as integers; either way it is read as text,
+# because it is matched and shown, never counted.
+NAME_ID = "name id"
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ CONTRACT: dict[str, TableContract] = {
         required={"lead_id": ID, "created_ts": TIMESTAMP, "source": TEXT},
         optional={
             "account_id": ID, "first_campaign_id": ID, "country": TEXT, "job_title": TEXT,
-            "owner_id": TEXT, "email_domain": TEXT, "status": TEXT, "disqualified_ts": TIMESTAMP,
+            "owner_id": NAME_ID, "email_domain": TEXT, "status": TEXT, "disqualified_ts": TIMESTAMP,
         },
         unique_key="lead_id",
         mandatory=True,
@@ -54,7 +57,7 @@ CONTRACT: dict[str, TableContract] = {
     ),
     "sales_activities": TableContract(
         required={"lead_id": ID, "activity_ts": TIMESTAMP, "activity_type": TEXT},
-        optional={"outcome": TEXT, "owner_id": TEXT},
+        optional={"outcome": TEXT, "owner_id": NAME_ID},
     ),
     "opportunities": TableContract(
         required={"lead_id": ID, "created_ts": TIMESTAMP, "closed_ts": TIMESTAMP, "is_won": BOOL},
@@ -126,7 +129,7 @@ class _Quarantine:
         key_values = self.raw[key].iloc[where] if key in self.raw.columns else pd.Series([None] * len(where))
         values = self.raw[column].iloc[where] if column in self.raw.columns else key_values
         self.records.append(pd.DataFrame({
-            "table_name": self.name, "row_number": where.astype("int64"),
+            "table_name": self.name, "row_number": where.astype("int64") + 1,  # the first data row is 1
             "row_key": [_text(v) for v in key_values], "column_name": column, "reason": reason,
             "value": [_text(v) for v in values],
         }))
@@ -182,6 +185,16 @@ def _coerce(q: _Quarantine, col: str, s: pd.Series, kind: str) -> tuple[pd.Serie
             if not unreadable.any():
                 return parsed.astype(float), None
         return s, f"{table}.{col}: expected numbers, got dtype {s.dtype} ({len(s)} rows)"
+    if kind == NAME_ID:
+        if pd.api.types.is_float_dtype(s):
+            fractional = (s.notna() & (s != np.floor(s))).to_numpy()
+            q.reject(fractional, col, "are fractional ids (expected integer or text ids)")
+            s = s.where(~fractional).astype("Int64")
+        if pd.api.types.is_integer_dtype(s) or s.dtype == object:
+            return s.astype("str"), None
+        if pd.api.types.is_string_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+            return s, None
+        return s, f"{table}.{col}: expected text or integer ids, got dtype {s.dtype} ({len(s)} rows)"
     if kind == TEXT:
         if pd.api.types.is_string_dtype(s) or s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype):
             return s, None
@@ -316,7 +329,7 @@ def reject_warnings(checked: CheckedSources, max_share: float) -> list[str]:
     over = counts[counts["share"] > max_share]
     if len(over):
         raise TooManyRejects("too many bad rows, nothing published: " + " | ".join(
-            f"{table}: {r.rejects:,} of {r.rows:,} rows quarantined ({r.share:.1%} > {max_share:.1%}: "
-            f"{detail(table)})" for table, r in over.iterrows()) + " — see `leadscore rejects`")
-    return [f"quarantined {r.rejects:,} of {r.rows:,} {table} rows ({detail(table)}) — see `leadscore rejects`"
-            for table, r in counts[counts["rejects"] > 0].iterrows()]
+            f"{r.Index}: {r.rejects:,} of {r.rows:,} rows quarantined ({r.share:.1%} > {max_share:.1%}: "
+            f"{detail(r.Index)})" for r in over.itertuples()) + " — see `leadscore rejects`")
+    return [f"quarantined {r.rejects:,} of {r.rows:,} {r.Index} rows ({detail(r.Index)}) — see `leadscore rejects`"
+            for r in counts[counts["rejects"] > 0].itertuples()]

@@ -8,6 +8,10 @@ Locations come from the environment (see .env.example), never from params.yaml:
   (default ``data/scores``);
 - ``LEADSCORE_DB_URL``: SQLAlchemy URL of the scores database (default ``sqlite:///leadscore.db``); the run log
   falls back to ``<scores dir>/runs-fallback.jsonl`` when that database cannot be written.
+
+Defaults and relative paths (a SQLite file included) resolve against the project home, ``LEADSCORE_HOME``
+(default: the current folder), so a scheduler that starts in ``/`` finds the same stores as a person in the
+project folder.
 """
 
 from __future__ import annotations
@@ -102,16 +106,55 @@ def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
     return frame
 
 
+def home() -> Path:
+    """The project home: where default stores live and relative locations start (``LEADSCORE_HOME``)."""
+    return Path(os.environ.get("LEADSCORE_HOME") or ".")
+
+
+def at_home(path: str | Path) -> Path:
+    """``path`` as given when absolute, else under the project home."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else home() / path
+
+
+def sqlite_at_home(url: str) -> str:
+    """A SQLite URL whose file path is relative, moved under the project home; any other URL unchanged."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return url
+    return url if Path(parsed.database).is_absolute() else parsed.set(database=str(at_home(parsed.database))
+                                                                       ).render_as_string(hide_password=False)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for any other database or an in-memory one)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def sources_dir() -> Path:
-    return Path(os.environ.get("LEADSCORE_SOURCES", "data/demo"))
+    return at_home(os.environ.get("LEADSCORE_SOURCES") or "data/demo")
 
 
 def scores_dir() -> Path:
-    return Path(os.environ.get("LEADSCORE_SCORES_DIR", "data/scores"))
+    return at_home(os.environ.get("LEADSCORE_SCORES_DIR") or "data/scores")
 
 
 def db_url() -> str:
-    return os.environ.get("LEADSCORE_DB_URL", "sqlite:///leadscore.db")
+    return sqlite_at_home(os.environ.get("LEADSCORE_DB_URL") or "sqlite:///leadscore.db")
+
+
+def require_scores_store(url: str | None = None) -> None:
+    """Readers of published scores refuse a SQLite file that does not exist rather than create an empty one
+    and answer "nothing published": the usual cause is a command run outside the project folder."""
+    path = sqlite_file(url or db_url())
+    if path is not None and not path.exists():
+        raise FileNotFoundError(
+            f"no scores database at {path.resolve()}: run leadscore from the project folder, set LEADSCORE_HOME "
+            "to it, or point LEADSCORE_DB_URL at the database (nothing is published until `leadscore nightly` "
+            "or `leadscore score` has run)")
 
 
 def shown_url(url: str | None = None) -> str:
@@ -208,7 +251,7 @@ def fingerprint(tables: dict[str, pd.DataFrame]) -> dict[str, dict]:
 
 
 def datasets_dir() -> Path:
-    return Path(os.environ.get("LEADSCORE_DATASETS_DIR", "data/datasets"))
+    return at_home(os.environ.get("LEADSCORE_DATASETS_DIR") or "data/datasets")
 
 
 def dataset_path(name: str, key: str, *, folder: Path | None = None) -> Path:

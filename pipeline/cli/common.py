@@ -10,11 +10,14 @@ is markup.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Annotated
 
@@ -32,23 +35,68 @@ EXIT_INVALID_PARAMS = 2  # README: invalid params.yaml (and a wrong combination 
 EXIT_LOCKED = 4  # README: another run holds the publish lock
 FAILURES = (ValueError, FileNotFoundError, LookupError)  # what a step raises for bad input: "error: …", exit 1
 
-# Output for people on stdout, errors on stderr (a cron line `>> log 2>&1` keeps both). Emoji codes stay text:
-# a company called ":fire: Ltd" is printed as written.
-console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120, emoji=False)
+LOG_FORMATS = ("auto", "plain", "json")
+_output = {"format": os.environ.get("LEADSCORE_LOG_FORMAT", "auto")}
+_COMMAND = {"name": ""}
+
+
+class LogConsole(Console):
+    """A Rich console that writes for whoever reads it.
+
+    On a terminal (``--log-format auto``, the default), Rich as usual: colours, tables fitted to the window.
+    Anywhere else (cron, systemd, a pipe), or with ``--log-format plain``, what a log file wants: every line
+    starts with a UTC timestamp and the level, nothing is wrapped, no colour codes. ``--log-format json``: one
+    JSON object per message (time, level, command, message) for log shippers. Errors go to stderr in every
+    format (``err_console``), so a cron line ``>> log 2>&1`` keeps both in order.
+    """
+
+    def __init__(self, *, stderr: bool = False, level: str = "INFO"):
+        super().__init__(stderr=stderr, emoji=False)
+        self.level = level
+
+    def _log_format(self) -> str:
+        fmt = _output["format"]
+        if fmt == "auto":
+            return "terminal" if self.file.isatty() else "plain"
+        return fmt
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: A003 — Rich's name
+        fmt = self._log_format()
+        if fmt == "terminal":
+            return super().print(*objects, **kwargs)
+        level = self.level
+        if objects and isinstance(objects[0], str) and objects[0].startswith("[yellow]"):
+            level = "WARNING"
+        plain = Console(file=StringIO(), width=1000, no_color=True, emoji=False, highlight=False,
+                        soft_wrap=True, color_system=None)
+        plain.print(*objects, **kwargs)
+        lines = [line.rstrip() for line in plain.file.getvalue().rstrip("\n").split("\n")]
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        if fmt == "json":
+            record = {"time": now, "level": level, "command": _COMMAND["name"], "message": "\n".join(lines)}
+            self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            self.file.write("".join(f"{now} {level:<7} {line}\n" for line in lines))
+        self.file.flush()
+
+
+# Output for people on stdout, errors on stderr. Emoji codes stay text: a company called ":fire: Ltd" is
+# printed as written.
+console = LogConsole()
+err_console = LogConsole(stderr=True, level="ERROR")
+
+
+def set_log_format(fmt: str, command: str = "") -> None:
+    if fmt not in LOG_FORMATS:
+        raise typer.BadParameter(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    _output["format"] = fmt
+    _COMMAND["name"] = command
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Path to params.yaml.")]
 SourcesOpt = Annotated[Path | None, typer.Option(
     "--sources", help="Folder of source tables (default: $LEADSCORE_SOURCES or data/demo).")]
 VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version.")]
 LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
-
-
-class _KnownNoise(logging.Filter):
-    """MLflow's warning about pickled python models: the scorer is our own code, logged on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "serialized using CloudPickle" not in record.getMessage()
 
 
 def setup() -> None:
@@ -65,21 +113,37 @@ def setup() -> None:
     - ``MPLBACKEND=Agg``: the plots are written to files and MLflow, never shown; matplotlib reads the
       variable when it is first imported (again inside a command), so no display is ever looked for.
     - MLflow narrates every registry call at INFO and warns about choices made on purpose here (a custom
-      pyfunc without type hints, an integer score column, a pickled scorer): keep the terminal for what the
+      pyfunc without type hints, an integer score column): keep the terminal for what the
       user asked for.
+
+    - ``.env``: the environment file of the project home (``$LEADSCORE_HOME``, else the current folder) is
+      read, as ``.env.example`` documents; a variable already set wins over the file.
 
     Every setting is a default: a variable already set by the user wins.
     """
+    load_env_file()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
-    if not any(isinstance(f, _KnownNoise) for f in pyfunc_logger.filters):
-        pyfunc_logger.addFilter(_KnownNoise())
-    for message in (".*type hint.*", ".*Integer columns in Python cannot represent missing values.*",
-                    ".*serialized using CloudPickle.*"):
+    for chatty in ("mlflow", "alembic"):  # MLflow narrates registry calls and store migrations at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    for message in (".*type hint.*", ".*Integer columns in Python cannot represent missing values.*"):
         warnings.filterwarnings("ignore", message=message)  # an identical filter is replaced, not stacked
+
+
+def load_env_file() -> Path | None:
+    """Read ``<home>/.env`` into the environment (never overriding a set variable); the file read, if any. A
+    ``LEADSCORE_HOME`` set in the current folder's ``.env`` moves the home, and that home's ``.env`` is read too."""
+    from dotenv import load_dotenv
+
+    read = None
+    for _ in range(2):
+        path = Path(os.environ.get("LEADSCORE_HOME") or ".").expanduser() / ".env"
+        if path == read or not path.is_file():
+            break
+        load_dotenv(path, override=False)
+        read = path
+    return read
 
 
 def text(value: object, style: str = "") -> Text:
@@ -108,8 +172,8 @@ def handle_errors() -> Iterator[None]:
     """The one mapping from exceptions to the documented exit codes, printed on stderr.
 
     ``InvalidParams`` → the problems, exit 2; ``PromotionRefused`` → every reason, exit 1; ``LockHeld`` → exit 4;
-    ValueError, FileNotFoundError, LookupError → ``error: …``, exit 1. Anything else is a bug and keeps its
-    traceback. Use it as a decorator under ``@group.command()``.
+    ValueError, FileNotFoundError, LookupError, an unreachable database → ``error: …``, exit 1. Anything else is
+    a bug and keeps its traceback. Use it as a decorator under ``@group.command()``.
     """
     try:
         yield
@@ -123,6 +187,10 @@ def handle_errors() -> Iterator[None]:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_LOCKED) from None
     except Exception as exc:
+        unreachable = _database_unreachable(exc)
+        if unreachable:
+            err_console.print(f"[red]error:[/red] {escape(unreachable)}")
+            raise typer.Exit(EXIT_FAILED) from None
         refused = _promotion_refused()
         if refused is None or not isinstance(exc, refused):
             raise
@@ -130,6 +198,19 @@ def handle_errors() -> Iterator[None]:
         for reason in exc.reasons:
             err_console.print(f"  [red]✗[/red] {escape(str(reason))}")
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _database_unreachable(exc: Exception) -> str | None:
+    """One line for a database that cannot be reached (down, wrong host, wrong password), naming it with the
+    password masked; None for any other error. The driver's own message is cut to its first line: psycopg's
+    second lines repeat the host, never a password, but a traceback of 400 lines helps no operator."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return None
+    from pipeline import io
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"the scores database {io.shown_url()} cannot be reached: {reason}"
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:

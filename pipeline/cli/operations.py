@@ -111,7 +111,7 @@ def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show."
         return
     import pandas as pd
 
-    table = Table(title="Runs (times UTC)")
+    table = Table(title="Runs (times UTC); `leadscore rejects --run-id RUN` lists a run's quarantined rows")
     for col in ("run", "night", "started", "took", "status", "leads", "rejects", "model", "definition", "log"):
         table.add_column(col, no_wrap=col not in ("status", "definition"), overflow="fold")
     table.add_column("warnings / error", overflow="fold")
@@ -121,10 +121,10 @@ def runs(top: Annotated[int, typer.Option("--top", help="How many runs to show."
                 else "")
         warnings = len(json.loads(r["warnings"] or "[]"))
         add_row(table, r["run_id"], r["as_of"] or "", f"{started:%Y-%m-%d %H:%M:%S}", took,
-                r["status"], f"{int(r['leads_scored'] or 0):,}", int(r["rejects"] or 0),
+                r["status"], f"{int(r['leads_scored'] or 0):,}", f"{int(r['rejects'] or 0):,}",
                 int(r["model_version"]) if r["model_version"] is not None else "",
                 r["definition_version"] or "", "database" if r["logged_to"] == "database" else "fallback",
-                warnings if warnings else (r.get("error") or ""))
+                f"{warnings} warning{'s' if warnings != 1 else ''}" if warnings else (r.get("error") or ""))
     console.print(table)
 
 
@@ -135,6 +135,7 @@ def rejects(
     top: Annotated[int, typer.Option("--top", help="How many rows to list.")] = 30,
 ):
     """Source rows the nightly job quarantined: table, row, key, column, reason and the offending value."""
+    io.require_scores_store()
     frame = io.read_rejects(run_id=run_id)
     if frame.empty:
         console.print("[green]no quarantined rows[/green]" + (f" for run {escape(run_id)}" if run_id else ""))

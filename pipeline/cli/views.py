@@ -35,6 +35,7 @@ def queue(
     """The sales queue: open leads sorted by score, best first."""
     import pandas as pd
 
+    io.require_scores_store()
     frame = io.read_scores(as_of=pd.Timestamp(as_of, tz="UTC") if as_of else None, owner=owner)
     if frame.empty:
         err_console.print("[yellow]no scores published yet (run `leadscore score`)[/yellow]")

@@ -37,7 +37,7 @@ def run(config: Config, *, sources: Path | None = None) -> MonitorResult:
 
 def _log(config: Config, result: MonitorResult) -> str:
     ev = result.evidence
-    mlflow.set_experiment(config.monitor.experiment_name)
+    tracking.use_experiment(config.monitor.experiment_name)
     with mlflow.start_run(run_name=f"monitor {ev.observed_until:%Y-%m-%d}") as run:
         mlflow.set_tags({"kind": "monitor", "observed_until": f"{ev.observed_until:%Y-%m-%d}",
                          "matured_nights": str(len(ev.matured)), "scored_nights": str(len(ev.nights)),

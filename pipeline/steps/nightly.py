@@ -56,11 +56,9 @@ class NightlyResult:
     logged_to: str = ""  # "database", or the fallback run log's path when the database could not be written
 
 
-def _drift(model, features: pd.DataFrame, probability) -> pd.DataFrame:
+def _drift(scorer, features: pd.DataFrame, probability) -> pd.DataFrame:
     """Tonight's population against the champion's frozen validation population."""
-    scorer = model.unwrap_python_model().scorer
-    names = model.metadata.get_input_schema().input_names()
-    return population_stability(scorer.drift_reference, features[names], probability)
+    return population_stability(scorer.drift_reference, features[scorer.feature_names], probability)
 
 
 class VolumeError(ValueError):
@@ -194,7 +192,7 @@ def _after_publish(config: Config, result: NightlyResult, champion, features: pd
                    scores: pd.DataFrame) -> None:
     """Drift and its MLflow run, once the night is published: each failure is a warning, never a failed night."""
     try:
-        result.drift = _drift(champion.model, features, scores["probability"].to_numpy())
+        result.drift = _drift(champion.scorer, features, scores["probability"].to_numpy())
         result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn, alert=config.nightly.psi_alert)
     except Exception as exc:  # noqa: BLE001 — published already: say it, don't fail the night
         result.warnings.append(f"published, but the drift check failed: {_one_line(exc)}")
@@ -206,7 +204,7 @@ def _after_publish(config: Config, result: NightlyResult, champion, features: pd
 
 
 def _log_drift(config: Config, result: NightlyResult) -> None:
-    mlflow.set_experiment(config.nightly.experiment_name)
+    tracking.use_experiment(config.nightly.experiment_name)
     with mlflow.start_run(run_name=f"nightly {result.as_of:%Y-%m-%d}"):
         mlflow.set_tags({"as_of": f"{result.as_of:%Y-%m-%d}", "model_version": str(result.model_version),
                          "definition_version": result.definition_version, "status": result.status})

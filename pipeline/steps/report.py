@@ -75,7 +75,7 @@ def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResu
         verdict=checked.message, breach=checked.exit_code == BREACH, sections=sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
-    mlflow.set_experiment(params.experiment_name)
+    tracking.use_experiment(params.experiment_name)
     with mlflow.start_run(run_name=f"report {evidence.observed_until:%Y-%m-%d}") as run:
         mlflow.set_tags({"kind": "report", "observed_until": f"{evidence.observed_until:%Y-%m-%d}"})
         mlflow.log_artifact(str(out), artifact_path="report")

@@ -48,8 +48,8 @@ def run(config: Config, *, trials: int | None = None, params_path: Path | None =
     source = lead_sources.open_source(config, sources)
     table, dataset = lead_sources.load_training_table(source)
     data = source.training_set(table)
-    tracking.configure()
-    mlflow.set_experiment(config.registry.experiment_name)
+    tracking.configure(create=True)
+    tracking.use_experiment(config.registry.experiment_name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     with mlflow.start_run(run_name=f"tune lgbm ({trials} trials)") as parent:

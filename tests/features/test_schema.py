@@ -14,7 +14,9 @@ from features.schema import (
     QUARANTINED_OPPORTUNITY,
     REJECT_COLUMNS,
     SourceError,
+    TooManyRejects,
     check_sources,
+    reject_warnings,
     validate_sources,
 )
 
@@ -256,12 +258,12 @@ def test_clean_sources_have_no_rejects():
     assert {t: len(f) for t, f in checked.tables.items()} == {t: len(f) for t, f in _world().items()}
 
 
-def test_null_id_is_quarantined_with_its_row_number():
+def test_null_id_is_quarantined_with_its_row_number_counted_from_1_as_a_spreadsheet_does():
     tables = _world()
     tables["engagement_events"]["lead_id"] = pd.array([1, None, 2, 3], dtype="Int64")
     checked = _quarantine(tables)
     reject = _only_reject(checked, "engagement_events")
-    assert (reject["row_number"], reject["column_name"], reject["reason"]) == (1, "lead_id", "are null")
+    assert (reject["row_number"], reject["column_name"], reject["reason"]) == (2, "lead_id", "are null")
     assert len(checked.tables["engagement_events"]) == 3
 
 
@@ -272,7 +274,7 @@ def test_duplicate_ids_quarantine_every_copy_and_what_hangs_off_them():
     tables["opportunities"]["lead_id"] = np.array([1, 1], dtype="int64")
     checked = _quarantine(tables)
     leads = checked.rejects[checked.rejects["table_name"] == "leads"]
-    assert leads["row_number"].tolist() == [1, 2]
+    assert leads["row_number"].tolist() == [2, 3]
     assert set(leads["reason"]) == {"share a duplicated lead_id"}
     events = checked.rejects[checked.rejects["reason"] == QUARANTINED_LEAD]
     assert events["table_name"].tolist() == ["engagement_events"] * 2 and events["row_key"].tolist() == ["2", "2"]
@@ -300,7 +302,7 @@ def test_events_for_unknown_leads_are_quarantined():
     tables["engagement_events"]["lead_id"] = np.array([1, 2, 9, 3], dtype="int64")
     reject = _only_reject(_quarantine(tables), "engagement_events")
     assert (reject["row_number"], reject["row_key"], reject["reason"]) == (
-        2, "9", "reference a lead that is not in leads")
+        3, "9", "reference a lead that is not in leads")
 
 
 def test_negative_amount_quarantines_the_opportunity_and_leaves_its_lead_unscored():
@@ -321,14 +323,14 @@ def test_unparseable_values_are_quarantined_row_by_row():
     tables["accounts"]["employees"] = ["40", "lots"]
     checked = _quarantine(tables)
     event = checked.rejects[checked.rejects["column_name"] == "event_ts"].squeeze()
-    assert (event["row_number"], event["value"]) == (1, "yesterday") and "not parseable timestamps" in event["reason"]
+    assert (event["row_number"], event["value"]) == (2, "yesterday") and "not parseable timestamps" in event["reason"]
     account = _only_reject(checked, "accounts")
     assert (account["row_key"], account["reason"]) == ("6", "are not parseable numbers")
     assert checked.tables["accounts"]["employees"].tolist() == [40.0]
     # The lead of the quarantined account is held back (its firmographics would be wrong), and its events.
     lead = _only_reject(checked, "leads")
     assert (lead["row_key"], lead["reason"]) == ("2", QUARANTINED_ACCOUNT)
-    assert checked.rejects.loc[checked.rejects["reason"] == QUARANTINED_LEAD, "row_number"].tolist() == [2]
+    assert checked.rejects.loc[checked.rejects["reason"] == QUARANTINED_LEAD, "row_number"].tolist() == [3]
 
 
 def test_a_missing_column_is_still_an_error_not_a_quarantine():
@@ -373,3 +375,35 @@ def test_nothing_is_dropped_silently(corruptions):
         rejected = checked.rejects[checked.rejects["table_name"] == name]["row_number"]
         assert rejected.is_unique
         assert len(checked.tables[name]) + len(rejected) == len(frame), name
+
+
+def test_owner_ids_exported_as_integers_are_read_as_text_ids():
+    """CRMs often export the owner as a number: it is an identifier, matched and shown, never counted."""
+    tables = _world()
+    tables["leads"]["owner_id"] = np.array([7, 7, 12], dtype="int64")
+    tables["sales_activities"] = pd.DataFrame({"lead_id": [1, 2], "activity_ts": ["2025-01-05", "2025-01-06"],
+                                               "activity_type": ["call", "email"], "owner_id": [7.0, np.nan]})
+    checked = _quarantine(tables)
+    assert checked.rejects.empty
+    assert checked.tables["leads"]["owner_id"].tolist() == ["7", "7", "12"]
+    owners = checked.tables["sales_activities"]["owner_id"]
+    assert owners.iloc[0] == "7" and pd.isna(owners.iloc[1])
+
+
+def test_a_fractional_owner_id_is_quarantined_and_a_boolean_one_refused():
+    tables = _world()
+    tables["leads"]["owner_id"] = [7.0, 7.5, 12.0]
+    reject = _only_reject(_quarantine(tables), "leads")
+    assert (reject["row_number"], reject["column_name"]) == (2, "owner_id") and "fractional" in reject["reason"]
+    tables["leads"]["owner_id"] = [True, False, True]
+    with pytest.raises(SourceError, match="leads.owner_id: expected text or integer ids"):
+        _quarantine(tables)
+
+
+def test_quarantine_warnings_count_rows_as_whole_numbers():
+    tables = _world()
+    tables["engagement_events"]["lead_id"] = pd.array([1, None, 2, 3], dtype="Int64")
+    (warning,) = reject_warnings(_quarantine(tables), max_share=0.5)
+    assert warning.startswith("quarantined 1 of 4 engagement_events rows (lead_id: 1 rows are null)")
+    with pytest.raises(TooManyRejects, match=r"engagement_events: 1 of 4 rows quarantined \(25.0% > 10.0%"):
+        reject_warnings(_quarantine(tables), max_share=0.1)

@@ -3,6 +3,7 @@ documented exit codes, every command is registered, and importing the CLI sets n
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,19 +17,21 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from pipeline import io
-from pipeline.cli import app, data_science, governance, operations, views
+from pipeline.cli import app, data_science, environment, governance, operations, views
 
 runner = CliRunner()
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
 LINK = "[link=http://evil.example]click[/link]"
 HYPERLINK = "\x1b]8;"  # OSC 8: what a terminal turns into a clickable link
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # colours and bold, stripped before looking for the literal text
+TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO   |WARNING|ERROR  ) ")  # a log line's start
 
 GROUPS = {
     data_science: {"generate", "init", "train", "compare", "tune", "features"},
     governance: {"definition", "approve", "promote", "rollback", "promotions"},
     operations: {"score", "nightly", "runs", "rejects", "monitor"},
     views: {"queue", "report"},
+    environment: {"doctor"},
 }
 
 
@@ -54,6 +57,11 @@ def terminal(monkeypatch):
 
 def _plain(text: str) -> str:
     return SGR.sub("", text)
+
+
+def _messages(text: str) -> str:
+    """What was printed, without the timestamp and level a log line (output to no terminal) starts with."""
+    return "".join(TIMESTAMPED.sub("", line) for line in text.splitlines(keepends=True))
 
 
 def _scores(n: int = 3) -> pd.DataFrame:
@@ -87,9 +95,47 @@ def test_queue_for_an_owner_named_in_markup(sink):
 
 
 def test_queue_without_scores_exits_1_on_stderr(sink):
+    io.engine().connect().close()  # the database exists, nothing published in it
     result = runner.invoke(app, ["queue"])
     assert result.exit_code == 1
     assert "no scores published yet" in result.stderr and result.stdout == ""
+
+
+def test_a_command_run_where_there_is_no_store_says_so_rather_than_create_an_empty_one(tmp_path, monkeypatch,
+                                                                                        repo_root):
+    for name in ("LEADSCORE_DB_URL", "MLFLOW_TRACKING_URI", "LEADSCORE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    queue = runner.invoke(app, ["queue"])
+    assert queue.exit_code == 1
+    assert "no scores database at" in queue.stderr and "LEADSCORE_HOME" in queue.stderr
+    promotions = runner.invoke(app, ["promotions", "--params", str(repo_root / "params.yaml")])
+    assert promotions.exit_code == 1 and "no MLflow store at" in promotions.stderr
+    assert list(tmp_path.iterdir()) == []  # no empty database left behind
+
+
+def test_the_project_home_and_its_env_file_are_found_from_any_folder(tmp_path, monkeypatch, repo_root):
+    """A scheduler starts in /: LEADSCORE_HOME (or the .env file it names) points every default at the project."""
+    home, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    home.mkdir(), elsewhere.mkdir()
+    for name in ("LEADSCORE_DB_URL", "MLFLOW_TRACKING_URI", "LEADSCORE_SOURCES", "LEADSCORE_SCORES_DIR"):
+        monkeypatch.setenv(name, "")  # recorded, so what the .env file sets is undone after the test
+        monkeypatch.delenv(name)
+    (home / ".env").write_text("LEADSCORE_SCORES_DIR=published\n")
+    monkeypatch.setenv("LEADSCORE_HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    scores = pd.DataFrame({"lead_id": [1], "as_of_ts": [AS_OF], "probability": [0.5], "score": [90], "grade": ["A"],
+                           "model_version": [1], "definition_version": ["d"], "owner_id": ["rep_1"],
+                           "company": ["Acme"], "source": ["web"], "scored_at": [AS_OF]})
+    from pipeline.cli.common import load_env_file
+
+    assert load_env_file() == home / ".env"
+    io.write_scores(scores, AS_OF)
+    assert (home / "leadscore.db").exists() and (home / "published" / "as_of=2026-06-01" / "scores.parquet").exists()
+    assert io.sources_dir() == home / "data" / "demo"
+    result = runner.invoke(app, ["queue"])
+    assert result.exit_code == 0, result.output
+    assert "Acme" in result.stdout and list(elsewhere.iterdir()) == []
 
 
 def test_runs_prints_markup_in_data_literally(sink, terminal):
@@ -135,7 +181,7 @@ def test_an_error_with_markup_is_printed_literally_on_stderr_exit_1(tmp_path):
     result = runner.invoke(app, ["init", "--from-csv", str(missing), "--out", str(tmp_path / "p.yaml")])
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
-    err = " ".join(result.stderr.split())  # the console wraps long lines
+    err = " ".join(_messages(result.stderr).split())
     assert err.startswith("error: CRM export ")
     assert "[red]x/[link=file:evil]click[/link].csv does not exist" in err
     assert not (tmp_path / "p.yaml").exists()
@@ -181,7 +227,8 @@ def test_help_lists_every_command():
     assert result.exit_code == 0
     listed = set(re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE))
     expected = {"generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
-                "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features"}
+                "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features",
+                "doctor"}
     assert listed == expected
 
 
@@ -213,10 +260,10 @@ def test_the_error_handler_maps_exceptions_to_exit_codes():
 
     refused = runner.invoke(probe, ["refused"])
     assert refused.exit_code == 1 and refused.stdout == ""
-    assert refused.stderr.splitlines() == ["refused: version 7 cannot become champion:",
+    assert _messages(refused.stderr).splitlines() == ["refused: version 7 cannot become champion:",
                                            "  ✗ marketing has not approved [b]version 7", f"  ✗ {LINK}"]
     lookup = runner.invoke(probe, ["lookup"])
-    assert (lookup.exit_code, lookup.stderr) == (1, "error: no champion for [red]lead-scoring\n")
+    assert (lookup.exit_code, _messages(lookup.stderr)) == (1, "error: no champion for [red]lead-scoring\n")
     params = runner.invoke(probe, ["params"])
     assert params.exit_code == 2 and "train.x: unknown key" in params.stderr
     bug = runner.invoke(probe, ["bug"])
@@ -253,5 +300,49 @@ def test_importing_the_cli_sets_nothing_process_wide_and_setup_does(repo_root):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["import_changed"] is False
     assert report["env_added"] == ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "MPLBACKEND", "OMP_WAIT_POLICY"]
-    assert report["filters_added"] == 3 and report["pyfunc_filters"] == 1
+    assert report["filters_added"] == 2 and report["pyfunc_filters"] == 0  # no pickle, so no pickle warning to hide
     assert report["mlflow"] == 30  # logging.WARNING
+
+
+
+def _failed_run(run_id: str = "a1b2c3d4e5f6") -> None:
+    started = pd.Timestamp("2026-06-02 02:30", tz="UTC")
+    io.record_run({
+        "run_id": run_id, "as_of": "2026-06-01", "started": started.isoformat(),
+        "finished": (started + pd.Timedelta(seconds=3)).isoformat(), "status": "failed", "leads_scored": None,
+        "rejects": None, "model_version": None, "definition_version": None, "warnings": "[]",
+        "error": "SourceError: " + "a long explanation of what broke in the extract " * 6,
+    })
+
+
+def test_runs_shows_the_run_id_rejects_needs_and_no_nan(sink, terminal):
+    _failed_run()
+    out = _plain(runner.invoke(app, ["runs"]).stdout)
+    assert "a1b2c3d4e5f6" in out and "rejects --run-id" in out
+    assert "nan" not in out.lower().replace("explanation", "")
+
+
+def test_output_that_is_not_a_terminal_is_timestamped_levelled_and_unwrapped(sink):
+    """What cron or systemd writes to a log file: a time and a level on every line, no line cut in two."""
+    _failed_run()
+    result = runner.invoke(app, ["runs"])
+    lines = result.stdout.splitlines()
+    assert lines and all(TIMESTAMPED.match(line) for line in lines), result.stdout
+    whole = ("a long explanation of what broke in the extract " * 6).strip()
+    assert any(whole in line for line in lines)  # on one line, not folded
+    missing = runner.invoke(app, ["rejects", "--run-id", "nope"])
+    assert all(TIMESTAMPED.match(line) for line in missing.stdout.splitlines())
+    error = runner.invoke(app, ["queue", "--as-of", "1999-01-01"])
+    assert error.exit_code == 1 and error.stdout == ""
+    assert re.match(r"^\S+Z (WARNING|ERROR) ", error.stderr), error.stderr
+
+
+def test_json_log_format_writes_one_object_per_message_for_log_shippers(sink):
+    _failed_run()
+    result = runner.invoke(app, ["--log-format", "json", "runs"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records and {tuple(sorted(r)) for r in records} == {("command", "level", "message", "time")}
+    assert records[0]["command"] == "runs" and "a1b2c3d4e5f6" in records[0]["message"]
+    bad = runner.invoke(app, ["--log-format", "xml", "runs"])
+    assert bad.exit_code == 2

@@ -36,6 +36,10 @@ def test_each_family_and_the_champion_on_the_same_test_period(store):
 
 def test_no_registered_version_says_what_to_run(store, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store.root}/empty.db")
+    with pytest.raises(FileNotFoundError, match="no MLflow store at .*empty.db"):  # never created in passing
+        compare.run(store.config(), sources=store.sources)
+    compare.tracking.configure(create=True)
+    compare.tracking.mlflow.search_experiments()  # MLflow creates its tables on first use
     with pytest.raises(LookupError, match="no versions of model 'lead-scoring' are registered yet"):
         compare.run(store.config(), sources=store.sources)
 

@@ -38,3 +38,17 @@ def test_the_published_url_is_printed_without_its_password(monkeypatch, repo_roo
     result = CliRunner().invoke(app, ["score", "--params", str(repo_root / "params.yaml")])
     assert result.exit_code == 0, result.output
     assert "s3cr3t-pw" not in result.output and "sales_sync:***@db.internal" in result.output
+
+
+def test_integer_owner_ids_from_a_crm_export_are_scored_and_published_as_text(store, tmp_path):
+    """Many CRMs export the owner as a number; the queue matches and shows it as text."""
+    sources = tmp_path / "integer-owners"
+    tables = io.read_sources(store.sources)
+    tables["leads"]["owner_id"] = tables["leads"]["owner_id"].str.removeprefix("rep_").astype("int64")
+    io.write_sources(tables, sources)
+    config = store.config()
+    promote.promote(config, version=1, by="ops", force=True, reason="tests")
+    assert score.run(config, sources=sources, as_of="2026-06-01").rows > 0
+    published = io.read_scores()
+    assert set(published["owner_id"]) <= {str(n) for n in range(1, 100)}
+    assert len(io.read_scores(owner="3")) == (published["owner_id"] == "3").sum() > 0
