@@ -480,6 +480,9 @@ def _fallback_runs() -> pd.DataFrame:
 
 
 def _database_runs(url: str | None, limit: int | None) -> pd.DataFrame:
+    path = sqlite_file(url or db_url())
+    if path is not None and not path.exists():  # no store here: read nothing, create nothing
+        return pd.DataFrame(columns=[*RUN_COLUMNS, "logged_to"])
     eng = engine(url)
     try:
         with eng.connect() as conn:

@@ -170,3 +170,9 @@ def test_a_run_the_database_cannot_take_goes_to_the_fallback_log_and_is_read_bac
     assert frame["run_id"].tolist() == ["r1"] and "u:***@127.0.0.1:1/x cannot be used" in problem
     with pytest.raises(io.DatabaseUnavailable, match="cannot be used"):
         io.read_runs(url=down)
+
+
+def test_reading_the_run_log_where_there_is_no_store_creates_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEADSCORE_SCORES_DIR", str(tmp_path / "scores"))
+    assert io.read_runs(url=f"sqlite:///{tmp_path}/nowhere.db").empty
+    assert not (tmp_path / "nowhere.db").exists()
