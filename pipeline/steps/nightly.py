@@ -46,6 +46,7 @@ class NightlyResult:
     warnings: list[str] = field(default_factory=list)
     error: str = ""
     drift: pd.DataFrame | None = None
+    nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
 
 
 def _drift(scorer, features: pd.DataFrame, probability) -> pd.DataFrame:
@@ -69,7 +70,8 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             result.model_version, result.definition_version = champion.number, champion.definition_version
             queue, features = source.open_leads(result.as_of, champion.state)
             scores = champion.score(queue, features, config.score)
-            io.write_scores(scores, result.as_of)
+            result.nights_dropped = io.write_scores(scores, result.as_of,
+                                                    retention_days=config.score.retention_days).nights_dropped
             result.leads_scored = len(scores)
             result.drift = _drift(champion.scorer, features, scores["probability"].to_numpy())
             result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn,
