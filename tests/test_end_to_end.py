@@ -397,6 +397,7 @@ def test_monitor_checks_every_grade_on_the_matured_nights(workdir):
 def test_monitor_with_no_matured_night_says_so_and_exits_zero(workdir, tmp_path):
     raw = yaml.safe_load((workdir / "params.yaml").read_text())
     raw["labels"]["window_days"] = raw["split"]["gap_days"] = 400  # no scored night is 400 days old in the data
+    raw["score"]["retention_days"] = None  # the retention must outlast the window (null: every night kept)
     longer = tmp_path / "params.yaml"
     longer.write_text(yaml.safe_dump(raw))
     result = runner.invoke(app, ["monitor", "--params", str(longer)])

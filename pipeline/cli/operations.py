@@ -43,18 +43,25 @@ def score(
     try:
         results = step.run_nights(config, nights=as_of or [], sources=sources)
     except step.ScoreFailed as exc:
-        _print_scored(exc.published)
+        _print_scored(exc.published, config)
         err_console.print(f"[red]error:[/red] {escape(str(exc))}{_logged(exc.logged_to)}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
-    _print_scored(results)
+    _print_scored(results, config)
 
 
-def _print_scored(results) -> None:
+def _print_scored(results, config) -> None:
     for result in results:
         grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                       f"{result.model_version} ({escape(grades)})")
         console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
+        _say_dropped(result.nights_dropped, config)
+
+
+def _say_dropped(nights: int, config) -> None:
+    if nights:
+        console.print(f"dropped {nights:,} night{'s' if nights != 1 else ''} older than score.retention_days "
+                      f"({config.score.retention_days} days) from the database and the parquet folder")
 
 
 def _logged(logged_to: str) -> str:
@@ -87,6 +94,7 @@ def nightly(
                   f"scored with model version {result.model_version} (definition "
                   f"{escape(str(result.definition_version))}); {result.rejects:,} source rows quarantined; "
                   f"run {escape(str(result.run_id))}")
+    _say_dropped(result.nights_dropped, config)
     if result.drift is not None and len(result.drift):
         top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())
         console.print(f"largest population shifts (PSI): {escape(top)}")

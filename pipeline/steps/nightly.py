@@ -54,6 +54,7 @@ class NightlyResult:
     error: str = ""
     drift: pd.DataFrame | None = None
     logged_to: str = ""  # "database", or the fallback run log's path when the database could not be written
+    nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
 
 
 def _drift(scorer, features: pd.DataFrame, probability) -> pd.DataFrame:
@@ -106,7 +107,8 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             queue, features = source.open_leads(result.as_of, champion.state)
             scores = champion.score(queue, features, config.score)
             _check_still_champion(config, champion)
-            io.write_scores(scores, result.as_of)
+            result.nights_dropped = io.write_scores(scores, result.as_of,
+                                                    retention_days=config.score.retention_days).nights_dropped
             published, volumes = True, rows  # the commit point: from here on, a failure is a warning
             result.leads_scored = len(scores)
             _after_publish(config, result, champion, features, scores)

@@ -30,6 +30,7 @@ class ScoreResult:
     model_version: int
     parquet_path: Path
     grade_counts: dict[str, int]
+    nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
@@ -65,11 +66,11 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> 
                            definition_version=champion.definition_version)
                 run.record(io.RUNNING)
                 scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
-                path = io.write_scores(scores, as_of)
+                published = io.write_scores(scores, as_of, retention_days=config.score.retention_days)
                 run.leads_scored = len(scores)
                 run.record("published")
                 results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
-                                           parquet_path=path,
+                                           parquet_path=published.path, nights_dropped=published.nights_dropped,
                                            grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
                 run = _Run()
     except publish_lock.LockHeld:
