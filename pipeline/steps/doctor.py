@@ -28,8 +28,11 @@ def _guard(name: str, check: Callable[[], Check]) -> Check:
     """A check that raises reports the error as its finding: a doctor never crashes on what it diagnoses."""
     try:
         return check()
+    except (ValueError, LookupError, OSError) as exc:  # the project's own failures say what is wrong in words
+        return Check(name, FAIL, str(exc), "fix what the message names, then `leadscore doctor` again")
     except Exception as exc:  # noqa: BLE001 — the point is to report any failure in words
-        return Check(name, FAIL, f"{type(exc).__name__}: {exc}", "see the message; `leadscore doctor` again")
+        return Check(name, FAIL, f"{type(exc).__name__}: {exc}", "fix what the message names, then `leadscore doctor` "
+                     "again")
 
 
 def run(params_path: Path) -> list[Check]:
