@@ -132,7 +132,7 @@ def test_a_version_logged_as_a_pickle_is_refused_with_the_fix_and_never_loaded(s
             tracking.load_champion(NAME, tracking.CHAMPION, source)
     message = str(refused.value)
     assert "\n" not in message and f"{NAME} version {old}" in message and "leadscore train" in message
-    with pytest.raises(tracking.PickledModelRefused):
+    with pytest.raises(score.ScoreFailed, match="is a pickled model .* retrain with `leadscore train`"):
         score.run(config, sources=store.sources, as_of="2026-06-01")  # the operator's path refuses it too
     assert not marker.exists()  # nothing planted ran
     # The old way of loading would have run it: the refusal is what stands between the store and the job.
