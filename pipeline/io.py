@@ -397,3 +397,83 @@ def read_scores(*, as_of: pd.Timestamp | None = None, owner: str | None = None,
         if col in frame.columns:
             frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
+
+
+# The workspace's readers (pipeline.web): bound parameters only, the as-of key in the scores table's own text form.
+
+def read_score_nights(*, url: str | None = None) -> list[pd.Timestamp]:
+    """Every published night (as-of), newest first; empty when nothing is published."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SCORES_TABLE):
+                return []
+            keys = conn.execute(sa.text(f"SELECT DISTINCT as_of_ts FROM {SCORES_TABLE} ORDER BY as_of_ts DESC")
+                                ).scalars().all()
+    finally:
+        eng.dispose()
+    return [pd.Timestamp(k).tz_convert("UTC") if pd.Timestamp(k).tzinfo else pd.Timestamp(k, tz="UTC")
+            for k in keys]
+
+
+def read_night_scores(as_of: pd.Timestamp, *, owners: list[str] | None = None, grades: list[str] | None = None,
+                      sources: list[str] | None = None, url: str | None = None) -> pd.DataFrame:
+    """One night's published scores, best first, narrowed to ``owners`` (matched case-insensitively), ``grades``
+    and ``sources`` when given (None = any)."""
+    query = f"SELECT * FROM {SCORES_TABLE} WHERE as_of_ts = :k"
+    args: dict = {"k": f"{as_of:%Y-%m-%dT%H:%M:%SZ}"}
+    expanding = []
+    for column, values, transform in (("owner_id", owners, "LOWER(owner_id)"), ("grade", grades, "grade"),
+                                      ("source", sources, "source")):
+        if values is not None:
+            query += f" AND {transform} IN :{column}"
+            args[column] = [v.lower() for v in values] if column == "owner_id" else list(values)
+            expanding.append(sa.bindparam(column, expanding=True))
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SCORES_TABLE):
+                return pd.DataFrame()
+            statement = sa.text(query + " ORDER BY probability DESC, lead_id").bindparams(*expanding)
+            frame = pd.read_sql(statement, conn, params=args)
+    finally:
+        eng.dispose()
+    for col in ("as_of_ts", "scored_at"):
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[str, list[str]]:
+    """The owners, grades and sources present on one night (for the workspace's filter lists)."""
+    eng = engine(url)
+    out: dict[str, list[str]] = {"owner_id": [], "grade": [], "source": []}
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SCORES_TABLE):
+                return out
+            for column in out:
+                out[column] = [str(v) for v in conn.execute(sa.text(
+                    f"SELECT DISTINCT {column} FROM {SCORES_TABLE} WHERE as_of_ts = :k AND {column} IS NOT NULL "
+                    f"ORDER BY {column}"), {"k": f"{as_of:%Y-%m-%dT%H:%M:%SZ}"}).scalars()]
+    finally:
+        eng.dispose()
+    return out
+
+
+def read_lead_scores(lead_id: str | int, *, url: str | None = None) -> pd.DataFrame:
+    """Every night one lead was scored (all published columns), oldest night first; empty if never scored. The
+    id is compared as text: a CRM's ids are integers in one store and text in another."""
+    eng = engine(url)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table(SCORES_TABLE):
+                return pd.DataFrame()
+            frame = pd.read_sql(sa.text(f"SELECT * FROM {SCORES_TABLE} WHERE CAST(lead_id AS VARCHAR(100)) = :l "
+                                        "ORDER BY as_of_ts"), conn, params={"l": str(lead_id)})
+    finally:
+        eng.dispose()
+    for col in ("as_of_ts", "scored_at"):
+        if col in frame.columns:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
