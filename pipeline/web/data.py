@@ -83,6 +83,15 @@ class SourceContext:
             return self._tables
 
 
+def _id_text(values: pd.Series) -> pd.Series:
+    """Ids as text, the way the CRM wrote them: a numeric column with gaps (read as floats) loses its ``.0``."""
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == whole.round()).all():
+            values = values.astype("Int64")
+    return values.astype("string")
+
+
 def _utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce")
 
@@ -118,7 +127,7 @@ def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
         out["events"] = events.assign(key=events["lead_id"].astype(str), event_ts=_utc(events["event_ts"]))
     campaigns = raw.get("campaigns")
     if campaigns is not None and "name" in campaigns.columns:
-        out["campaign_names"] = campaigns.assign(key=campaigns["campaign_id"].astype(str)).set_index("key")["name"]
+        out["campaign_names"] = campaigns.assign(key=_id_text(campaigns["campaign_id"])).set_index("key")["name"]
     return out, ""
 
 
@@ -229,9 +238,11 @@ def lead_detail(user: User, lead_id: str, context: SourceContext, *, url: str | 
     events = tables.get("events")
     events = (events[events["key"] == key].sort_values("event_ts", ascending=False) if events is not None
               else pd.DataFrame(columns=["event_ts", "event_type"]))
-    names = tables.get("campaign_names")
-    if names is not None and "campaign_id" in events.columns:
-        events = events.assign(campaign=events["campaign_id"].astype(str).map(names).fillna(""))
+    if "campaign_id" in events.columns:  # the campaign's name where the campaigns table has one, else its id
+        ids = _id_text(events["campaign_id"])
+        names = tables.get("campaign_names")
+        named = ids.map(names) if names is not None else pd.Series(pd.NA, index=ids.index, dtype="string")
+        events = events.assign(campaign=named.fillna(ids).fillna("").astype(str))
     touches = tables.get("touches")
     touches = (touches[touches["key"] == key].sort_values("activity_ts", ascending=False) if touches is not None
                else pd.DataFrame(columns=["activity_ts", "activity_type"]))
