@@ -52,9 +52,16 @@ def _reasons(text) -> list[str]:
     return [r for r in str(text or "").split(" · ") if r]
 
 
+def _blank_missing(value):
+    """What every ``{{ … }}`` prints: a missing value (None, NaN, NA, NaT) as nothing, never "nan"."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
+                             undefined=jinja2.StrictUndefined, finalize=_blank_missing)
     env.filters.update(ts=_fmt_ts, pct=_fmt_pct, reasons=_reasons)
     return Jinja2Templates(env=env)
 
@@ -229,6 +236,10 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
     def runs_page(request: Request, user: PageUser, run: str | None = None):
         runs = io.read_runs(url=url, limit=50)
+        for col in ("started", "finished"):  # ISO text with microseconds: shown to the minute, in UTC
+            if col in runs.columns:
+                runs[col] = pd.to_datetime(runs[col], utc=True, errors="coerce", format="ISO8601").dt.strftime(
+                    "%Y-%m-%d %H:%M")
         rejects = io.read_rejects(run_id=run, url=url) if run else pd.DataFrame()
         return render(request, "runs.html", user, runs=runs, run=run, rejects=rejects.head(500),
                       rejects_total=len(rejects))
@@ -252,7 +263,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         return get_swagger_ui_html(openapi_url="/api/openapi.json", title="leadscore API",
                                    swagger_js_url="/api/docs-static/swagger-ui-bundle.js",
                                    swagger_css_url="/api/docs-static/swagger-ui.css",
-                                   swagger_favicon_url="/api/docs-static/favicon-32x32.png")
+                                   swagger_favicon_url="/api/docs-static/favicon-32x32.png")  # all local: no CDN
 
     @app.get("/api/docs-static/{name}", include_in_schema=False)
     def docs_static(name: str, user: PageUser):

@@ -202,3 +202,14 @@ def test_wrong_password_is_refused_then_sign_in_is_rate_limited(page):
     _sign_in(page, "rep_02")  # the right password, after too many wrong ones
     assert "Too many failed sign-ins" in page.find_element(By.ID, "login-error").text
     assert page.find_elements(By.ID, "signed-in-as") == []
+
+
+def test_the_api_page_renders_offline_for_a_signed_in_user(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _sign_in(page, "rep_01")
+    page.get(page.base + "/api/docs")
+    WebDriverWait(page, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {e.text.replace("\u200b", "") for e in page.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/queue", "/api/leads/{lead_id}", "/api/runs"} <= paths
