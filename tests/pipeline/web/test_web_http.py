@@ -326,3 +326,12 @@ def test_history_reader_matches_text_and_integer_ids(published):
     assert io.read_lead_scores("1 OR 1=1", url=published.url).empty
     assert io.read_score_nights(url=published.url) == [pd.Timestamp("2026-06-08", tz="UTC"),
                                                        pd.Timestamp("2026-06-01", tz="UTC")]
+
+
+def test_the_session_cookie_is_http_only_and_same_site(client):
+    client.get("/login")
+    response = client.post("/login", data={"name": "rep_01", "password": PASSWORDS["rep_01"],
+                                           "csrf": _csrf(client)}, follow_redirects=False)
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith("leadscore_session=") and "httponly" in cookie and "samesite=lax" in cookie
+    assert PASSWORDS["rep_01"] not in response.headers["set-cookie"]
