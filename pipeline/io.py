@@ -429,19 +429,8 @@ def read_night_scores(as_of: pd.Timestamp, *, owners: list[str] | None = None, g
             query += f" AND {transform} IN :{column}"
             args[column] = [v.lower() for v in values] if column == "owner_id" else list(values)
             expanding.append(sa.bindparam(column, expanding=True))
-    eng = engine(url)
-    try:
-        with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(SCORES_TABLE):
-                return pd.DataFrame()
-            statement = sa.text(query + " ORDER BY probability DESC, lead_id").bindparams(*expanding)
-            frame = pd.read_sql(statement, conn, params=args)
-    finally:
-        eng.dispose()
-    for col in ("as_of_ts", "scored_at"):
-        if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
-    return frame
+    return _read_score_rows(sa.text(query + " ORDER BY probability DESC, lead_id").bindparams(*expanding), args,
+                            url)
 
 
 def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[str, list[str]]:
@@ -464,13 +453,18 @@ def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[st
 def read_lead_scores(lead_id: str | int, *, url: str | None = None) -> pd.DataFrame:
     """Every night one lead was scored (all published columns), oldest night first; empty if never scored. The
     id is compared as text: a CRM's ids are integers in one store and text in another."""
+    return _read_score_rows(sa.text(f"SELECT * FROM {SCORES_TABLE} WHERE CAST(lead_id AS VARCHAR(100)) = :l "
+                                    "ORDER BY as_of_ts"), {"l": str(lead_id)}, url)
+
+
+def _read_score_rows(statement, params: dict, url: str | None) -> pd.DataFrame:
+    """Rows of the scores table a bound statement selects, timestamps as UTC; empty when nothing is published."""
     eng = engine(url)
     try:
         with eng.connect() as conn:
             if not sa.inspect(conn).has_table(SCORES_TABLE):
                 return pd.DataFrame()
-            frame = pd.read_sql(sa.text(f"SELECT * FROM {SCORES_TABLE} WHERE CAST(lead_id AS VARCHAR(100)) = :l "
-                                        "ORDER BY as_of_ts"), conn, params={"l": str(lead_id)})
+            frame = pd.read_sql(statement, conn, params=params)
     finally:
         eng.dispose()
     for col in ("as_of_ts", "scored_at"):

@@ -124,13 +124,17 @@ def add_user(name: str, *, team: str, role: str = "member", password: str | None
     return _user(row), password
 
 
-def get_user(name: str, *, url: str | None = None) -> User | None:
+def _row(name: str, url: str | None):
     eng = _engine(url)
     try:
         with eng.connect() as conn:
-            row = conn.execute(sa.select(users_table).where(users_table.c.name_key == name.strip().lower())).first()
+            return conn.execute(sa.select(users_table).where(users_table.c.name_key == name.strip().lower())).first()
     finally:
         eng.dispose()
+
+
+def get_user(name: str, *, url: str | None = None) -> User | None:
+    row = _row(name, url)
     return _user(row) if row is not None else None
 
 
@@ -146,12 +150,7 @@ def list_users(*, url: str | None = None) -> list[User]:
 
 def authenticate(name: str, password: str, *, url: str | None = None) -> User | None:
     """The user if ``password`` is theirs, else None (an unknown name takes as long as a wrong password)."""
-    eng = _engine(url)
-    try:
-        with eng.connect() as conn:
-            row = conn.execute(sa.select(users_table).where(users_table.c.name_key == name.strip().lower())).first()
-    finally:
-        eng.dispose()
+    row = _row(name, url)
     try:
         _hasher.verify(row.password_hash if row is not None else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
