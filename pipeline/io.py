@@ -471,3 +471,29 @@ def _read_score_rows(statement, params: dict, url: str | None) -> pd.DataFrame:
         if col in frame.columns:
             frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
+
+
+def read_source_table(name: str, *, columns: list[str] | None = None, lead_id: str | None = None,
+                      folder: Path | None = None) -> pd.DataFrame | None:
+    """One source table as stored (unchecked), None when the folder lacks it: only those of ``columns`` it has
+    (all by default), and only one lead's rows when ``lead_id`` is given (a parquet filter: the workspace's lead
+    page reads one lead's events, never the whole table)."""
+    folder = folder or sources_dir()
+    parquet, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
+    if parquet.exists():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(parquet)
+        wanted = [c for c in columns or schema.names if c in schema.names]
+        if lead_id is None:
+            return pd.read_parquet(parquet, columns=wanted)
+        numeric = pa.types.is_integer(schema.field("lead_id").type)
+        if numeric and not str(lead_id).lstrip("-").isdigit():
+            return pd.read_parquet(parquet, columns=wanted).iloc[0:0]  # no integer id is spelled that way
+        return pd.read_parquet(parquet, columns=wanted,
+                               filters=[("lead_id", "==", int(lead_id) if numeric else str(lead_id))])
+    if csv_path.exists():
+        frame = pd.read_csv(csv_path, usecols=lambda c: columns is None or c in columns)
+        return frame[frame["lead_id"].astype(str) == str(lead_id)] if lead_id is not None else frame
+    return None

@@ -298,8 +298,8 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         return {"lead_id": detail.lead_id, "contact": detail.contact, "title": detail.title,
                 "created_ts": _fmt_ts(detail.created_ts, "%Y-%m-%dT%H:%M:%SZ") or None,
                 "nights": _records(history),
-                "engagement": _records(detail.events.drop(columns=["key"], errors="ignore")),
-                "sales_touches": _records(detail.touches.drop(columns=["key"], errors="ignore"))}
+                "engagement": _records(detail.events),
+                "sales_touches": _records(detail.touches)}
 
     @app.get("/api/runs", tags=["api"], summary="The nightly runs, newest first, and one run's rejects")
     def api_runs(user: ApiUser, run: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:

@@ -74,6 +74,11 @@ class SourceContext:
         return (str(folder),) + tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()
                                              if p.suffix in (".parquet", ".csv")))
 
+    def lead_rows(self, table: str, lead_id: str) -> pd.DataFrame | None:
+        """One lead's rows of a source table, read when asked (None when the table or the folder is missing)."""
+        folder = self.folder or io.sources_dir()
+        return io.read_source_table(table, lead_id=lead_id, folder=folder) if folder.is_dir() else None
+
     def tables(self) -> dict[str, pd.DataFrame]:
         with self._lock:
             stamp = self._current_stamp()
@@ -96,13 +101,16 @@ def _utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce")
 
 
+LEAD_COLUMNS = ["lead_id", "created_ts", "job_title", "contact_name", "first_name", "last_name"]
+
+
 def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
-    try:
-        raw = io.load_sources(folder)
-    except FileNotFoundError as exc:
-        return {}, f"source tables not found ({exc}): contact, title and sales touches are blank"
+    """What the queue shows next to each score, read with only the columns it needs (engagement is read per lead,
+    on the lead page): contact, title and creation per lead, the last sales touch per lead, campaign names."""
+    if not folder.is_dir():
+        return {}, f"no source tables at {folder}: contact, title and sales touches are blank"
     out: dict[str, pd.DataFrame] = {}
-    leads = raw.get("leads")
+    leads = io.read_source_table("leads", columns=LEAD_COLUMNS, folder=folder)
     if leads is not None:
         if "contact_name" in leads.columns:
             contact = leads["contact_name"].astype("string")
@@ -117,15 +125,10 @@ def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
             "title": leads["job_title"].astype("string").fillna("").to_numpy() if "job_title" in leads.columns else "",
             "created_ts": _utc(leads["created_ts"]),
         }).drop_duplicates("key").set_index("key")
-    activities = raw.get("sales_activities")
-    if activities is not None:
-        touches = activities.assign(key=activities["lead_id"].astype(str), activity_ts=_utc(activities["activity_ts"]))
-        out["touches"] = touches.sort_values("activity_ts")
-        out["last_touch"] = touches.groupby("key")["activity_ts"].max()
-    events = raw.get("engagement_events")
-    if events is not None:
-        out["events"] = events.assign(key=events["lead_id"].astype(str), event_ts=_utc(events["event_ts"]))
-    campaigns = raw.get("campaigns")
+    touches = io.read_source_table("sales_activities", columns=["lead_id", "activity_ts"], folder=folder)
+    if touches is not None:
+        out["last_touch"] = _utc(touches["activity_ts"]).groupby(touches["lead_id"].astype(str)).max()
+    campaigns = io.read_source_table("campaigns", columns=["campaign_id", "name"], folder=folder)
     if campaigns is not None and "name" in campaigns.columns:
         out["campaign_names"] = campaigns.assign(key=_id_text(campaigns["campaign_id"])).set_index("key")["name"]
     return out, ""
@@ -235,17 +238,17 @@ def lead_detail(user: User, lead_id: str, context: SourceContext, *, url: str | 
         return None  # as if it did not exist: a member learns nothing about other owners' leads
     tables = context.tables()
     key = str(lead_id)
-    events = tables.get("events")
-    events = (events[events["key"] == key].sort_values("event_ts", ascending=False) if events is not None
-              else pd.DataFrame(columns=["event_ts", "event_type"]))
+    events = context.lead_rows("engagement_events", key)
+    events = (events.assign(event_ts=_utc(events["event_ts"])).sort_values("event_ts", ascending=False)
+              if events is not None else pd.DataFrame(columns=["event_ts", "event_type"]))
     if "campaign_id" in events.columns:  # the campaign's name where the campaigns table has one, else its id
         ids = _id_text(events["campaign_id"])
         names = tables.get("campaign_names")
         named = ids.map(names) if names is not None else pd.Series(pd.NA, index=ids.index, dtype="string")
         events = events.assign(campaign=named.fillna(ids).fillna("").astype(str))
-    touches = tables.get("touches")
-    touches = (touches[touches["key"] == key].sort_values("activity_ts", ascending=False) if touches is not None
-               else pd.DataFrame(columns=["activity_ts", "activity_type"]))
+    touches = context.lead_rows("sales_activities", key)
+    touches = (touches.assign(activity_ts=_utc(touches["activity_ts"])).sort_values("activity_ts", ascending=False)
+               if touches is not None else pd.DataFrame(columns=["activity_ts", "activity_type"]))
     leads = tables.get("leads")
     info = leads.loc[key] if leads is not None and key in leads.index else None
     return LeadDetail(key, history, events, touches, str(info["contact"]) if info is not None else "",

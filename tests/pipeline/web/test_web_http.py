@@ -335,3 +335,17 @@ def test_the_session_cookie_is_http_only_and_same_site(client):
     cookie = response.headers["set-cookie"].lower()
     assert cookie.startswith("leadscore_session=") and "httponly" in cookie and "samesite=lax" in cookie
     assert PASSWORDS["rep_01"] not in response.headers["set-cookie"]
+
+
+def test_source_reader_reads_one_leads_rows_and_only_the_columns_asked(published, tmp_path):
+    from pipeline import io
+
+    events = io.read_source_table("engagement_events", lead_id="1", folder=published.sources)
+    assert len(events) == 2 and set(events["lead_id"]) == {1}
+    assert io.read_source_table("engagement_events", lead_id="x1", folder=published.sources).empty
+    leads = io.read_source_table("leads", columns=["lead_id", "contact_name", "no_such"], folder=published.sources)
+    assert list(leads.columns) == ["lead_id", "contact_name"] and len(leads) == 61
+    assert io.read_source_table("accounts", folder=published.sources) is None
+    (tmp_path / "sales_activities.csv").write_text("lead_id,activity_ts,activity_type\nA-1,2026-06-01,call\n"
+                                                   "B-2,2026-06-02,email\n")
+    assert list(io.read_source_table("sales_activities", lead_id="B-2", folder=tmp_path)["activity_type"]) == ["email"]
