@@ -128,6 +128,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         owner: Annotated[str | None, Query(description="An owner id (managers, admins); members: their own")] = None,
         grade: Annotated[list[str], Query(description="Grades to keep (repeat); default all")] = [],  # noqa: B006
         source: Annotated[str | None, Query(description="Lead source")] = None,
+        campaign: Annotated[str | None, Query(description="The lead's first campaign (name, else id)")] = None,
         min_age: Annotated[str | None, Query(description="Lead age on that night, in days, at least")] = None,
         max_age: Annotated[str | None, Query(description="Lead age on that night, in days, at most")] = None,
         untouched: Annotated[bool, Query(description="Only leads with no sales touch after that night")] = False,
@@ -143,8 +144,9 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
             return int(text)
 
         return data.QueueFilters(night=night or None, owner=owner or None, grade=[g for g in grade if g],
-                                 source=source or None, min_age_days=days(min_age, "min_age"),
-                                 max_age_days=days(max_age, "max_age"), untouched=untouched, q=q,
+                                 source=source or None, campaign=campaign or None,
+                                 min_age_days=days(min_age, "min_age"), max_age_days=days(max_age, "max_age"),
+                                 untouched=untouched, q=q,
                                  sort=sort if sort in data.SORTS else "score_desc", page=page)
 
     Filters = Annotated[data.QueueFilters, Depends(queue_filters)]
@@ -341,7 +343,8 @@ def _csv(queue: data.Queue) -> str:
     night = _fmt_ts(queue.night, "%Y-%m-%d")
     for row in queue.rows.itertuples(index=False):
         writer.writerow([night, row.lead_id, _cell(row.company), _cell(row.contact), _cell(row.title),
-                         _cell(row.source), _cell(row.owner), row.grade, row.score, f"{row.probability:.4f}",
+                         _cell(row.source), _cell(row.campaign), _cell(row.owner), row.grade, row.score,
+                         f"{row.probability:.4f}",
                          _fmt_ts(row.last_touch, "%Y-%m-%dT%H:%M:%SZ"), _cell(row.reasons_positive),
                          _cell(row.reasons_negative)])
     return buffer.getvalue()

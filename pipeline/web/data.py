@@ -19,7 +19,8 @@ from pipeline.users import User
 
 PAGE_SIZE = 50
 SORTS = {"score_desc": False, "score_asc": True}
-CSV_COLUMNS = ["night", "lead_id", "company", "contact", "title", "source", "owner", "grade", "score", "probability",
+CSV_COLUMNS = ["night", "lead_id", "company", "contact", "title", "source", "campaign", "owner", "grade", "score",
+               "probability",
                "last_sales_touch", "reasons_positive", "reasons_negative"]
 
 
@@ -33,6 +34,7 @@ class QueueFilters:
     owner: str | None = None  # None = the user's own leads (members) or every owner (managers, admins)
     grade: list[str] = field(default_factory=list)
     source: str | None = None
+    campaign: str | None = None  # the lead's first campaign (its name, else its id)
     min_age_days: int | None = None
     max_age_days: int | None = None
     untouched: bool = False  # no sales activity after the night
@@ -97,11 +99,18 @@ def _id_text(values: pd.Series) -> pd.Series:
     return values.astype("string")
 
 
+def _campaign_names(ids: pd.Series, names: pd.Series | None) -> pd.Series:
+    """Each campaign id as its name where the campaigns table has one, else as its id; blank where none."""
+    ids = _id_text(ids)
+    named = ids.map(names) if names is not None else pd.Series(pd.NA, index=ids.index, dtype="string")
+    return named.fillna(ids).fillna("").astype(str)
+
+
 def _utc(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, errors="coerce")
 
 
-LEAD_COLUMNS = ["lead_id", "created_ts", "job_title", "contact_name", "first_name", "last_name"]
+LEAD_COLUMNS = ["lead_id", "created_ts", "job_title", "contact_name", "first_name", "last_name", "first_campaign_id"]
 
 
 def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
@@ -110,6 +119,9 @@ def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
     if not folder.is_dir():
         return {}, f"no source tables at {folder}: contact, title and sales touches are blank"
     out: dict[str, pd.DataFrame] = {}
+    campaigns = io.read_source_table("campaigns", columns=["campaign_id", "name"], folder=folder)
+    if campaigns is not None and "name" in campaigns.columns:
+        out["campaign_names"] = campaigns.assign(key=_id_text(campaigns["campaign_id"])).set_index("key")["name"]
     leads = io.read_source_table("leads", columns=LEAD_COLUMNS, folder=folder)
     if leads is not None:
         if "contact_name" in leads.columns:
@@ -124,13 +136,12 @@ def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
             "contact": contact.fillna("").to_numpy(),
             "title": leads["job_title"].astype("string").fillna("").to_numpy() if "job_title" in leads.columns else "",
             "created_ts": _utc(leads["created_ts"]),
+            "campaign": (_campaign_names(leads["first_campaign_id"], out.get("campaign_names")).to_numpy()
+                         if "first_campaign_id" in leads.columns else ""),
         }).drop_duplicates("key").set_index("key")
     touches = io.read_source_table("sales_activities", columns=["lead_id", "activity_ts"], folder=folder)
     if touches is not None:
         out["last_touch"] = _utc(touches["activity_ts"]).groupby(touches["lead_id"].astype(str)).max()
-    campaigns = io.read_source_table("campaigns", columns=["campaign_id", "name"], folder=folder)
-    if campaigns is not None and "name" in campaigns.columns:
-        out["campaign_names"] = campaigns.assign(key=_id_text(campaigns["campaign_id"])).set_index("key")["name"]
     return out, ""
 
 
@@ -143,6 +154,7 @@ def _with_context(scores: pd.DataFrame, tables: dict[str, pd.DataFrame], night: 
         "contact": leads["contact"].reindex(keys).fillna("").to_numpy() if leads is not None else "",
         "title": leads["title"].reindex(keys).fillna("").to_numpy() if leads is not None else "",
         "source": scores["source"].astype("string").fillna("").to_numpy() if "source" in scores else "",
+        "campaign": leads["campaign"].reindex(keys).fillna("").to_numpy() if leads is not None else "",
         "owner": scores["owner_id"].astype("string").fillna("").to_numpy(),
         "grade": scores["grade"].astype(str).to_numpy(),
         "score": scores["score"].astype(int).to_numpy(),
@@ -199,6 +211,7 @@ def build_queue(user: User, filters: QueueFilters, context: SourceContext, *, ur
                 f" for owner {owner}." if owner else ".")
         return Queue(night, nights, owner, empty, 1, 1, facets, reason)
     view = _with_context(scores, context.tables(), night)
+    facets = {**facets, "campaign": sorted(c for c in view["campaign"].unique() if c)}
     keep = pd.Series(True, index=view.index)
     if filters.min_age_days is not None:
         keep &= view["age_days"] >= filters.min_age_days
@@ -206,6 +219,8 @@ def build_queue(user: User, filters: QueueFilters, context: SourceContext, *, ur
         keep &= view["age_days"] <= filters.max_age_days
     if filters.untouched:
         keep &= ~view["touched_since"]
+    if filters.campaign:
+        keep &= view["campaign"] == filters.campaign
     if filters.q.strip():
         needle = filters.q.strip().lower()
         keep &= (view["company"].str.lower().str.contains(needle, regex=False)
@@ -241,11 +256,8 @@ def lead_detail(user: User, lead_id: str, context: SourceContext, *, url: str | 
     events = context.lead_rows("engagement_events", key)
     events = (events.assign(event_ts=_utc(events["event_ts"])).sort_values("event_ts", ascending=False)
               if events is not None else pd.DataFrame(columns=["event_ts", "event_type"]))
-    if "campaign_id" in events.columns:  # the campaign's name where the campaigns table has one, else its id
-        ids = _id_text(events["campaign_id"])
-        names = tables.get("campaign_names")
-        named = ids.map(names) if names is not None else pd.Series(pd.NA, index=ids.index, dtype="string")
-        events = events.assign(campaign=named.fillna(ids).fillna("").astype(str))
+    if "campaign_id" in events.columns:
+        events = events.assign(campaign=_campaign_names(events["campaign_id"], tables.get("campaign_names")))
     touches = context.lead_rows("sales_activities", key)
     touches = (touches.assign(activity_ts=_utc(touches["activity_ts"])).sort_values("activity_ts", ascending=False)
                if touches is not None else pd.DataFrame(columns=["activity_ts", "activity_type"]))

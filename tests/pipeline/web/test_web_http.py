@@ -171,6 +171,7 @@ def test_queue_filters_grade_source_age_untouched_and_search(app):
     assert _rows(client.get("/queue", params={"owner": "rep_01", "min_age": "10"}).text) == ["1", "2"]
     assert _rows(client.get("/queue", params={"q": "grace"}).text) == ["2"]  # the contact's name
     assert _rows(client.get("/queue", params={"q": "ACME"}).text) == ["2"]  # the company's
+    assert _rows(client.get("/queue", params={"campaign": "June webinar"}).text) == ["1", "5"]
     assert client.get("/queue", params={"max_age": "soon"}).status_code == 422
 
 
@@ -224,7 +225,9 @@ def test_csv_export_holds_the_filtered_view_every_page(app):
         "/queue.csv", params={"untouched": "true"}).text)))
     assert [(r["lead_id"], r["company"], r["contact"], r["grade"]) for r in mine] == [
         ("2", BRACKETS, "Grace Hopper", "B"), ("3", "Initech", "Peter Gibbons", "D")]
-    assert mine[0]["last_sales_touch"] == "2026-06-05T09:30:00Z"
+    assert mine[0]["last_sales_touch"] == "2026-06-05T09:30:00Z" and mine[0]["campaign"] == ""
+    first = next(csv.DictReader(textio.StringIO(signed_in(app, "rep_01").get("/queue.csv").text)))
+    assert (first["lead_id"], first["campaign"]) == ("1", "June webinar")
 
 
 def test_csv_cells_that_look_like_formulas_are_text():

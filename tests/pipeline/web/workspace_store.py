@@ -45,7 +45,8 @@ def scores_for(night: pd.Timestamp, lead_ids) -> pd.DataFrame:
 
 def sources_tables() -> dict[str, pd.DataFrame]:
     leads = pd.DataFrame([{"lead_id": k, "created_ts": pd.Timestamp(v[5], tz="UTC"), "source": v[3],
-                           "job_title": v[2], "owner_id": v[4], "contact_name": v[1]} for k, v in LEADS.items()])
+                           "job_title": v[2], "owner_id": v[4], "contact_name": v[1],
+                           "first_campaign_id": 7 if k in (1, 5) else None} for k, v in LEADS.items()])
     activities = pd.DataFrame([
         {"lead_id": 1, "activity_ts": pd.Timestamp("2026-06-09 10:00", tz="UTC"), "activity_type": "call",
          "outcome": "voicemail", "owner_id": "rep_01"},
