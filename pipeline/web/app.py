@@ -6,9 +6,11 @@ the same queue, lead and runs as JSON, described at ``/api/docs`` (Swagger UI se
 """
 
 
+import contextlib
 import csv
 import io as textio
 import math
+import threading
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -78,14 +80,22 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
     """The workspace over the scores database ``url`` (default ``$LEADSCORE_DB_URL``) and the source folder
     ``sources`` (default ``$LEADSCORE_SOURCES``); ``secret`` signs the session cookies (default: see
     :func:`pipeline.web.security.secret_key`)."""
-    app = FastAPI(title="leadscore workspace", version="1", docs_url=None, redoc_url=None, openapi_url=None,
+    context = data.SourceContext(sources)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        # The source tables are read in the background as the server starts, not by the first person signing in.
+        threading.Thread(target=context.tables, daemon=True).start()
+        yield
+
+    app = FastAPI(lifespan=lifespan, title="leadscore workspace", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None,
                   description="Scored leads, one lead's history and the nightly runs, for the CRM sync and scripts. "
                               "Authenticate with `Authorization: Bearer <token>` (`leadscore user token NAME`).")
     app.add_middleware(SessionMiddleware, secret_key=secret or secret_key(), session_cookie=SESSION_COOKIE,
                        max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = _templates()
-    context = data.SourceContext(sources)
     limiter = limiter or LoginLimiter()
     bearer = HTTPBearer(auto_error=False, description="An API token from `leadscore user token NAME`.")
 
