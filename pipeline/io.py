@@ -412,8 +412,7 @@ def read_score_nights(*, url: str | None = None) -> list[pd.Timestamp]:
                                 ).scalars().all()
     finally:
         eng.dispose()
-    return [pd.Timestamp(k).tz_convert("UTC") if pd.Timestamp(k).tzinfo else pd.Timestamp(k, tz="UTC")
-            for k in keys]
+    return list(pd.to_datetime(pd.Series(keys, dtype=object), utc=True))
 
 
 def read_night_scores(as_of: pd.Timestamp, *, owners: list[str] | None = None, grades: list[str] | None = None,
