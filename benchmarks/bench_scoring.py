@@ -97,8 +97,9 @@ def main() -> None:
         tracking.configure()
         import mlflow
 
+        version = tracking.get_version(config.registry.model_name, trained.model_version)
+        scorer = tracking.load_scorer(version, config.registry.model_name)  # what the nightly job scores with
         model = mlflow.pyfunc.load_model(f"models:/{config.registry.model_name}/{trained.model_version}")
-        scorer = model.unwrap_python_model().scorer
         tables = io.validate_sources(scoring_world(args.leads, args.events_per_lead))
         n_events = len(tables["engagement_events"])
         phases = {}
@@ -106,11 +107,10 @@ def main() -> None:
         queue, features = ContractSource(config, tables=tables).open_leads(AS_OF, None)
         phases["features (spine, fit, engagement, history)"] = time.perf_counter() - started
         t = time.perf_counter()
-        champion = tracking.Champion(model=model, state=None,
-                                     version=tracking.get_version(config.registry.model_name, trained.model_version))
+        champion = tracking.Champion(scorer=scorer, state=None, version=version)
         scores = champion.score(queue, features, config.score)
         per_owner = config.score.reasons_per_owner
-        phases[f"score: pyfunc predict + reasons for {per_owner or 'all'} per owner"] = time.perf_counter() - t
+        phases[f"score: predict + reasons for {per_owner or 'all'} per owner"] = time.perf_counter() - t
         t = time.perf_counter()
         io.write_scores(scores, AS_OF)
         phases["publish (SQLite + parquet)"] = time.perf_counter() - t

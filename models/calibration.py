@@ -1,4 +1,8 @@
-"""Calibration of raw model probabilities on the validation slice, so ``probability`` is an honest rate."""
+"""Calibration of raw model probabilities on the validation slice, so ``probability`` is an honest rate.
+
+A fitted calibrator is a handful of numbers: ``to_dict`` gives them (JSON-ready) and ``from_dict`` rebuilds
+the same scikit-learn estimator around them, so its probabilities are identical, without pickling anything.
+"""
 
 from __future__ import annotations
 
@@ -61,3 +65,45 @@ class ProbabilityCalibrator(BaseEstimator):
         if self.method == "sigmoid":
             return self.model_.predict_proba(self._scale(raw))[:, 1]
         return self.model_.predict(np.asarray(raw, dtype=float))
+
+    def to_dict(self) -> dict:
+        """The fitted state as plain numbers (what ``from_dict`` needs)."""
+        check_is_fitted(self)
+        state = {"method": self.method, "raw_is_probability": bool(self.raw_is_probability),
+                 "reversed": bool(self.reversed_)}
+        if self.reversed_:
+            state["rate"] = float(self.rate_)
+        if self.method == "sigmoid":
+            state.update(coef=float(self.model_.coef_[0, 0]), intercept=float(self.model_.intercept_[0]),
+                         classes=self.model_.classes_.tolist())
+        else:
+            iso = self.model_
+            state.update(x_thresholds=iso.X_thresholds_.tolist(), y_thresholds=iso.y_thresholds_.tolist(),
+                         x_min=float(iso.X_min_), x_max=float(iso.X_max_), increasing=bool(iso.increasing_))
+        return state
+
+    @classmethod
+    def from_dict(cls, state: dict) -> ProbabilityCalibrator:
+        """The calibrator ``to_dict`` described, its estimator rebuilt from the numbers."""
+        calibrator = cls(method=state["method"], raw_is_probability=bool(state["raw_is_probability"]))
+        calibrator.reversed_ = bool(state["reversed"])
+        if calibrator.reversed_:
+            calibrator.rate_ = float(state["rate"])
+        if calibrator.method == "sigmoid":
+            model = LogisticRegression(C=1e6)
+            model.coef_ = np.array([[float(state["coef"])]])
+            model.intercept_ = np.array([float(state["intercept"])])
+            model.classes_ = np.array(state["classes"])
+            model.n_features_in_ = 1
+        elif calibrator.method == "isotonic":
+            model = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+            # The estimator's own restore hook (what unpickling calls): sets the thresholds and rebuilds the
+            # interpolation from them.
+            model.__setstate__({**model.__getstate__(), "X_thresholds_": np.array(state["x_thresholds"], dtype=float),
+                                "y_thresholds_": np.array(state["y_thresholds"], dtype=float),
+                                "X_min_": float(state["x_min"]), "X_max_": float(state["x_max"]),
+                                "increasing_": bool(state["increasing"])})
+        else:
+            raise ValueError(f"unknown calibration method {calibrator.method!r}")
+        calibrator.model_ = model
+        return calibrator

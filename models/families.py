@@ -3,19 +3,27 @@
 - ``lgbm``: LightGBM through its scikit-learn API, pandas categoricals, early stopping on the later slice;
 - ``points``: the rules score marketing automation tools use (points per engagement type, decayed by how
   long ago it happened, plus points per fit attribute), written in params.yaml and then calibrated;
-- ``logreg``: a scikit-learn pipeline (impute, log-scale counts, one-hot categories, scale, L2 logistic).
+- ``logreg``: a scikit-learn pipeline (impute, log-scale counts, one-hot categories, scale, L2 logistic),
+  fitted by scikit-learn and kept as its numbers (categories, medians, means, scales, coefficients).
 
 Each fitted family exposes ``predict_raw(X)``: a number that ranks leads. The calibrator turns it into a
 probability; ``raw_is_probability`` says whether it is already on the probability scale.
+
+Each fitted family is also data: ``family_to_artifacts(model)`` gives its files as text (LightGBM's own model
+text, JSON for the others) and ``family_from_artifacts(family, files)`` rebuilds it with this code, predicting
+exactly what it predicted before. Nothing is pickled.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -42,12 +50,106 @@ class LgbmModel:
 
 
 @dataclass
+class OneHotColumn:
+    """One category column as the fitted one-hot encoder saw it: a slot per frequent level, in the encoder's
+    order, then one shared slot for the infrequent levels (if any); an unseen level fills no slot."""
+
+    name: str
+    levels: list[str]
+    infrequent: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return len(self.levels) + (1 if self.infrequent else 0)
+
+    def encode(self, values: np.ndarray) -> np.ndarray:
+        codes = pd.Categorical(values, categories=[*self.levels, *self.infrequent]).codes  # unseen: -1
+        idx = np.minimum(codes.astype(np.int64), len(self.levels))  # every infrequent level: the shared slot
+        out = np.zeros((len(values), self.width))
+        hit = idx >= 0
+        out[np.flatnonzero(hit), idx[hit]] = 1.0
+        return out
+
+
+@dataclass
 class LogRegModel:
-    pipeline: Pipeline
+    """The fitted logistic-regression pipeline as numbers, applied by numpy in the pipeline's own order:
+    one-hot categories; numeric columns imputed by their training median (plus a missing-indicator for those
+    that had missing values), signed log1p, standardised; then the linear model and the logistic function.
+    ``from_pipeline`` reads them off the fitted scikit-learn pipeline; ``predict_raw`` agrees with it to
+    rounding (a test checks 1e-12)."""
+
+    categorical: list[OneHotColumn]
+    numeric: list[str]
+    medians: list[float]
+    indicators: list[int]      # positions in ``numeric`` that get a missing-value indicator column
+    means: list[float]         # the scaler's, over the numeric block (imputed values, then indicators)
+    scales: list[float]
+    coef: list[float]
+    intercept: float
     raw_is_probability: bool = True
 
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline) -> LogRegModel:
+        columns = pipeline.named_steps["columns"]
+        model = pipeline.named_steps["model"]
+        fitted = dict(columns.named_transformers_)
+        selected = {name: list(cols) for name, _, cols in columns.transformers_ if name != "remainder"}
+        categorical = []
+        if selected.get("categorical"):
+            encoder = fitted["categorical"]
+            for name, cats, rare in zip(selected["categorical"], encoder.categories_,
+                                        encoder.infrequent_categories_ or [None] * len(encoder.categories_),
+                                        strict=True):
+                rare_set = set() if rare is None else {str(v) for v in rare}
+                categorical.append(OneHotColumn(name=name, levels=[str(v) for v in cats if str(v) not in rare_set],
+                                                infrequent=sorted(rare_set)))
+            if sum(c.width for c in categorical) != len(encoder.get_feature_names_out()):
+                raise ValueError("the one-hot encoder's output does not match its categories")
+        numeric = selected.get("numeric", [])
+        medians, indicators, means, scales = [], [], [], []
+        if numeric:
+            imputer, _, scaler = (step for _, step in fitted["numeric"].steps)
+            medians = [float(v) for v in imputer.statistics_]
+            indicators = [int(i) for i in imputer.indicator_.features_] if imputer.indicator_ is not None else []
+            means, scales = [float(v) for v in scaler.mean_], [float(v) for v in scaler.scale_]
+        if model.coef_.shape[0] != 1:
+            raise ValueError("logistic regression must be binary")
+        return cls(categorical=categorical, numeric=list(numeric), medians=medians, indicators=indicators,
+                   means=means, scales=scales, coef=[float(v) for v in model.coef_[0]],
+                   intercept=float(model.intercept_[0]))
+
+    def design(self, X: pd.DataFrame) -> np.ndarray:
+        """The rows as the linear model sees them (the pipeline's transformed matrix)."""
+        blocks = []
+        text = _as_objects(X[[c.name for c in self.categorical]]) if self.categorical else None
+        for column in self.categorical:
+            blocks.append(column.encode(text[column.name].to_numpy()))
+        if self.numeric:
+            values = X[self.numeric].to_numpy(dtype=float)
+            missing = np.isnan(values)
+            imputed = np.where(missing, np.asarray(self.medians), values)
+            block = np.hstack([imputed, missing[:, self.indicators].astype(float)])
+            blocks.append((_signed_log1p(block) - np.asarray(self.means)) / np.asarray(self.scales))
+        return np.hstack(blocks) if blocks else np.zeros((len(X), 0))
+
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(_as_objects(X))[:, 1]
+        return expit(self.design(X) @ np.asarray(self.coef) + self.intercept)
+
+    def to_dict(self) -> dict:
+        return {"categorical": [{"name": c.name, "levels": c.levels, "infrequent": c.infrequent}
+                                for c in self.categorical],
+                "numeric": self.numeric, "medians": self.medians, "indicators": self.indicators,
+                "means": self.means, "scales": self.scales, "coef": self.coef, "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, state: Mapping) -> LogRegModel:
+        return cls(categorical=[OneHotColumn(name=c["name"], levels=list(c["levels"]),
+                                             infrequent=list(c["infrequent"])) for c in state["categorical"]],
+                   numeric=list(state["numeric"]), medians=[float(v) for v in state["medians"]],
+                   indicators=[int(i) for i in state["indicators"]], means=[float(v) for v in state["means"]],
+                   scales=[float(v) for v in state["scales"]], coef=[float(v) for v in state["coef"]],
+                   intercept=float(state["intercept"]))
 
 
 @dataclass
@@ -129,7 +231,7 @@ def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFram
         categorical = [c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
         numeric = [c for c in X_train.columns if c not in categorical]
         pipeline = make_logreg(categorical, numeric, C=params.logreg.C, seed=params.seed)
-        return LogRegModel(pipeline=pipeline.fit(_as_objects(X_train), np.asarray(y_train)))
+        return LogRegModel.from_pipeline(pipeline.fit(_as_objects(X_train), np.asarray(y_train)))
     if family == "points":
         rules = params.points
         model = PointsModel(engagement_points=dict(rules.engagement), decay=list(rules.decay),
@@ -137,4 +239,45 @@ def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFram
                             fit_points={k: dict(v) for k, v in rules.fit.items()})
         model.predict_raw(X_train.head(1))  # fail now, not at scoring time, if a rule names a missing feature
         return model
+    raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")
+
+
+LGBM_MODEL_FILE = "lgbm_model.txt"
+LOGREG_FILE = "logreg.json"
+POINTS_FILE = "points.json"
+
+
+def family_of(model: object) -> str:
+    """The family name of a fitted model (what ``family_from_artifacts`` needs to rebuild it)."""
+    for name, kind in (("lgbm", LgbmModel), ("logreg", LogRegModel), ("points", PointsModel)):
+        if isinstance(model, kind):
+            return name
+    raise TypeError(f"not a model family: {type(model).__name__}")
+
+
+def family_to_artifacts(model: object) -> dict[str, str]:
+    """The fitted model as files of text: LightGBM's own model text (its trees and its pandas categories),
+    or JSON numbers and rules."""
+    family = family_of(model)
+    if family == "lgbm":
+        return {LGBM_MODEL_FILE: model.booster.model_to_string()}
+    if family == "logreg":
+        return {LOGREG_FILE: json.dumps(model.to_dict())}
+    return {POINTS_FILE: json.dumps({"engagement_points": model.engagement_points, "decay": model.decay,
+                                     "windows_days": model.windows_days, "fit_points": model.fit_points})}
+
+
+def family_from_artifacts(family: str, files: Mapping[str, str]) -> object:
+    """The fitted model of ``family`` rebuilt from the text ``family_to_artifacts`` gave."""
+    if family == "lgbm":
+        return LgbmModel(booster=lgb.Booster(model_str=files[LGBM_MODEL_FILE]))
+    if family == "logreg":
+        return LogRegModel.from_dict(json.loads(files[LOGREG_FILE]))
+    if family == "points":
+        rules = json.loads(files[POINTS_FILE])
+        return PointsModel(engagement_points={k: float(v) for k, v in rules["engagement_points"].items()},
+                           decay=[float(v) for v in rules["decay"]],
+                           windows_days=[int(v) for v in rules["windows_days"]],
+                           fit_points={col: {k: float(v) for k, v in table.items()}
+                                       for col, table in rules["fit_points"].items()})
     raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")

@@ -105,6 +105,10 @@ class ScoreParams(_Section):
     grade_shares: dict[str, float] | None = None
     reasons: bool = True  # top 3 reasons for and 2 against each lead, from TreeSHAP contributions
     reasons_per_owner: int | None = Field(None, ge=1)  # only each owner's best N leads get reasons (None: all)
+    # Published nights kept: on publish, nights more than this many days before the newest are deleted from the
+    # database and the parquet folder (None: every night kept). Must exceed labels.window_days (pipeline.config):
+    # the monitor reads the nights whose label window has elapsed.
+    retention_days: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _grades(self) -> ScoreParams:

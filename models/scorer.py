@@ -7,10 +7,17 @@
   frozen at training time.
 The scorer owns its input contract: category columns arrive as text and are cast to the training
 categories here (unseen values become missing), which is what makes the MLflow pyfunc robust.
+
+A scorer is data: ``to_artifacts()`` gives it as named text files (JSON, and the model family's own files:
+LightGBM's model text for trees) and ``LeadScorer.from_artifacts(files)`` rebuilds it with this code, giving
+identical probabilities, scores, grades and reasons. Writing and reading the files is ``pipeline``'s job.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +25,19 @@ import pandas as pd
 
 from models.calibration import ProbabilityCalibrator
 from models.drift import build_reference
+from models.families import family_from_artifacts, family_of, family_to_artifacts
 
 SCORE_COLUMNS = ["probability", "score", "grade"]
+
+SCORER_FILE = "scorer.json"            # what the scorer is: format, family, features, calibration, grades
+REFERENCE_FILE = "reference.json"      # the reference quantiles and the drift reference
+CATALOG_FILE = "catalog.json"          # the feature catalog frozen at training (descriptions for reasons)
+ARTIFACT_FORMAT = "leadscore.scorer"
+ARTIFACT_FORMAT_VERSION = 1
+
+
+class ArtifactFormatError(ValueError):
+    """The files are not a scorer this code can rebuild (another format, or a newer format version)."""
 
 
 @dataclass
@@ -33,6 +51,50 @@ class LeadScorer:
     catalog: dict = field(default_factory=dict)  # feature name → FeatureSpec, frozen at training time
     definition_version: str = ""
     drift_reference: dict = field(default_factory=dict)  # models.drift reference of the validation slice
+
+    def to_artifacts(self) -> dict[str, str]:
+        """The scorer as named text files: JSON, plus the model family's own files (``models.families``)."""
+        model_files = family_to_artifacts(self.model)
+        scorer = {
+            "format": ARTIFACT_FORMAT, "format_version": ARTIFACT_FORMAT_VERSION,
+            "family": family_of(self.model), "model_files": sorted(model_files),
+            "feature_names": list(self.feature_names),
+            "categories": {col: pd.Index(cats).tolist() for col, cats in self.categories.items()},
+            "grade_thresholds": [[grade, float(minimum)] for grade, minimum in self.grade_thresholds.items()],
+            "calibrator": self.calibrator.to_dict(),
+            "definition_version": self.definition_version,
+        }
+        reference = {"reference_quantiles": np.asarray(self.reference_quantiles, dtype=float).tolist(),
+                     "drift_reference": self.drift_reference}
+        catalog = {name: dataclasses.asdict(spec) for name, spec in self.catalog.items()}
+        return {SCORER_FILE: json.dumps(scorer, indent=1), REFERENCE_FILE: json.dumps(reference),
+                CATALOG_FILE: json.dumps(catalog, indent=1), **model_files}
+
+    @classmethod
+    def from_artifacts(cls, files: Mapping[str, str], *, feature_spec: Callable[..., object]) -> LeadScorer:
+        """The scorer ``to_artifacts`` wrote, rebuilt by this code from its text. ``feature_spec`` makes a
+        catalog entry from its fields (``features.specs.FeatureSpec``; models does not import features)."""
+        if SCORER_FILE not in files:
+            raise ArtifactFormatError(f"no {SCORER_FILE}: these files are not a leadscore scorer")
+        scorer = json.loads(files[SCORER_FILE])
+        if scorer.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactFormatError(f"{SCORER_FILE} is not a leadscore scorer (format {scorer.get('format')!r})")
+        if scorer.get("format_version") != ARTIFACT_FORMAT_VERSION:
+            raise ArtifactFormatError(f"scorer format version {scorer.get('format_version')!r} is not the one this "
+                                      f"leadscore reads ({ARTIFACT_FORMAT_VERSION})")
+        reference = json.loads(files[REFERENCE_FILE])
+        catalog = json.loads(files[CATALOG_FILE])
+        return cls(
+            model=family_from_artifacts(scorer["family"], {name: files[name] for name in scorer["model_files"]}),
+            calibrator=ProbabilityCalibrator.from_dict(scorer["calibrator"]),
+            feature_names=list(scorer["feature_names"]),
+            categories={col: list(cats) for col, cats in scorer["categories"].items()},
+            reference_quantiles=np.asarray(reference["reference_quantiles"], dtype=float),
+            grade_thresholds={grade: float(minimum) for grade, minimum in scorer["grade_thresholds"]},
+            catalog={name: feature_spec(**fields) for name, fields in catalog.items()},
+            definition_version=str(scorer["definition_version"]),
+            drift_reference=reference["drift_reference"],
+        )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Feature rows in the model's column order, categories cast to the training categories.

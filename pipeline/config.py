@@ -79,6 +79,13 @@ class Config(_Section):
                 f"split.gap_days ({self.split.gap_days}) must be >= labels.window_days "
                 f"({self.labels.window_days}): otherwise training labels look into the evaluation period"
             )
+        retention = self.score.retention_days
+        if retention is not None and retention <= self.labels.window_days:
+            raise ValueError(
+                f"score.retention_days ({retention}) must be more than labels.window_days "
+                f"({self.labels.window_days}): the monitor checks published nights once their label window has "
+                "elapsed, and these would be deleted before then (null keeps every night)"
+            )
         if (self.source.kind == "flat" and self.source.created_column is None
                 and self.score.grade_capacity_per_week is not None):
             raise ValueError("score.grade_capacity_per_week needs dates to count leads per week; a flat export "

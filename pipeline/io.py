@@ -16,10 +16,13 @@ project folder.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import hashlib
 import os
+import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +30,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.schema import CONTRACT, validate_sources
+from pipeline import store
 
-SCORES_TABLE = "scores"
+SCORES_TABLE = store.SCORES_TABLE
 RUNS_TABLE = "runs"
 REJECTS_TABLE = "rejects"
 
@@ -287,43 +291,108 @@ def _remove_orphaned_temporaries(folder: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, url: str | None = None,
-                 folder: Path | None = None) -> Path:
+# SQLite's page cache while a night is published (KiB; the default is 2 MiB). Two indexes in different orders
+# (the primary key by lead, the queue by owner and probability) get a night's rows out of order for one of
+# them; with a night's index pages in memory that costs little, with 2 MiB it rereads pages for every row.
+_SQLITE_PUBLISH_CACHE_KIB = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published night: its parquet file, and the old nights the retention removed."""
+
+    path: Path
+    nights_dropped: int = 0
+    retention_cutoff: pd.Timestamp | None = None  # nights before it were removed (None: retention is off)
+
+
+def write_scores(scores: pd.DataFrame, as_of: pd.Timestamp, *, retention_days: int | None = None,
+                 url: str | None = None, folder: Path | None = None) -> Published:
     """Publish one night's scores: replace that as-of date's rows, never append a second copy.
 
     Database: delete-then-insert for that date inside one transaction. Parquet: written to a temporary
     file and renamed into place (atomic on one filesystem) only after the database committed.
+
+    Retention (``score.retention_days``; None keeps every night): in the same transaction, the nights more
+    than ``retention_days`` before the newest night are deleted; once committed, their parquet folders are
+    removed too. A store in an older layout is migrated first (``pipeline.store.upgrade``).
     """
-    folder = (folder or scores_dir()) / f"as_of={as_of:%Y-%m-%d}"
+    root = folder or scores_dir()
+    folder = root / f"as_of={as_of:%Y-%m-%d}"
     folder.mkdir(parents=True, exist_ok=True)
     _remove_orphaned_temporaries(folder)
     target = folder / "scores.parquet"
     tmp = folder / f".scores.{os.getpid()}.{uuid.uuid4().hex[:8]}.parquet.tmp"  # one per run: never shared
-    rows = scores.assign(as_of_ts=_iso(scores["as_of_ts"]), scored_at=_iso(scores["scored_at"]))
-    key = f"{as_of:%Y-%m-%dT%H:%M:%SZ}"
+    # in key order: the primary key's index is walked once, in order, rather than at random for every row
+    rows = scores.assign(as_of_ts=_iso(scores["as_of_ts"]), scored_at=_iso(scores["scored_at"])).sort_values(
+        "lead_id", kind="stable")
+    if pd.api.types.is_integer_dtype(rows["owner_id"]):  # owner ids are identifiers: text in the table
+        rows["owner_id"] = rows["owner_id"].astype("string").astype(object)
     eng = engine(url)
+    _upgrade_store(eng, url, migrate_empty=True)
+    dropped: list = []
+    cutoff = None
     # The parquet file is written while the database inserts (pyarrow and SQLite release the GIL); the
     # database commits only if the file was written, and the file moves into place only after the commit.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         parquet = pool.submit(scores.to_parquet, tmp, index=False)
         try:
             with eng.begin() as conn:  # one transaction: a failure anywhere leaves the previous rows in place
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA cache_size = -{_SQLITE_PUBLISH_CACHE_KIB}")
                 if sa.inspect(conn).has_table(SCORES_TABLE):
-                    conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k"), {"k": key})
+                    rows["lead_id"] = store.stored_lead_ids(conn, rows["lead_id"])
+                    conn.execute(sa.text(f"DELETE FROM {SCORES_TABLE} WHERE as_of_ts = :k").bindparams(
+                        sa.bindparam("k", type_=store.UtcTimestamp())), {"k": as_of})
+                    created = None
+                else:
+                    created = store.create_scores_table(conn, scores["lead_id"])
+                if retention_days is not None:
+                    cutoff, dropped = store.drop_old_nights(conn, as_of, retention_days)
                 rows.to_sql(SCORES_TABLE, conn, if_exists="append", index=False, chunksize=100_000,
                             method=_insert_many if conn.dialect.paramstyle in _MARKS else None)
-                conn.execute(sa.text(  # the queue: one night's open leads of an owner, best first
-                    f"CREATE INDEX IF NOT EXISTS ix_scores_queue ON {SCORES_TABLE} (as_of_ts, owner_id, probability)"
-                ))
+                if created is not None:
+                    store.create_indexes(conn, created)
                 parquet.result()
         except BaseException:
             concurrent.futures.wait([parquet])
             tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a night never published leaves no empty folder behind
+                folder.rmdir()
             raise
         finally:
             eng.dispose()
     tmp.replace(target)  # the parquet copy moves into place only once the database committed
-    return target
+    if cutoff is not None:
+        dropped = {f"{night:%Y-%m-%d}" for night in dropped} | _remove_nights_before(root, cutoff)
+    return Published(path=target, nights_dropped=len(dropped), retention_cutoff=cutoff)
+
+
+def _remove_nights_before(root: Path, cutoff: pd.Timestamp) -> set[str]:
+    """The parquet folders (``as_of=<date>``) of nights before ``cutoff``; returns their dates."""
+    removed = set()
+    for path in root.glob("as_of=*"):
+        night = path.name.removeprefix("as_of=")
+        try:
+            stamp = pd.Timestamp(night, tz="UTC")
+        except ValueError:
+            continue  # not a night's folder
+        if path.is_dir() and stamp < cutoff:
+            shutil.rmtree(path)
+            removed.add(night)
+    return removed
+
+
+def _upgrade_store(eng: sa.Engine, url: str | None, *, migrate_empty: bool) -> bool:
+    """Migrate the store to the newest layout when it is behind (a store written by an older leadscore);
+    returns whether it holds a scores table. Only a publish (``migrate_empty``) versions a store that has
+    none yet: reading never creates anything."""
+    with eng.connect() as conn:
+        exists = sa.inspect(conn).has_table(SCORES_TABLE)
+        behind = (exists or migrate_empty) and store.needs_upgrade(conn)
+    if behind:
+        store.upgrade(url or db_url())
+    return exists
 
 
 HISTORY_COLUMNS = ("lead_id", "as_of_ts", "probability", "grade", "model_version", "definition_version",
@@ -334,15 +403,15 @@ def read_score_history(*, url: str | None = None) -> pd.DataFrame:
     """Every published night's scores (the columns the monitor and report need), oldest night first."""
     eng = engine(url)
     try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS}).assign(
+                as_of_ts=pd.Series(dtype="datetime64[ns, UTC]"))
+        columns = ", ".join(store.read_expression(c, eng.dialect.name) for c in HISTORY_COLUMNS)
         with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(SCORES_TABLE):
-                return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS}).assign(
-                    as_of_ts=pd.Series(dtype="datetime64[ns, UTC]"))
-            frame = pd.read_sql(sa.text(f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {SCORES_TABLE} "
-                                        "ORDER BY as_of_ts, lead_id"), conn)
+            frame = pd.read_sql(sa.text(f"SELECT {columns} FROM {SCORES_TABLE} ORDER BY as_of_ts, lead_id"), conn)
     finally:
         eng.dispose()
-    frame["as_of_ts"] = pd.to_datetime(frame["as_of_ts"], utc=True)
+    frame["as_of_ts"] = store.timestamps(frame["as_of_ts"])
     return frame
 
 
@@ -380,56 +449,61 @@ def read_scores(*, as_of: pd.Timestamp | None = None, owner: str | None = None,
     """Published scores for one as-of date (the latest by default), best first."""
     eng = engine(url)
     try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return pd.DataFrame()
+        night = ":k" if as_of is not None else f"(SELECT MAX(as_of_ts) FROM {SCORES_TABLE})"
+        columns = ", ".join(store.read_expression(c.name, eng.dialect.name) for c in store.scores_table().columns)
+        query = f"SELECT {columns} FROM {SCORES_TABLE} s WHERE s.as_of_ts = {night}"
+        args = {"k": as_of} if as_of is not None else {}
+        if owner:
+            query += " AND s.owner_id = :o"
+            args["o"] = owner
+        statement = sa.text(query + " ORDER BY probability DESC, lead_id")
+        if as_of is not None:
+            statement = statement.bindparams(sa.bindparam("k", type_=store.UtcTimestamp()))
         with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(SCORES_TABLE):
-                return pd.DataFrame()
-            key = (f"{as_of:%Y-%m-%dT%H:%M:%SZ}" if as_of is not None else
-                   conn.execute(sa.text(f"SELECT MAX(as_of_ts) FROM {SCORES_TABLE}")).scalar())
-            query = f"SELECT * FROM {SCORES_TABLE} WHERE as_of_ts = :k"
-            args = {"k": key}
-            if owner:
-                query += " AND owner_id = :o"
-                args["o"] = owner
-            frame = pd.read_sql(sa.text(query + " ORDER BY probability DESC, lead_id"), conn, params=args)
+            frame = pd.read_sql(statement, conn, params=args)
     finally:
         eng.dispose()
-    for col in ("as_of_ts", "scored_at"):
-        if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
+    for col in store.TIMESTAMP_COLUMNS:
+        frame[col] = store.timestamps(frame[col])
     return frame
 
 
-# The workspace's readers (pipeline.web): bound parameters only, the as-of key in the scores table's own text form.
+# The workspace's readers (pipeline.web): bound parameters only; nights bound as the store's UTC timestamps.
+
+def _night_param(name: str = "k") -> sa.BindParameter:
+    return sa.bindparam(name, type_=store.UtcTimestamp())
+
 
 def read_score_nights(*, url: str | None = None) -> list[pd.Timestamp]:
     """Every published night (as-of), newest first; empty when nothing is published."""
     eng = engine(url)
     try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return []
+        column = store.scores_table().c.as_of_ts
         with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(SCORES_TABLE):
-                return []
-            keys = conn.execute(sa.text(f"SELECT DISTINCT as_of_ts FROM {SCORES_TABLE} ORDER BY as_of_ts DESC")
-                                ).scalars().all()
+            nights = conn.execute(sa.select(column).distinct().order_by(column.desc())).scalars().all()
     finally:
         eng.dispose()
-    return list(pd.to_datetime(pd.Series(keys, dtype=object), utc=True))
+    return [pd.Timestamp(night) for night in nights]
 
 
 def read_night_scores(as_of: pd.Timestamp, *, owners: list[str] | None = None, grades: list[str] | None = None,
                       sources: list[str] | None = None, url: str | None = None) -> pd.DataFrame:
     """One night's published scores, best first, narrowed to ``owners`` (matched case-insensitively), ``grades``
     and ``sources`` when given (None = any)."""
-    query = f"SELECT * FROM {SCORES_TABLE} WHERE as_of_ts = :k"
-    args: dict = {"k": f"{as_of:%Y-%m-%dT%H:%M:%SZ}"}
-    expanding = []
+    query = "WHERE as_of_ts = :k"
+    args: dict = {"k": as_of}
+    binds = [_night_param()]
     for column, values, transform in (("owner_id", owners, "LOWER(owner_id)"), ("grade", grades, "grade"),
                                       ("source", sources, "source")):
         if values is not None:
             query += f" AND {transform} IN :{column}"
             args[column] = [v.lower() for v in values] if column == "owner_id" else list(values)
-            expanding.append(sa.bindparam(column, expanding=True))
-    return _read_score_rows(sa.text(query + " ORDER BY probability DESC, lead_id").bindparams(*expanding), args,
-                            url)
+            binds.append(sa.bindparam(column, expanding=True))
+    return _read_score_rows(query + " ORDER BY probability DESC, lead_id", binds, args, url)
 
 
 def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[str, list[str]]:
@@ -437,13 +511,13 @@ def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[st
     eng = engine(url)
     out: dict[str, list[str]] = {"owner_id": [], "grade": [], "source": []}
     try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return out
         with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(SCORES_TABLE):
-                return out
             for column in out:
-                out[column] = [str(v) for v in conn.execute(sa.text(
-                    f"SELECT DISTINCT {column} FROM {SCORES_TABLE} WHERE as_of_ts = :k AND {column} IS NOT NULL "
-                    f"ORDER BY {column}"), {"k": f"{as_of:%Y-%m-%dT%H:%M:%SZ}"}).scalars()]
+                statement = sa.text(f"SELECT DISTINCT {column} FROM {SCORES_TABLE} WHERE as_of_ts = :k "
+                                    f"AND {column} IS NOT NULL ORDER BY {column}").bindparams(_night_param())
+                out[column] = [str(v) for v in conn.execute(statement, {"k": as_of}).scalars()]
     finally:
         eng.dispose()
     return out
@@ -452,23 +526,25 @@ def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[st
 def read_lead_scores(lead_id: str | int, *, url: str | None = None) -> pd.DataFrame:
     """Every night one lead was scored (all published columns), oldest night first; empty if never scored. The
     id is compared as text: a CRM's ids are integers in one store and text in another."""
-    return _read_score_rows(sa.text(f"SELECT * FROM {SCORES_TABLE} WHERE CAST(lead_id AS VARCHAR(100)) = :l "
-                                    "ORDER BY as_of_ts"), {"l": str(lead_id)}, url)
+    return _read_score_rows("WHERE CAST(lead_id AS VARCHAR(100)) = :l ORDER BY as_of_ts", [], {"l": str(lead_id)},
+                            url)
 
 
-def _read_score_rows(statement, params: dict, url: str | None) -> pd.DataFrame:
-    """Rows of the scores table a bound statement selects, timestamps as UTC; empty when nothing is published."""
+def _read_score_rows(where: str, binds: list, params: dict, url: str | None) -> pd.DataFrame:
+    """Every column of the scores rows ``where`` selects (bound ``params``), timestamps as UTC; empty when nothing
+    is published."""
     eng = engine(url)
     try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return pd.DataFrame()
+        columns = ", ".join(store.read_expression(c.name, eng.dialect.name) for c in store.scores_table().columns)
+        statement = sa.text(f"SELECT {columns} FROM {SCORES_TABLE} {where}").bindparams(*binds)
         with eng.connect() as conn:
-            if not sa.inspect(conn).has_table(SCORES_TABLE):
-                return pd.DataFrame()
             frame = pd.read_sql(statement, conn, params=params)
     finally:
         eng.dispose()
-    for col in ("as_of_ts", "scored_at"):
-        if col in frame.columns:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
+    for col in store.TIMESTAMP_COLUMNS:
+        frame[col] = store.timestamps(frame[col])
     return frame
 
 

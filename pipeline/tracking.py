@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import subprocess
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import infer_signature
 
-import features
-import models
 from features.coverage import buyers_of_nights
 from features.labels import label_scored_rows
 from features.spine import data_end
@@ -33,15 +31,17 @@ from models import plots
 from models.definition import render_markdown
 from models.monitoring import Evidence, build_evidence, matured_nights
 from models.params import ScoreParams, TrainParams
-from models.pyfunc import LeadScoringModel
-from models.scorer import LeadScorer, to_model_input
+from models.scorer import ArtifactFormatError, LeadScorer, to_model_input
 from models.scoring import assemble_scores
 from models.training import Evaluation, TrainingSet
-from pipeline import io
+from pipeline import io, model_artifacts
 from pipeline.config import Config
 from pipeline.sources import LeadSource
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# The models-from-code script a version stores instead of a pickled python model (a path: importing it would
+# run its set_model).
+PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_from_code.py")
 CHAMPION = "champion"
 
 
@@ -81,7 +81,7 @@ def git_sha() -> str:
         return "unknown"
 
 
-_MODEL_PACKAGES = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "joblib", "pyarrow")
+_MODEL_PACKAGES = ("mlflow", "lightgbm", "pandas", "numpy", "scikit-learn", "pyarrow")
 
 
 def package_versions() -> dict[str, str]:
@@ -96,20 +96,22 @@ def _requirements() -> list[str]:
 
 
 def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: str) -> ModelVersion:
-    """Log the scorer as a pyfunc model in the active run and register a new version of ``model_name``."""
+    """Log the scorer in the active run and register a new version of ``model_name``.
+
+    The version holds the scorer as data (``artifacts/scorer/``: JSON and LightGBM's model text, written by
+    ``pipeline.model_artifacts``) and a pyfunc logged from code (``pipeline/pyfunc_from_code.py``, which
+    imports the installed leadscore): nothing is pickled, so nothing in the artifact store is ever unpickled."""
     output = scorer.predict(input_example, reasons=True)
     with warnings.catch_warnings():
         # The integer `score` column is never missing; MLflow's generic hint about that does not apply.
         warnings.filterwarnings("ignore", message=".*Integer columns.*")
         signature = infer_signature(input_example, output, params={"reasons": False})
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "scorer.joblib"
-        joblib.dump(scorer, path)
+        folder = model_artifacts.write_scorer(scorer, Path(tmp) / model_artifacts.SCORER_FOLDER)
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=LeadScoringModel(),
-            artifacts={"scorer": str(path)},
-            code_paths=[str(Path(models.__file__).parent), str(Path(features.__file__).parent)],
+            python_model=str(PYFUNC_SCRIPT),
+            artifacts={"scorer": str(folder)},
             signature=signature,
             input_example=input_example.head(5),
             pip_requirements=_requirements(),
@@ -117,6 +119,34 @@ def log_scorer(scorer: LeadScorer, input_example: pd.DataFrame, *, model_name: s
         )
     client = MlflowClient()
     return client.get_model_version(model_name, str(info.registered_model_version))
+
+
+class PickledModelRefused(ValueError):
+    """A version logged the old way (a pickled pyfunc): refused, never loaded."""
+
+
+def load_scorer(mv: ModelVersion, model_name: str) -> LeadScorer:
+    """The version's scorer, rebuilt by this project's code from its data artifacts (``artifacts/scorer/``).
+
+    Only data is downloaded and read: no ``mlflow.pyfunc.load_model``, no pickle. A version without those
+    artifacts (logged as a pickled pyfunc by an older leadscore) is refused with the fix."""
+    refused = PickledModelRefused(
+        f"{model_name} version {mv.version} is a pickled model (older leadscore) and is not loaded: retrain "
+        "with `leadscore train`")
+    root = MlflowClient().get_model_version_download_uri(model_name, str(mv.version)).rstrip("/")
+    # Listed first, so that an artifact store that cannot be reached is reported as that, not as an old model.
+    listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{root}/artifacts")
+    if not any(f.is_dir and posixpath.basename(f.path) == model_artifacts.SCORER_FOLDER for f in listed):
+        raise refused
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{root}/artifacts/{model_artifacts.SCORER_FOLDER}", dst_path=tmp)
+        if not model_artifacts.is_scorer_folder(Path(local)):
+            raise refused
+        try:
+            return model_artifacts.read_scorer(Path(local))
+        except ArtifactFormatError as exc:
+            raise ValueError(f"{model_name} version {mv.version}: {exc}") from exc
 
 
 def set_alias(model_name: str, alias: str, version: int | str) -> None:
@@ -130,8 +160,8 @@ def latest_version(model_name: str) -> int:
     return max(int(v.version) for v in versions)
 
 
-def load_by_alias(model_name: str, alias: str):
-    """(pyfunc model, model version) for ``models:/<name>@<alias>``."""
+def load_by_alias(model_name: str, alias: str) -> tuple[LeadScorer, ModelVersion]:
+    """(scorer, model version) for ``models:/<name>@<alias>``, the scorer rebuilt from the version's data."""
     client = MlflowClient()
     try:
         mv = client.get_model_version_by_alias(model_name, alias)
@@ -139,7 +169,7 @@ def load_by_alias(model_name: str, alias: str):
         raise LookupError(
             f"model {model_name!r} has no version with alias {alias!r} (run `leadscore promote`)"
         ) from exc
-    return mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}"), mv
+    return load_scorer(mv, model_name), mv
 
 
 def champion_version(model_name: str) -> int | None:
@@ -198,7 +228,7 @@ def load_definition(model_name: str, version: int | None = None) -> tuple[int, d
 class Champion:
     """The version a night is scored with, loaded once, with what it froze of its source."""
 
-    model: object        # the MLflow pyfunc
+    scorer: LeadScorer   # rebuilt from the version's data artifacts (no pyfunc, no pickle)
     version: ModelVersion
     state: dict | None   # the source's frozen state (a flat export's column plan), or None
 
@@ -213,17 +243,17 @@ class Champion:
     def score(self, queue: pd.DataFrame, features: pd.DataFrame, params: ScoreParams) -> pd.DataFrame:
         """The published rows of one night (``models.scoring``), stamped with this version and the time."""
         return assemble_scores(
-            queue, features, predict=lambda X, reasons: self.model.predict(X, params={"reasons": reasons}),
-            feature_names=self.model.metadata.get_input_schema().input_names(), model_version=self.number,
+            queue, features, predict=lambda X, reasons: self.scorer.predict(X, reasons=reasons),
+            feature_names=self.scorer.feature_names, model_version=self.number,
             definition_version=self.definition_version, scored_at=pd.Timestamp.now(tz="UTC").floor("s"),
             reasons=params.reasons, reasons_per_owner=params.reasons_per_owner)
 
 
 def load_champion(model_name: str, alias: str, source: LeadSource) -> Champion:
-    """``models:/<name>@<alias>``, refused if it was trained on another kind of source."""
-    model, mv = load_by_alias(model_name, alias)
+    """``models:/<name>@<alias>``, refused if it was trained on another kind of source or logged as a pickle."""
+    scorer, mv = load_by_alias(model_name, alias)
     check_source_kind(mv, source.kind, model_name)
-    return Champion(model=model, version=mv, state=load_source_state(mv, source.state_artifact))
+    return Champion(scorer=scorer, version=mv, state=load_source_state(mv, source.state_artifact))
 
 
 def read_evidence(config: Config, sources: Path | None = None) -> Evidence:

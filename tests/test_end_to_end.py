@@ -159,8 +159,6 @@ def test_scoring_the_same_night_twice_replaces_rather_than_duplicates(workdir):
 
 
 def test_registry_model_reproduces_the_scorer_it_wraps(workdir):
-    import joblib
-
     from features.training_table import build_training_table, feature_columns
     from models.scorer import to_model_input
 
@@ -172,10 +170,11 @@ def test_registry_model_reproduces_the_scorer_it_wraps(workdir):
     assert names == feature_columns(table, config.features)
     assert not any(n.startswith("sales__") for n in names)  # effort, not quality: out of the model
     via_pyfunc = model.predict(to_model_input(table, names))
-    local = mlflow.artifacts.download_artifacts("models:/lead-scoring/1")
-    scorer = joblib.load(next(__import__("pathlib").Path(local).rglob("scorer.joblib")))
+    from pipeline import tracking
+
+    scorer, _ = tracking.load_by_alias("lead-scoring", "champion")  # the nightly job's scorer, read from data
     direct = scorer.predict(table)
-    np.testing.assert_allclose(via_pyfunc["probability"], direct["probability"].to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(via_pyfunc["probability"], direct["probability"].to_numpy())
 
 
 def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
@@ -398,6 +397,7 @@ def test_monitor_checks_every_grade_on_the_matured_nights(workdir):
 def test_monitor_with_no_matured_night_says_so_and_exits_zero(workdir, tmp_path):
     raw = yaml.safe_load((workdir / "params.yaml").read_text())
     raw["labels"]["window_days"] = raw["split"]["gap_days"] = 400  # no scored night is 400 days old in the data
+    raw["score"]["retention_days"] = None  # the retention must outlast the window (null: every night kept)
     longer = tmp_path / "params.yaml"
     longer.write_text(yaml.safe_dump(raw))
     result = runner.invoke(app, ["monitor", "--params", str(longer)])

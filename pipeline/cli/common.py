@@ -99,13 +99,6 @@ VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version
 LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
 
 
-class _KnownNoise(logging.Filter):
-    """MLflow's warning about pickled python models: the scorer is our own code, logged on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "serialized using CloudPickle" not in record.getMessage()
-
-
 def setup() -> None:
     """The process-wide set-up of ``leadscore``, done once when the command line starts, never at import.
 
@@ -120,7 +113,7 @@ def setup() -> None:
     - ``MPLBACKEND=Agg``: the plots are written to files and MLflow, never shown; matplotlib reads the
       variable when it is first imported (again inside a command), so no display is ever looked for.
     - MLflow narrates every registry call at INFO and warns about choices made on purpose here (a custom
-      pyfunc without type hints, an integer score column, a pickled scorer): keep the terminal for what the
+      pyfunc without type hints, an integer score column): keep the terminal for what the
       user asked for.
 
     - ``.env``: the environment file of the project home (``$LEADSCORE_HOME``, else the current folder) is
@@ -134,11 +127,7 @@ def setup() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for chatty in ("mlflow", "alembic"):  # MLflow narrates registry calls and store migrations at INFO
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
-    if not any(isinstance(f, _KnownNoise) for f in pyfunc_logger.filters):
-        pyfunc_logger.addFilter(_KnownNoise())
-    for message in (".*type hint.*", ".*Integer columns in Python cannot represent missing values.*",
-                    ".*serialized using CloudPickle.*"):
+    for message in (".*type hint.*", ".*Integer columns in Python cannot represent missing values.*"):
         warnings.filterwarnings("ignore", message=message)  # an identical filter is replaced, not stacked
 
 

@@ -45,6 +45,13 @@ def score(
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                       f"{result.model_version} ({escape(grades)})")
         console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
+        _say_dropped(result.nights_dropped, config)
+
+
+def _say_dropped(nights: int, config) -> None:
+    if nights:
+        console.print(f"dropped {nights:,} night{'s' if nights != 1 else ''} older than score.retention_days "
+                      f"({config.score.retention_days} days) from the database and the parquet folder")
 
 
 @group.command()
@@ -71,6 +78,7 @@ def nightly(
                   f"scored with model version {result.model_version} (definition "
                   f"{escape(str(result.definition_version))}); {result.rejects:,} source rows quarantined; "
                   f"run {escape(str(result.run_id))}")
+    _say_dropped(result.nights_dropped, config)
     if result.drift is not None and len(result.drift):
         top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())
         console.print(f"largest population shifts (PSI): {escape(top)}")

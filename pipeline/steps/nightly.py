@@ -46,13 +46,12 @@ class NightlyResult:
     warnings: list[str] = field(default_factory=list)
     error: str = ""
     drift: pd.DataFrame | None = None
+    nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
 
 
-def _drift(model, features: pd.DataFrame, probability) -> pd.DataFrame:
+def _drift(scorer, features: pd.DataFrame, probability) -> pd.DataFrame:
     """Tonight's population against the champion's frozen validation population."""
-    scorer = model.unwrap_python_model().scorer
-    names = model.metadata.get_input_schema().input_names()
-    return population_stability(scorer.drift_reference, features[names], probability)
+    return population_stability(scorer.drift_reference, features[scorer.feature_names], probability)
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyResult:
@@ -71,9 +70,10 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             result.model_version, result.definition_version = champion.number, champion.definition_version
             queue, features = source.open_leads(result.as_of, champion.state)
             scores = champion.score(queue, features, config.score)
-            io.write_scores(scores, result.as_of)
+            result.nights_dropped = io.write_scores(scores, result.as_of,
+                                                    retention_days=config.score.retention_days).nights_dropped
             result.leads_scored = len(scores)
-            result.drift = _drift(champion.model, features, scores["probability"].to_numpy())
+            result.drift = _drift(champion.scorer, features, scores["probability"].to_numpy())
             result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn,
                                               alert=config.nightly.psi_alert)
             result.status = "published with warnings" if result.warnings else "published"

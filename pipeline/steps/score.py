@@ -27,6 +27,7 @@ class ScoreResult:
     model_version: int
     parquet_path: Path
     grade_counts: dict[str, int]
+    nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
@@ -43,8 +44,8 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> 
     with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
         for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
             scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
-            path = io.write_scores(scores, as_of)
+            published = io.write_scores(scores, as_of, retention_days=config.score.retention_days)
             results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
-                                       parquet_path=path,
+                                       parquet_path=published.path, nights_dropped=published.nights_dropped,
                                        grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
     return results

@@ -68,3 +68,31 @@ def test_unknown_family_is_refused(data, config):
     X_train, y_train, X_valid, y_valid = data
     with pytest.raises(ValueError, match="unknown model family"):
         fit_family("forest", X_train, y_train, X_valid, y_valid, params=config.train)
+
+
+def test_logreg_as_numbers_predicts_what_the_fitted_scikit_learn_pipeline_predicts():
+    """The logistic regression is kept as its numbers and applied by numpy: on leads with a level seen too
+    rarely to get its own column (pooled as infrequent), a level never seen, missing values in a column that
+    had them in training (indicator) and in one that had none, it agrees with the pipeline it was read from."""
+    from models.families import _as_objects, make_logreg
+
+    rng = np.random.default_rng(3)
+    n = 400
+    X = pd.DataFrame({
+        "fit__seniority": pd.Categorical(rng.choice(["vp", "manager", "student", "intern"], n, p=[.3, .4, .27, .03])),
+        "eng__web_visit_7d": np.where(rng.random(n) < 0.1, np.nan, rng.poisson(2.0, n)).astype(float),
+        "fit__employees": rng.lognormal(4, 1, n),
+    })
+    y = (rng.random(n) < 0.3).astype(int)
+    pipeline = make_logreg(["fit__seniority"], ["eng__web_visit_7d", "fit__employees"], C=0.5, seed=0)
+    pipeline.fit(_as_objects(X), y)
+    model = LogRegModel.from_pipeline(pipeline)
+    assert model.categorical[0].infrequent == ["intern"] and model.indicators == [0]
+    probe = pd.DataFrame({
+        "fit__seniority": pd.Categorical(["vp", "intern", "ceo", None, "student"]),
+        "eng__web_visit_7d": [1.0, np.nan, 3.0, 0.0, np.nan],
+        "fit__employees": [50.0, 10.0, np.nan, 1e6, 200.0],
+    })
+    expected = pipeline.predict_proba(_as_objects(probe))[:, 1]
+    np.testing.assert_allclose(model.predict_raw(probe), expected, rtol=1e-12, atol=0)
+    assert len(set(np.round(expected, 6))) == len(probe)  # five different leads, five different answers

@@ -164,3 +164,21 @@ def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
     message = str(error.value)
     assert message.startswith(f"{broken}, line ") and ", column " in message
     assert "Traceback" not in message and len(message.splitlines()) == 1
+
+
+def test_retention_must_outlast_the_label_window(raw):
+    assert parse_config(raw).score.retention_days is None  # by default nothing published is deleted
+    raw["score"]["retention_days"] = raw["labels"]["window_days"]
+    with pytest.raises(ConfigError) as refused:
+        parse_config(raw)
+    message = str(refused.value)
+    assert "score.retention_days (90) must be more than labels.window_days (90)" in message
+    assert "{" not in message  # the rule alone, not the whole config
+    raw["score"]["retention_days"] = None  # keeps every night
+    assert parse_config(raw).score.retention_days is None
+    raw["score"]["retention_days"] = "a year"
+    with pytest.raises(ConfigError, match=r"score\.retention_days"):
+        parse_config(raw)
+    raw["score"]["retention_dayz"] = 400
+    with pytest.raises(ConfigError, match=r"score\.retention_dayz: unknown key"):
+        parse_config(raw)

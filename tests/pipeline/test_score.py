@@ -1,6 +1,6 @@
 """score on a small trained store: it takes the nightly job's publish lock, and prints no password."""
 
-from types import SimpleNamespace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -32,8 +32,8 @@ def test_the_cli_exits_four_while_another_run_publishes(store, repo_root):
 def test_the_published_url_is_printed_without_its_password(monkeypatch, repo_root):
     monkeypatch.setenv("LEADSCORE_DB_URL", "postgresql+psycopg://sales_sync:s3cr3t-pw@db.internal:5432/leads")
     assert io.shown_url() == "postgresql+psycopg://sales_sync:***@db.internal:5432/leads"
-    done = SimpleNamespace(as_of=pd.Timestamp("2026-06-01", tz="UTC"), rows=3, model_version=1,
-                           parquet_path="data/scores/as_of=2026-06-01/scores.parquet", grade_counts={"A": 3})
+    done = score.ScoreResult(as_of=pd.Timestamp("2026-06-01", tz="UTC"), rows=3, model_version=1,
+                             parquet_path=Path("data/scores/as_of=2026-06-01/scores.parquet"), grade_counts={"A": 3})
     monkeypatch.setattr(score, "run_nights", lambda config, nights, sources=None: [done])
     result = CliRunner().invoke(app, ["score", "--params", str(repo_root / "params.yaml")])
     assert result.exit_code == 0, result.output
@@ -52,3 +52,19 @@ def test_integer_owner_ids_from_a_crm_export_are_scored_and_published_as_text(st
     published = io.read_scores()
     assert set(published["owner_id"]) <= {str(n) for n in range(1, 100)}
     assert len(io.read_scores(owner="3")) == (published["owner_id"] == "3").sum() > 0
+
+
+def test_score_drops_the_nights_older_than_the_retention_and_says_how_many(store, tmp_path):
+    import yaml
+
+    promote.promote(store.config(), version=1, by="ops", force=True, reason="tests")
+    params = tmp_path / "params.yaml"
+    raw = store.config(score={"retention_days": 100}).model_dump(mode="python", by_alias=True)
+    params.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["score", "--params", str(params), "--sources", str(store.sources),
+                                      "--as-of", "2026-02-01", "--as-of", "2026-06-01"])
+    assert result.exit_code == 0, result.output
+    assert "dropped 1 night older than score.retention_days (100 days)" in " ".join(result.output.split())
+    assert io.read_scores(as_of=pd.Timestamp("2026-02-01", tz="UTC")).empty
+    assert len(io.read_scores()) > 0
+    assert sorted(p.name for p in (store.root / "scores").glob("as_of=*")) == ["as_of=2026-06-01"]

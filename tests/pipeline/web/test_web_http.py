@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from workspace_store import BRACKETS, PASSWORDS, XSS
+from workspace_store import BRACKETS, PASSWORDS, XSS, publish
 
 from pipeline import users
 from pipeline.web import create_app
@@ -352,3 +352,15 @@ def test_source_reader_reads_one_leads_rows_and_only_the_columns_asked(published
     (tmp_path / "sales_activities.csv").write_text("lead_id,activity_ts,activity_type\nA-1,2026-06-01,call\n"
                                                    "B-2,2026-06-02,email\n")
     assert list(io.read_source_table("sales_activities", lead_id="B-2", folder=tmp_path)["activity_type"]) == ["email"]
+
+
+def test_the_workspace_reads_a_postgresql_store(postgres_url, tmp_path):
+    store = publish(tmp_path, url=postgres_url)
+    app = create_app(url=store.url, sources=store.sources, secret=SECRET)
+    page = signed_in(app, "rep_02").get("/queue").text
+    assert _rows(page) == ["4", "5"] and "night of 2026-06-08" in page
+    manager = signed_in(app, "sam")
+    assert _rows(manager.get("/queue", params=[("grade", "A"), ("night", "2026-06-01")]).text) == ["1", "4"]
+    assert "Hank Scorpio" in manager.get("/leads/4").text
+    lead = TestClient(app).get("/api/leads/1", headers=_bearer(store, "rep_01")).json()
+    assert [n["as_of_ts"] for n in lead["nights"]] == ["2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z"]

@@ -67,12 +67,13 @@ def sources_tables() -> dict[str, pd.DataFrame]:
             "opportunities": opportunities}
 
 
-def publish(root, *, users=True) -> SimpleNamespace:
-    """Write the tiny store under ``root``; returns its locations."""
+def publish(root, *, url: str | None = None, users=True) -> SimpleNamespace:
+    """Write the tiny store under ``root`` (its database at ``url``, default a SQLite file there); returns its
+    locations."""
     from pipeline import io
     from pipeline import users as users_mod
 
-    url = f"sqlite:///{root}/leadscore.db"
+    url = url or f"sqlite:///{root}/leadscore.db"
     io.write_sources(sources_tables(), root / "sources")
     io.write_scores(scores_for(NIGHTS[0], [1, 2, 4, 6]), NIGHTS[0], url=url, folder=root / "scores")
     io.write_scores(scores_for(NIGHTS[1], list(LEADS)), NIGHTS[1], url=url, folder=root / "scores")
