@@ -32,6 +32,10 @@ def serve(
     if not users.list_users():
         console.print("[yellow]no workspace users yet: add one with `leadscore user add NAME --team sales`[/yellow]")
     app = create_app()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print("[yellow]listening beyond this machine: serve it behind an HTTPS reverse proxy and set "
+                      "LEADSCORE_SECURE_COOKIES=1 (passwords and session cookies must not cross a network in "
+                      "clear)[/yellow]")
     console.print(f"workspace on http://{escape(host)}:{port}  (scores: {escape(io.shown_url())}; Ctrl+C stops it)")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
 

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io as textio
 import math
+import os
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -76,10 +77,13 @@ def _safe_next(target: str | None) -> str:
 
 
 def create_app(*, url: str | None = None, sources: Path | None = None, secret: str | None = None,
-               limiter: LoginLimiter | None = None, https_only: bool = False) -> FastAPI:
+               limiter: LoginLimiter | None = None, https_only: bool | None = None) -> FastAPI:
     """The workspace over the scores database ``url`` (default ``$LEADSCORE_DB_URL``) and the source folder
     ``sources`` (default ``$LEADSCORE_SOURCES``); ``secret`` signs the session cookies (default: see
-    :func:`pipeline.web.security.secret_key`)."""
+    :func:`pipeline.web.security.secret_key`); ``https_only`` marks the session cookie ``Secure`` (default:
+    ``$LEADSCORE_SECURE_COOKIES`` is ``1``/``true``, for a workspace served behind HTTPS)."""
+    if https_only is None:
+        https_only = os.environ.get("LEADSCORE_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
     context = data.SourceContext(sources)
 
     @contextlib.asynccontextmanager

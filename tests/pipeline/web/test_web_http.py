@@ -364,3 +364,10 @@ def test_the_workspace_reads_a_postgresql_store(postgres_url, tmp_path):
     assert "Hank Scorpio" in manager.get("/leads/4").text
     lead = TestClient(app).get("/api/leads/1", headers=_bearer(store, "rep_01")).json()
     assert [n["as_of_ts"] for n in lead["nights"]] == ["2026-06-01T00:00:00Z", "2026-06-08T00:00:00Z"]
+
+
+def test_behind_https_the_session_cookie_is_secure(published, monkeypatch):
+    monkeypatch.setenv("LEADSCORE_SECURE_COOKIES", "1")
+    client = TestClient(create_app(url=published.url, sources=published.sources, secret=SECRET))
+    response = sign_in(client, "rep_01")
+    assert "secure" in response.headers["set-cookie"].lower()
