@@ -371,3 +371,17 @@ def test_behind_https_the_session_cookie_is_secure(published, monkeypatch):
     client = TestClient(create_app(url=published.url, sources=published.sources, secret=SECRET))
     response = sign_in(client, "rep_01")
     assert "secure" in response.headers["set-cookie"].lower()
+
+
+def test_pages_load_nothing_from_outside(client):
+    from pathlib import Path
+
+    import pipeline.web
+
+    folder = Path(pipeline.web.__file__).parent
+    for path in [*folder.glob("templates/*.html"), *folder.glob("static/*")]:
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, path.name
+    login = client.get("/login").text
+    assert '<link rel="stylesheet" href="/static/style.css">' in login and "<script" not in login
+    assert client.get("/static/style.css").status_code == 200  # the login page's style, before signing in
