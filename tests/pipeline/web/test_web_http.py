@@ -385,3 +385,14 @@ def test_pages_load_nothing_from_outside(client):
     login = client.get("/login").text
     assert '<link rel="stylesheet" href="/static/style.css">' in login and "<script" not in login
     assert client.get("/static/style.css").status_code == 200  # the login page's style, before signing in
+
+
+def test_a_successful_sign_in_clears_the_names_failures_but_not_the_addresss():
+    limiter = LoginLimiter(per_user=3, per_address=4, window_seconds=60, clock=lambda: 0.0)
+    for _ in range(2):
+        limiter.failed("ann", "1.2.3.4")
+    limiter.succeeded("ann")
+    limiter.failed("ann", "1.2.3.4")
+    assert limiter.retry_after("ann", "9.9.9.9") == 0  # one failure since the success
+    limiter.failed("bob", "1.2.3.4")
+    assert limiter.retry_after("carl", "1.2.3.4") > 0  # the address's four failures still count
