@@ -21,7 +21,7 @@ demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
 
-.PHONY: setup demo test test-fast bench lint clean-demo mlflow-ui
+.PHONY: setup demo test test-fast bench lint clean-demo mlflow-ui serve
 
 setup: $(STAMP)
 
@@ -55,6 +55,15 @@ demo: setup
 	@echo "Report:    $(CURDIR)/report.html"
 	@echo ""
 	$(BIN)/leadscore queue --top 15   # what sales opens tomorrow morning, best first
+	@# One workspace user per team, with passwords known to anyone who reads this file: for the demo store only.
+	@echo "demo-sales-pass" | $(BIN)/leadscore user add demo.sales --team sales --owner-id rep_01 --password-stdin
+	@echo "demo-marketing-pass" | $(BIN)/leadscore user add demo.marketing --team marketing --password-stdin
+	@echo "demo-data-pass" | $(BIN)/leadscore user add demo.data --team data-science --role admin --password-stdin
+	@echo ""
+	@echo "Workspace: make serve   then open http://127.0.0.1:8000 and sign in (demo passwords, demo store only):"
+	@echo "           demo.sales / demo-sales-pass          (sales rep: rep_01's queue)"
+	@echo "           demo.marketing / demo-marketing-pass  (marketing member)"
+	@echo "           demo.data / demo-data-pass            (data science admin: every owner's queue)"
 
 # The PostgreSQL sink is tested against a real server: scripts/ensure-postgres.sh installs Debian's package if
 # needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL.
@@ -74,6 +83,12 @@ bench: setup
 lint: setup
 	$(BIN)/ruff check features models pipeline tests
 	$(BIN)/lint-imports
+
+# The workspace (leadscore serve) over the project folder's stores; SERVE_HOST=0.0.0.0 only behind an HTTPS proxy.
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+serve: setup
+	$(BIN)/leadscore serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

@@ -81,6 +81,12 @@ EVENT_TYPES = {
 }
 ACTIVITY_TYPES = ["call", "email", "meeting"]
 ACTIVITY_OUTCOMES = ["connected", "no_answer", "left_voicemail", "replied", "no_reply"]
+# Contact names: the leads table's optional contact_name, drawn from a generator of its own so that adding it left
+# every other draw of the world (and so the demo's figures) unchanged.
+FIRST_NAMES = ["Ada", "Alan", "Amara", "Ben", "Carla", "Chen", "Dana", "Elif", "Farid", "Grace", "Hana", "Ivan",
+               "Jonas", "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Rosa", "Sven", "Tomoko", "Uma", "Yusuf"]
+LAST_NAMES = ["Adeyemi", "Becker", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hughes", "Ito", "Jensen",
+              "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Silva", "Tanaka"]
 WORDS_A = ["North", "Blue", "Bright", "Iron", "Silver", "Summit", "Harbor", "Quantum", "Vertex", "Cedar",
            "Atlas", "Nova", "Pioneer", "Granite", "Crescent", "Orbit", "Maple", "Falcon", "Delta", "Echo"]
 WORDS_B = ["Logistics", "Systems", "Health", "Foods", "Analytics", "Robotics", "Capital", "Retail",
@@ -232,6 +238,10 @@ def generate_world(n_leads: int, seed: int, params: GenerateParams) -> World:
         "disqualified_ts": _ts(start, np.where(disq & (disq_at < horizon), disq_at, np.nan)),
     })
     leads.loc[camp_idx < 0, "first_campaign_id"] = pd.NA
+    names_rng = np.random.default_rng([seed, 1])
+    leads.insert(leads.columns.get_loc("job_title"), "contact_name",
+                 np.char.add(np.char.add(np.array(FIRST_NAMES)[names_rng.integers(0, len(FIRST_NAMES), n_leads)], " "),
+                             np.array(LAST_NAMES)[names_rng.integers(0, len(LAST_NAMES), n_leads)]).astype(object))
 
     ev_lead, ev_days, ev_type, ev_campaign, ev_detail = events
     engagement_events = pd.DataFrame({

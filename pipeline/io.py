@@ -470,27 +470,13 @@ def _insert_many(table, conn, keys, data_iter) -> int:
 def read_scores(*, as_of: pd.Timestamp | None = None, owner: str | None = None,
                 url: str | None = None) -> pd.DataFrame:
     """Published scores for one as-of date (the latest by default), best first."""
-    eng = engine(url)
-    try:
-        if not _upgrade_store(eng, url, migrate_empty=False):
-            return pd.DataFrame()
-        night = ":k" if as_of is not None else f"(SELECT MAX(as_of_ts) FROM {SCORES_TABLE})"
-        columns = ", ".join(store.read_expression(c.name, eng.dialect.name) for c in store.scores_table().columns)
-        query = f"SELECT {columns} FROM {SCORES_TABLE} s WHERE s.as_of_ts = {night}"
-        args = {"k": as_of} if as_of is not None else {}
-        if owner:
-            query += " AND s.owner_id = :o"
-            args["o"] = owner
-        statement = sa.text(query + " ORDER BY probability DESC, lead_id")
-        if as_of is not None:
-            statement = statement.bindparams(sa.bindparam("k", type_=store.UtcTimestamp()))
-        with eng.connect() as conn:
-            frame = pd.read_sql(statement, conn, params=args)
-    finally:
-        eng.dispose()
-    for col in store.TIMESTAMP_COLUMNS:
-        frame[col] = store.timestamps(frame[col])
-    return frame
+    night = ":k" if as_of is not None else f"(SELECT MAX(as_of_ts) FROM {SCORES_TABLE})"
+    where, args = f"WHERE as_of_ts = {night}", ({"k": as_of} if as_of is not None else {})
+    if owner:
+        where += " AND owner_id = :o"
+        args["o"] = owner
+    binds = [sa.bindparam("k", type_=store.UtcTimestamp())] if as_of is not None else []
+    return _read_score_rows(where + " ORDER BY probability DESC, lead_id", binds, args, url)
 
 
 # The run log's fallback, and what a run that died leaves behind ----------------------------------------------------
@@ -650,3 +636,106 @@ def recover_interrupted_runs(*, url: str | None = None, folder: Path | None = No
         record_run(run, url=url)
         done.append(f"run {run['run_id']}: {run['status']}")
     return done
+
+# The workspace's readers (pipeline.web): bound parameters only; nights bound as the store's UTC timestamps.
+
+def _night_param(name: str = "k") -> sa.BindParameter:
+    return sa.bindparam(name, type_=store.UtcTimestamp())
+
+
+def read_score_nights(*, url: str | None = None) -> list[pd.Timestamp]:
+    """Every published night (as-of), newest first; empty when nothing is published."""
+    eng = engine(url)
+    try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return []
+        column = store.scores_table().c.as_of_ts
+        with eng.connect() as conn:
+            nights = conn.execute(sa.select(column).distinct().order_by(column.desc())).scalars().all()
+    finally:
+        eng.dispose()
+    return [pd.Timestamp(night) for night in nights]
+
+
+def read_night_scores(as_of: pd.Timestamp, *, owners: list[str] | None = None, grades: list[str] | None = None,
+                      sources: list[str] | None = None, url: str | None = None) -> pd.DataFrame:
+    """One night's published scores, best first, narrowed to ``owners`` (matched case-insensitively), ``grades``
+    and ``sources`` when given (None = any)."""
+    query = "WHERE as_of_ts = :k"
+    args: dict = {"k": as_of}
+    binds = [_night_param()]
+    for column, values, transform in (("owner_id", owners, "LOWER(owner_id)"), ("grade", grades, "grade"),
+                                      ("source", sources, "source")):
+        if values is not None:
+            query += f" AND {transform} IN :{column}"
+            args[column] = [v.lower() for v in values] if column == "owner_id" else list(values)
+            binds.append(sa.bindparam(column, expanding=True))
+    return _read_score_rows(query + " ORDER BY probability DESC, lead_id", binds, args, url)
+
+
+def read_night_facets(as_of: pd.Timestamp, *, url: str | None = None) -> dict[str, list[str]]:
+    """The owners, grades and sources present on one night (for the workspace's filter lists)."""
+    eng = engine(url)
+    out: dict[str, list[str]] = {"owner_id": [], "grade": [], "source": []}
+    try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return out
+        with eng.connect() as conn:
+            for column in out:
+                statement = sa.text(f"SELECT DISTINCT {column} FROM {SCORES_TABLE} WHERE as_of_ts = :k "
+                                    f"AND {column} IS NOT NULL ORDER BY {column}").bindparams(_night_param())
+                out[column] = [str(v) for v in conn.execute(statement, {"k": as_of}).scalars()]
+    finally:
+        eng.dispose()
+    return out
+
+
+def read_lead_scores(lead_id: str | int, *, url: str | None = None) -> pd.DataFrame:
+    """Every night one lead was scored (all published columns), oldest night first; empty if never scored. The
+    id is compared as text: a CRM's ids are integers in one store and text in another."""
+    return _read_score_rows("WHERE CAST(lead_id AS VARCHAR(100)) = :l ORDER BY as_of_ts", [], {"l": str(lead_id)},
+                            url)
+
+
+def _read_score_rows(where: str, binds: list, params: dict, url: str | None) -> pd.DataFrame:
+    """Every column of the scores rows ``where`` selects (bound ``params``), timestamps as UTC; empty when nothing
+    is published."""
+    eng = engine(url)
+    try:
+        if not _upgrade_store(eng, url, migrate_empty=False):
+            return pd.DataFrame()
+        columns = ", ".join(store.read_expression(c.name, eng.dialect.name) for c in store.scores_table().columns)
+        statement = sa.text(f"SELECT {columns} FROM {SCORES_TABLE} {where}").bindparams(*binds)
+        with eng.connect() as conn:
+            frame = pd.read_sql(statement, conn, params=params)
+    finally:
+        eng.dispose()
+    for col in store.TIMESTAMP_COLUMNS:
+        frame[col] = store.timestamps(frame[col])
+    return frame
+
+
+def read_source_table(name: str, *, columns: list[str] | None = None, lead_id: str | None = None,
+                      folder: Path | None = None) -> pd.DataFrame | None:
+    """One source table as stored (unchecked), None when the folder lacks it: only those of ``columns`` it has
+    (all by default), and only one lead's rows when ``lead_id`` is given (a parquet filter: the workspace's lead
+    page reads one lead's events, never the whole table)."""
+    folder = folder or sources_dir()
+    parquet, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
+    if parquet.exists():
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(parquet)
+        wanted = [c for c in columns or schema.names if c in schema.names]
+        if lead_id is None:
+            return pd.read_parquet(parquet, columns=wanted)
+        numeric = pa.types.is_integer(schema.field("lead_id").type)
+        if numeric and not str(lead_id).lstrip("-").isdigit():
+            return pd.read_parquet(parquet, columns=wanted).iloc[0:0]  # no integer id is spelled that way
+        return pd.read_parquet(parquet, columns=wanted,
+                               filters=[("lead_id", "==", int(lead_id) if numeric else str(lead_id))])
+    if csv_path.exists():
+        frame = pd.read_csv(csv_path, usecols=lambda c: columns is None or c in columns)
+        return frame[frame["lead_id"].astype(str) == str(lead_id)] if lead_id is not None else frame
+    return None

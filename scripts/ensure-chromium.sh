@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the report's browser test, only when it is missing.
-# CI runs `make test` on a fresh Debian machine as root (no sudo); a developer machine that already
-# has /usr/bin/chromium skips the network entirely.
+# Installs Debian's chromium (the report's browser test) and chromium-driver (the workspace's Selenium tests),
+# only what is missing. CI runs `make test` on a fresh Debian machine as root (no sudo); a developer machine
+# that already has both skips the network entirely.
 set -euo pipefail
-if [ -x /usr/bin/chromium ]; then
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "ensure-chromium: /usr/bin/chromium is missing and installing it needs root:" >&2
-    echo "  apt-get update && apt-get install -y --no-install-recommends chromium" >&2
+    echo "ensure-chromium: ${missing[*]} missing and installing needs root:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
 fi
-echo "ensure-chromium: installing Debian's chromium (the report test renders the page in it)"
+echo "ensure-chromium: installing Debian's ${missing[*]} (the report and workspace tests drive a headless browser)"
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 /usr/bin/chromium --version
+/usr/bin/chromedriver --version

@@ -1,7 +1,7 @@
 """``leadscore``: the command line for data scientists, the teams who sign off, the nightly scheduler, and sales.
 
 The commands live in modules by who uses them (``data_science``, ``governance``, ``operations``, ``views``,
-``environment``); ``common`` holds what they share. Importing this package sets nothing process-wide:
+``environment``, ``workspace``); ``common`` holds what they share. Importing this package sets nothing process-wide:
 :func:`main` (the console script) and the app's callback run :func:`pipeline.cli.common.setup` first.
 """
 
@@ -11,17 +11,18 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import data_science, environment, governance, operations, views
+from pipeline.cli import data_science, environment, governance, operations, views, workspace
 from pipeline.cli.common import set_log_format, setup
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="leadscore: calibrated lead-to-sale probabilities, trained, tracked and scored nightly.")
 
-GROUPS = (data_science, governance, operations, views, environment)
+GROUPS = (data_science, governance, operations, views, environment, workspace)
 # The order `leadscore --help` has always listed them in (the groups interleave); a command not named here is
 # listed after these, in its group's order.
 HELP_ORDER = ("generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
-              "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features", "doctor")
+              "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features", "doctor",
+              "serve")
 
 
 def _name(command: typer.models.CommandInfo) -> str:
@@ -34,6 +35,7 @@ def _help_rank(command: typer.models.CommandInfo) -> int:
 
 
 app.registered_commands.extend(sorted((c for g in GROUPS for c in g.group.registered_commands), key=_help_rank))
+app.add_typer(workspace.user_group, name="user")
 
 
 @app.callback()

@@ -17,7 +17,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from pipeline import io
-from pipeline.cli import app, data_science, environment, governance, operations, views
+from pipeline.cli import app, data_science, environment, governance, operations, views, workspace
 
 runner = CliRunner()
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
@@ -32,6 +32,7 @@ GROUPS = {
     operations: {"score", "nightly", "runs", "rejects", "monitor"},
     views: {"queue", "report"},
     environment: {"doctor"},
+    workspace: {"serve"},
 }
 
 
@@ -228,7 +229,7 @@ def test_help_lists_every_command():
     listed = set(re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE))
     expected = {"generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
                 "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features",
-                "doctor"}
+                "doctor", "serve", "user"}
     assert listed == expected
 
 

@@ -1,0 +1,364 @@
+"""The workspace: a FastAPI application with server-rendered pages (Jinja2, autoescaped) and a JSON API.
+
+Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}``, ``/runs``; ``/login`` and
+``/health`` are the only routes open to anyone. API (``/api/...``, bearer token from ``leadscore user token``):
+the same queue, lead and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
+"""
+
+
+import contextlib
+import csv
+import io as textio
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
+
+import jinja2
+import pandas as pd
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from pipeline import io, users
+from pipeline.web import data
+from pipeline.web.security import LoginLimiter, csrf_token, csrf_valid, secret_key
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "leadscore_session"
+SESSION_MAX_AGE = 12 * 60 * 60  # a working day; then sign in again
+CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+
+
+class NotSignedIn(Exception):
+    """A page was asked for without a session: answered with a redirect to the login page."""
+
+
+def _fmt_ts(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return pd.Timestamp(value).strftime(fmt)
+
+
+def _fmt_pct(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.1%}"
+
+
+def _reasons(text) -> list[str]:
+    return [r for r in str(text or "").split(" · ") if r]
+
+
+def _blank_missing(value):
+    """What every ``{{ … }}`` prints: a missing value (None, NaN, NA, NaT) as nothing, never "nan"."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, finalize=_blank_missing)
+    env.filters.update(ts=_fmt_ts, pct=_fmt_pct, reasons=_reasons)
+    return Jinja2Templates(env=env)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (never ``//host`` or ``https://…``): no open redirect through the login page."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/queue"
+
+
+def create_app(*, url: str | None = None, sources: Path | None = None, secret: str | None = None,
+               limiter: LoginLimiter | None = None, https_only: bool | None = None) -> FastAPI:
+    """The workspace over the scores database ``url`` (default ``$LEADSCORE_DB_URL``) and the source folder
+    ``sources`` (default ``$LEADSCORE_SOURCES``); ``secret`` signs the session cookies (default: see
+    :func:`pipeline.web.security.secret_key`); ``https_only`` marks the session cookie ``Secure`` (default:
+    ``$LEADSCORE_SECURE_COOKIES`` is ``1``/``true``, for a workspace served behind HTTPS)."""
+    if https_only is None:
+        https_only = os.environ.get("LEADSCORE_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
+    context = data.SourceContext(sources)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        # The source tables are read in the background as the server starts, not by the first person signing in.
+        threading.Thread(target=context.tables, daemon=True).start()
+        yield
+
+    app = FastAPI(lifespan=lifespan, title="leadscore workspace", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None,
+                  description="Scored leads, one lead's history and the nightly runs, for the CRM sync and scripts. "
+                              "Authenticate with `Authorization: Bearer <token>` (`leadscore user token NAME`).")
+    app.add_middleware(SessionMiddleware, secret_key=secret or secret_key(), session_cookie=SESSION_COOKIE,
+                       max_age=SESSION_MAX_AGE, same_site="lax", https_only=https_only)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = _templates()
+    limiter = limiter or LoginLimiter()
+    bearer = HTTPBearer(auto_error=False, description="An API token from `leadscore user token NAME`.")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = DOCS_CSP if request.url.path == "/api/docs" else CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.url.path != "/health" and not request.url.path.startswith("/static"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def to_login(request: Request, _exc: NotSignedIn):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+
+    def page_user(request: Request) -> users.User:
+        name = request.session.get("user")
+        user = users.get_user(name, url=url) if name else None
+        if user is None:
+            request.session.pop("user", None)
+            raise NotSignedIn()
+        return user
+
+    def api_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> users.User:
+        user = users.user_for_token(credentials.credentials, url=url) if credentials else None
+        if user is None:
+            raise HTTPException(401, "a valid API token is needed (Authorization: Bearer <token>; "
+                                     "`leadscore user token NAME`)", headers={"WWW-Authenticate": "Bearer"})
+        return user
+
+    PageUser = Annotated[users.User, Depends(page_user)]
+    ApiUser = Annotated[users.User, Depends(api_user)]
+
+    def queue_filters(
+        night: Annotated[str | None, Query(description="YYYY-MM-DD; default the latest published night")] = None,
+        owner: Annotated[str | None, Query(description="An owner id (managers, admins); members: their own")] = None,
+        grade: Annotated[list[str], Query(description="Grades to keep (repeat); default all")] = [],  # noqa: B006
+        source: Annotated[str | None, Query(description="Lead source")] = None,
+        campaign: Annotated[str | None, Query(description="The lead's first campaign (name, else id)")] = None,
+        min_age: Annotated[str | None, Query(description="Lead age on that night, in days, at least")] = None,
+        max_age: Annotated[str | None, Query(description="Lead age on that night, in days, at most")] = None,
+        untouched: Annotated[bool, Query(description="Only leads with no sales touch after that night")] = False,
+        q: Annotated[str, Query(description="Company or contact name contains")] = "",
+        sort: Annotated[str, Query(description="score_desc (default) or score_asc")] = "score_desc",
+        page: Annotated[int, Query(ge=1)] = 1,
+    ) -> data.QueueFilters:
+        def days(text: str | None, name: str) -> int | None:
+            if text is None or not text.strip():
+                return None
+            if not text.strip().isdigit():
+                raise HTTPException(422, f"{name} must be a whole number of days")
+            return int(text)
+
+        return data.QueueFilters(night=night or None, owner=owner or None, grade=[g for g in grade if g],
+                                 source=source or None, campaign=campaign or None,
+                                 min_age_days=days(min_age, "min_age"), max_age_days=days(max_age, "max_age"),
+                                 untouched=untouched, q=q,
+                                 sort=sort if sort in data.SORTS else "score_desc", page=page)
+
+    Filters = Annotated[data.QueueFilters, Depends(queue_filters)]
+
+    def load_queue(user: users.User, filters: data.QueueFilters) -> data.Queue:
+        try:
+            return data.build_queue(user, filters, context, url=url)
+        except data.Forbidden as exc:
+            raise HTTPException(403, str(exc)) from None
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    def render(request: Request, template: str, user: users.User | None, status_code: int = 200, **values):
+        values.update(request=request, user=user, csrf=csrf_token(request.session))
+        return templates.TemplateResponse(request, template, values, status_code=status_code)
+
+    # ---- open to anyone -------------------------------------------------------------------------------------
+
+    @app.get("/health", include_in_schema=False)
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request, next: str = "/queue"):  # noqa: A002 — the query parameter's name
+        return render(request, "login.html", None, next=_safe_next(next), error="", name="")
+
+    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login(request: Request, name: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "",
+              csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/queue"):  # noqa: A002
+        target = _safe_next(next)
+        if not csrf_valid(request.session, csrf):
+            return render(request, "login.html", None, 403, next=target, name=name,
+                          error="The form expired: sign in again.")
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.retry_after(name, address)
+        if wait:
+            return render(request, "login.html", None, 429, next=target, name=name,
+                          error=f"Too many failed sign-ins: try again in {math.ceil(wait / 60)} minute(s).")
+        user = users.authenticate(name, password, url=url)
+        if user is None:
+            limiter.failed(name, address)
+            return render(request, "login.html", None, 401, next=target, name=name,
+                          error="Wrong name or password.")
+        limiter.succeeded(name)
+        request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
+        request.session["user"] = user.name
+        return RedirectResponse(target, status_code=303)
+
+    # ---- pages ----------------------------------------------------------------------------------------------
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, user: PageUser, csrf: Annotated[str, Form()] = ""):
+        if not csrf_valid(request.session, csrf):
+            raise HTTPException(403, "CSRF token missing or wrong")
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/", include_in_schema=False)
+    def home(user: PageUser):
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+    def queue_page(request: Request, user: PageUser, filters: Filters):
+        queue = load_queue(user, filters)
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+
+        def page_link(number: int) -> str:
+            return "/queue?" + urlencode([*query, ("page", number)])
+
+        return render(request, "queue.html", user, queue=queue, filters=filters, page_link=page_link,
+                      csv_link="/queue.csv?" + urlencode(query), source_problem=context.problem)
+
+    @app.get("/queue.csv", include_in_schema=False)
+    def queue_csv(user: PageUser, filters: Filters):
+        queue = load_queue(user, filters)
+        body = _csv(queue)
+        night = f"{queue.night:%Y-%m-%d}" if queue.night is not None else "none"
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="queue-{night}.csv"'})
+
+    @app.get("/leads/{lead_id}", response_class=HTMLResponse, include_in_schema=False)
+    def lead_page(request: Request, lead_id: str, user: PageUser):
+        detail = data.lead_detail(user, lead_id, context, url=url)
+        if detail is None:
+            return render(request, "error.html", user, 404, title="Lead not found",
+                          message=f"No scored lead {lead_id} that you may see.")
+        return render(request, "lead.html", user, lead=detail, latest=detail.history.iloc[-1])
+
+    @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
+    def runs_page(request: Request, user: PageUser, run: str | None = None):
+        runs = io.read_runs(url=url, limit=50)
+        for col in ("started", "finished"):  # ISO text with microseconds: shown to the minute, in UTC
+            if col in runs.columns:
+                runs[col] = pd.to_datetime(runs[col], utc=True, errors="coerce", format="ISO8601").dt.strftime(
+                    "%Y-%m-%d %H:%M")
+        rejects = io.read_rejects(run_id=run, url=url) if run else pd.DataFrame()
+        return render(request, "runs.html", user, runs=runs, run=run, rejects=rejects.head(500),
+                      rejects_total=len(rejects))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if request.url.path.startswith("/api") or request.method != "GET":
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        name = request.session.get("user")
+        user = users.get_user(name, url=url) if name else None
+        return render(request, "error.html", user, exc.status_code, title=f"{exc.status_code}", message=exc.detail)
+
+    # ---- API ------------------------------------------------------------------------------------------------
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_schema(user: PageUser):
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(user: PageUser):
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="leadscore API",
+                                   swagger_js_url="/api/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/api/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/api/docs-static/favicon-32x32.png")  # all local: no CDN
+
+    @app.get("/api/docs-static/{name}", include_in_schema=False)
+    def docs_static(name: str, user: PageUser):
+        import swagger_ui_bundle
+
+        allowed = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                   "favicon-32x32.png": "image/png"}
+        if name not in allowed:
+            raise HTTPException(404, "not found")
+        return Response((Path(swagger_ui_bundle.swagger_ui_path) / name).read_bytes(), media_type=allowed[name])
+
+    @app.get("/api/me", tags=["api"], summary="The token's user")
+    def api_me(user: ApiUser) -> dict:
+        return _user_json(user)
+
+    @app.get("/api/queue", tags=["api"], summary="A night's queue, filtered, one page")
+    def api_queue(user: ApiUser, filters: Filters) -> dict:
+        queue = load_queue(user, filters)
+        return {"night": _fmt_ts(queue.night, "%Y-%m-%d") or None, "owner": queue.owner, "total": len(queue.rows),
+                "page": queue.page, "pages": queue.pages, "page_size": data.PAGE_SIZE,
+                "empty_reason": queue.empty_reason or None, "leads": _records(queue.page_rows)}
+
+    @app.get("/api/leads/{lead_id}", tags=["api"], summary="One lead: every night it was scored, its engagement "
+             "and sales touches")
+    def api_lead(lead_id: str, user: ApiUser) -> dict:
+        detail = data.lead_detail(user, lead_id, context, url=url)
+        if detail is None:
+            raise HTTPException(404, f"no scored lead {lead_id} that you may see")
+        history = detail.history[[c for c in ("as_of_ts", "probability", "score", "grade", "model_version",
+                                              "definition_version", "owner_id", "company", "source",
+                                              "reasons_positive", "reasons_negative") if c in detail.history]]
+        return {"lead_id": detail.lead_id, "contact": detail.contact, "title": detail.title,
+                "created_ts": _fmt_ts(detail.created_ts, "%Y-%m-%dT%H:%M:%SZ") or None,
+                "nights": _records(history),
+                "engagement": _records(detail.events),
+                "sales_touches": _records(detail.touches)}
+
+    @app.get("/api/runs", tags=["api"], summary="The nightly runs, newest first, and one run's rejects")
+    def api_runs(user: ApiUser, run: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+        out = {"runs": _records(io.read_runs(url=url, limit=limit))}
+        if run:
+            out["rejects"] = _records(io.read_rejects(run_id=run, url=url))
+        return out
+
+    return app
+
+
+def _user_json(user: users.User) -> dict:
+    return {"name": user.name, "team": user.team, "role": user.role, "owner": user.owner_key}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows: timestamps as ISO text, missing values as null."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = out.astype(object).where(out.notna(), None)
+    return out.to_dict(orient="records")
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: a value starting like a formula gets a leading apostrophe."""
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv(queue: data.Queue) -> str:
+    buffer = textio.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(data.CSV_COLUMNS)
+    night = _fmt_ts(queue.night, "%Y-%m-%d")
+    for row in queue.rows.itertuples(index=False):
+        writer.writerow([night, row.lead_id, _cell(row.company), _cell(row.contact), _cell(row.title),
+                         _cell(row.source), _cell(row.campaign), _cell(row.owner), row.grade, row.score,
+                         f"{row.probability:.4f}",
+                         _fmt_ts(row.last_touch, "%Y-%m-%dT%H:%M:%SZ"), _cell(row.reasons_positive),
+                         _cell(row.reasons_negative)])
+    return buffer.getvalue()

@@ -1,0 +1,215 @@
+"""The workspace as a person meets it: headless Chromium (Debian's chromium + chromium-driver, through Selenium)
+against a real uvicorn server on a free local port, over the tiny published store. One server and one browser for
+the module; each test starts signed out."""
+
+import csv
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from workspace_store import BRACKETS, PASSWORDS, XSS
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and DRIVER.exists()) or shutil.which("chromium") is None,
+    reason="needs Debian's chromium and chromium-driver: `bash scripts/ensure-chromium.sh` (make test runs it)")
+
+
+@pytest.fixture(scope="module")
+def server(published):
+    import uvicorn
+
+    from pipeline.web import create_app
+    from pipeline.web.security import LoginLimiter
+
+    app = create_app(url=published.url, sources=published.sources, secret="browser-test-" + "s" * 40,
+                     limiter=LoginLimiter(per_user=3, per_address=50))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with another process
+    sock.listen(64)
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the workspace server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path_factory.mktemp("downloads")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1366,900", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.implicitly_wait(0)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser, server):
+    browser.get(server + "/health")
+    browser.delete_all_cookies()  # every test starts signed out
+    browser.base = server
+    return browser
+
+
+def _click_and_wait(driver, element) -> None:
+    """Click what loads a new page, and wait until the old page is gone (a click does not wait for navigation)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+
+    def left(_driver) -> bool:
+        try:
+            old.is_enabled()
+        except WebDriverException:  # stale, or detached mid-navigation (Chromium says either)
+            return True
+        return False
+
+    WebDriverWait(driver, 15).until(left)
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _sign_in(driver, name: str, password: str | None = None, path: str = "/login"):
+    from selenium.webdriver.common.by import By
+
+    driver.get(driver.base + path)
+    driver.find_element(By.ID, "name").clear()
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password or PASSWORDS[name])
+    _click_and_wait(driver, driver.find_element(By.ID, "sign-in"))
+
+
+def _rows(driver) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [tr.get_attribute("data-lead") for tr in driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr")]
+
+
+def _no_alert(driver) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 — reading it is what raises when no alert is open
+
+
+def test_anonymous_request_is_redirected_to_login_then_back(page):
+    from selenium.webdriver.common.by import By
+
+    page.get(page.base + "/runs")
+    assert page.current_url.startswith(page.base + "/login?next=")
+    assert page.find_element(By.TAG_NAME, "h1").text == "Sign in"
+    _sign_in(page, "rep_01", path=page.current_url.removeprefix(page.base))
+    assert page.current_url == page.base + "/runs"
+    assert "run-night-2" in page.find_element(By.ID, "runs").text
+
+
+def test_a_rep_sees_only_their_queue_and_names_render_as_text(page):
+    from selenium.webdriver.common.by import By
+
+    _sign_in(page, "rep_01")
+    assert page.current_url == page.base + "/queue"
+    assert _rows(page) == ["1", "2", "3"]
+    owners = {td.text for td in page.find_elements(By.CSS_SELECTOR, "#queue td.owner")}
+    assert owners == {"rep_01"}
+    _no_alert(page)
+    companies = [td.text for td in page.find_elements(By.CSS_SELECTOR, "#queue td.company")]
+    assert companies[:2] == [XSS, BRACKETS]  # the literal text, shown as written
+    assert page.find_elements(By.CSS_SELECTOR, "#queue td.company script") == []
+    assert page.find_element(By.ID, "signed-in-as").text == "rep_01"
+
+
+def test_filter_sort_and_export_the_csv(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _sign_in(page, "rep_01")
+    page.find_element(By.ID, "untouched").click()
+    _click_and_wait(page, page.find_element(By.ID, "apply"))
+    assert _rows(page) == ["2", "3"]  # lead 1 was called after the night
+    Select(page.find_element(By.ID, "sort")).select_by_value("score_asc")
+    _click_and_wait(page, page.find_element(By.ID, "apply"))
+    assert _rows(page) == ["3", "2"]
+    assert "untouched=true" in page.current_url and "sort=score_asc" in page.current_url
+
+    page.find_element(By.ID, "export-csv").click()
+    target = page.downloads / "queue-2026-06-08.csv"
+    deadline = time.monotonic() + 15
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with target.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["lead_id"], r["company"], r["owner"]) for r in rows] == [("3", "Initech", "rep_01"),
+                                                                       ("2", BRACKETS, "rep_01")]
+
+
+def test_a_manager_filters_by_owner_and_grade(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _sign_in(page, "sam")
+    assert len(_rows(page)) == 50  # every owner, first page
+    Select(page.find_element(By.ID, "owner")).select_by_value("Rep_02")
+    page.find_element(By.ID, "grade-A").click()
+    _click_and_wait(page, page.find_element(By.ID, "apply"))
+    assert _rows(page) == ["4"]
+
+
+def test_open_a_lead_from_the_queue(page):
+    from selenium.webdriver.common.by import By
+
+    _sign_in(page, "rep_01")
+    _click_and_wait(page, page.find_element(By.CSS_SELECTOR, 'tr[data-lead="1"] td.company a'))
+    assert page.current_url == page.base + "/leads/1"
+    _no_alert(page)
+    assert page.find_element(By.ID, "lead-company").text == XSS
+    assert page.find_element(By.ID, "lead-contact").text == "Ada Lovelace"
+    nights = [tr.text.split()[0] for tr in page.find_elements(By.CSS_SELECTOR, "#history tbody tr")]
+    assert nights == ["2026-06-08", "2026-06-01"]
+    assert "voicemail" in page.find_element(By.ID, "touches").text
+    assert "June webinar" in page.find_element(By.ID, "events").text
+
+
+def test_wrong_password_is_refused_then_sign_in_is_rate_limited(page):
+    from selenium.webdriver.common.by import By
+
+    for _ in range(3):
+        _sign_in(page, "rep_02", "wrong-password")
+        assert page.find_element(By.ID, "login-error").text == "Wrong name or password."
+        assert page.find_elements(By.ID, "queue") == []
+    _sign_in(page, "rep_02")  # the right password, after too many wrong ones
+    assert "Too many failed sign-ins" in page.find_element(By.ID, "login-error").text
+    assert page.find_elements(By.ID, "signed-in-as") == []
+
+
+def test_the_api_page_renders_offline_for_a_signed_in_user(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _sign_in(page, "rep_01")
+    page.get(page.base + "/api/docs")
+    WebDriverWait(page, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {e.text.replace("\u200b", "") for e in page.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/queue", "/api/leads/{lead_id}", "/api/runs"} <= paths
