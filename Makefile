@@ -70,7 +70,7 @@ demo: setup
 test: setup
 	$(BIN)/lint-imports
 	bash scripts/ensure-chromium.sh
-	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest
+	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest --durations=15  # the slowest tests, to keep make test under 10 minutes
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration"
