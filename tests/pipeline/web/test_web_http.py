@@ -396,3 +396,21 @@ def test_a_successful_sign_in_clears_the_names_failures_but_not_the_addresss():
     assert limiter.retry_after("ann", "9.9.9.9") == 0  # one failure since the success
     limiter.failed("bob", "1.2.3.4")
     assert limiter.retry_after("carl", "1.2.3.4") > 0  # the address's four failures still count
+
+
+# ---- the Definition page's forms ----------------------------------------------------------------------------------
+
+def test_the_definition_forms_need_a_session_and_its_csrf_token(store):
+    from pipeline import signoff
+
+    for name, team in (("mia", "marketing"), ("sam", "sales")):
+        users.add_user(name, team=team, password=f"{name}-password")
+    app = create_app(sources=store.sources, secret=SECRET)  # params.yaml: the working directory's (none needed yet)
+    anonymous = TestClient(app)
+    redirected = anonymous.post("/definition/1/decide", data={"decision": "approve"}, follow_redirects=False)
+    assert redirected.status_code == 303 and redirected.headers["location"].startswith("/login")
+    client = TestClient(app)
+    assert sign_in(client, "sam", "sam-password").status_code == 303
+    forged = client.post("/definition/1/decide", data={"decision": "approve", "csrf": "forged"})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert signoff.decisions("lead-scoring") == []
