@@ -3,7 +3,7 @@
 Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}``, ``/runs``, ``/definition``
 (with the Approve/Reject forms of the user's team and, for an admin or data-science manager, Promote); ``/login`` and
 ``/health`` are the only routes open to anyone. API (``/api/...``, bearer token from ``leadscore user token``):
-the same queue, lead and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
+the same queue, lead, definition and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
 """
 
 
@@ -375,6 +375,25 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                 "nights": _records(history),
                 "engagement": _records(detail.events),
                 "sales_touches": _records(detail.touches)}
+
+    @app.get("/api/definition", tags=["api"], summary="A version's quality-lead definition (default the champion), "
+             "its diff against the champion and its sign-off record")
+    def api_definition(user: ApiUser, version: int | None = None) -> dict:
+        try:
+            view = definitions.build(config(), user, version)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (FileNotFoundError, ValueError) as exc:
+            raise HTTPException(503, str(exc)) from None
+        return {"version": view.version, "champion": view.champion, "definition_version": view.definition_version,
+                "definition": view.summary or None, "problem": view.problem or None,
+                "alias_problem": view.alias_problem or None, "required_approvals": list(view.required),
+                "missing_approvals": view.missing,
+                "diff_against_champion": [{"what": w, "champion": a, "this": b} for w, a, b in view.diff],
+                "decisions": [{k: d[k] for k in ("at", "team", "user_name", "role", "decision", "definition_version",
+                                                 "comment", "current")} for d in view.decisions],
+                "versions": [{"version": v.version, "definition_version": v.definition_version, "family": v.family,
+                              "champion": v.champion, "approved_by": v.signed} for v in view.versions]}
 
     @app.get("/api/runs", tags=["api"], summary="The nightly runs, newest first, and one run's rejects")
     def api_runs(user: ApiUser, run: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:

@@ -414,3 +414,24 @@ def test_the_definition_forms_need_a_session_and_its_csrf_token(store):
     forged = client.post("/definition/1/decide", data={"decision": "approve", "csrf": "forged"})
     assert forged.status_code == 403 and "CSRF" in forged.text
     assert signoff.decisions("lead-scoring") == []
+
+
+def test_the_definition_api_gives_the_sign_off_record_to_a_token(store, tmp_path):
+    import signing
+    import yaml
+
+    from pipeline.steps import promote
+
+    raw = store.config().model_dump(mode="python", by_alias=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    promote.approve(store.config(), version=1, user=signing.user("marketing"), comment="fits")
+    client = TestClient(create_app(sources=store.sources, secret=SECRET, params=tmp_path / "params.yaml"))
+    assert client.get("/api/definition").status_code == 401
+    token = users.issue_token(signing.user("sales").name)
+    body = client.get("/api/definition", headers={"Authorization": f"Bearer {token}"}).json()
+    assert (body["version"], body["champion"], body["missing_approvals"]) == (1, None, ["sales"])
+    assert body["definition_version"] == store.trained.definition_version
+    [decision] = body["decisions"]
+    assert (decision["team"], decision["user_name"], decision["decision"], decision["current"]) == (
+        "marketing", "mia", "approve", True)
+    assert body["definition"]["grades"] and body["versions"][0]["approved_by"] == ["marketing"]
