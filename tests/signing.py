@@ -24,3 +24,28 @@ def sign_and_promote(config, version: int, *, reason: str = "tests", force: bool
     """Both teams sign ``version``, then the admin promotes it (forced past the metric gates unless ``force=False``)."""
     sign(config, version)
     return promote.promote(config, version=version, by=user("data-science"), force=force, reason=reason)
+
+
+def copy_records(source_url: str, target_url: str) -> None:
+    """The users, tokens, approvals and promotions of one leadscore database copied into another: a test that
+    moves the scores to a second database (PostgreSQL) keeps the sign-off the champion was promoted with."""
+    import sqlalchemy as sa
+
+    from pipeline import signoff
+
+    source, target = sa.create_engine(source_url), sa.create_engine(target_url)
+    try:
+        for metadata in (users.metadata, signoff.metadata):
+            metadata.create_all(target)
+            for table in metadata.sorted_tables:
+                with source.connect() as conn:
+                    if not sa.inspect(conn).has_table(table.name):
+                        continue
+                    rows = [dict(r._mapping) for r in conn.execute(sa.select(table))]
+                if rows:
+                    with target.begin() as conn:
+                        conn.execute(sa.delete(table))
+                        conn.execute(sa.insert(table), rows)
+    finally:
+        source.dispose()
+        target.dispose()

@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import signing
 import yaml
 from typer.testing import CliRunner
 
@@ -458,6 +459,7 @@ def test_report_renders_in_headless_chromium(workdir, tmp_path):
 def test_nightly_on_postgresql_publishes_the_rows_it_publishes_on_sqlite(workdir, postgres_url, monkeypatch):
     as_of = pd.Timestamp(AS_OF, tz="UTC")
     lite = io.read_scores(as_of=as_of)
+    signing.copy_records(io.db_url(), postgres_url)  # the champion's sign-off moves with the store
     monkeypatch.setenv("LEADSCORE_DB_URL", postgres_url)
     result = runner.invoke(app, ["nightly", "--as-of", AS_OF])
     assert result.exit_code in (0, 3), result.output

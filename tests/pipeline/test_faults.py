@@ -69,6 +69,7 @@ def pg_template(old_night, postgres_server_url):
     io.write_scores(old_night.scores, old_night.as_of, url=url, folder=scratch)
     for run in io.read_runs(url=old_night.env["LEADSCORE_DB_URL"]).to_dict("records"):
         io.record_run(run, url=url, volumes=_volumes(old_night))
+    signing.copy_records(old_night.env["LEADSCORE_DB_URL"], url)  # the champion's sign-off moves with the store
     yield name
     with admin.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
