@@ -155,7 +155,7 @@ class FlatSource:
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        return io.read_flat_source(self.location)
+        return flat.clean(io.read_flat_source(self.location), self.config.source)  # placeholders → missing
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:

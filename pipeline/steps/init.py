@@ -56,12 +56,23 @@ def render_source_section(proposal: flat.ColumnMapProposal, export: Path) -> str
         f"  converted_column: {_value(proposal.converted_column)}",
         f"  converted_date_column: {_value(proposal.converted_date_column)}",
     ]
-    if proposal.leaky:
-        lines.append("  exclude:  # leaky? named like a value sales fills in during or after contact; "
-                     "delete a line to use the column")
-        lines += [f"    - {_value(c)}" for c in proposal.leaky]
+    lines.append("  exclude: []  # add columns filled in by sales after contact that the screens miss")
+    if proposal.excluded:
+        lines.append("  keep: []  # the screens exclude the columns below (train screens again); to use one, list "
+                     "it here with a comment saying why, and train with --accept-leak-risk")
+        lines += [f"  #   {c}: {why}" for c, why in proposal.excluded.items()]
     else:
-        lines.append("  exclude: []  # add columns filled in by sales after contact (leaky)")
+        lines.append("  keep: []  # columns the id and leak screens would exclude, kept on purpose (say why)")
+    lines.append(f"  leak_auc: {defaults.leak_auc}  # a column alone ranking the outcome at this AUC or better is a "
+                 "leak risk")
+    lines.append(f"  placeholders: {json.dumps(defaults.placeholders)}  # values read as missing")
+    lines += [f"  #   {c}: found {', '.join(json.dumps(v) for v in values)}"
+              for c, values in proposal.placeholders.items()]
+    for role, why in proposal.reasons.items():
+        lines.append(f"  # {role}: {why}")
+    for note in proposal.notes:
+        if note.startswith("warning"):
+            lines.append(f"  # {note}")
     lines += [
         "  types: {}  # override an inferred type: {column: numeric|categorical|boolean|date|text}",
         f"  max_categories: {defaults.max_categories}  # text with more distinct values: top ones kept, rest (other)",

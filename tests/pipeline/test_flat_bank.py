@@ -68,9 +68,10 @@ def test_init_maps_the_export_and_refuses_to_overwrite(bank, bank_csv):
     root, outputs = bank
     assert "converted flag" in outputs["init"] and "row number" in outputs["init"] and "row order" in outputs["init"]
     text = (root / "bank.yaml").read_text()
-    assert "# leaky?" in text
+    assert "#   duration: leak risk: its name (duration)" in text and "alone it ranks the outcome at AUC" in text
+    assert '#   job: found "unknown"' in text
     source = yaml.safe_load(text)["source"]
-    assert source["converted_column"] == "y" and source["exclude"] == ["duration"]
+    assert source["converted_column"] == "y" and source["exclude"] == [] and source["keep"] == []
     assert source["id_column"] is None and source["created_column"] is None
     (root / "bank.yaml").write_text(text + "# edited by hand\n")
     again = runner.invoke(app, ["init", "--from-csv", str(bank_csv), "--out", "bank.yaml"])
