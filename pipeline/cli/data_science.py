@@ -118,12 +118,16 @@ def _print_training(result, config) -> None:
     add_row(folds, "mean ± sd", "", "", "", f"{m['backtest_roc_auc_mean']:.4f} ± {m['backtest_roc_auc_sd']:.4f}",
             f"{m['backtest_ece_mean']:.4f}", f"refit: {int(m['best_iteration'])}" if "best_iteration" in m else "")
     console.print(folds)
-    grades = Table(title="Grades: thresholds frozen from sales capacity, promises measured on the most recent matured "
-                         "period (out of sample)")
-    for col in ("grade", "probability from", "leads/week", "promised conversion [95% CI]"):
+    dated = not (config.source.kind == "flat" and config.source.created_column is None)  # no dates: no weeks
+    grades = Table(title=("Grades: thresholds frozen from sales capacity, promises measured on the most recent "
+                          "matured period (out of sample)") if dated else
+                   "Grades: thresholds frozen from shares of the open leads (score.grade_shares), promises measured "
+                   "on the latest rows of the export (out of sample)")
+    for col in ("grade", "probability from", "leads/week" if dated else "share of leads",
+                "promised conversion [95% CI]"):
         grades.add_column(col, justify="right")
     for r in result.grades.itertuples():
-        add_row(grades, r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}",
+        add_row(grades, r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}" if dated else f"{r.share:.1%}",
                 f"{r.promised_rate:.1%} [{r.promised_low:.1%}, {r.promised_high:.1%}]")
     console.print(grades)
     console.print(f"definition version {escape(str(result.definition_version))}: `leadscore definition --version "

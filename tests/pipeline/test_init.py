@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from features import flat
-from pipeline.config import load_config, parse_config
+from pipeline.config import load_config
 from pipeline.io import read_flat_source as flat_frame
 from pipeline.steps import init
 
@@ -52,6 +52,9 @@ def test_writes_a_params_file_that_loads_and_maps_the_id_created_and_converted_c
     # Sections other than source come from the defaults file.
     defaults = load_config(repo_root / "params.yaml")
     assert result.config.train == defaults.train and result.config.score == defaults.score
+    # … by extending it: the file holds only what init inferred.
+    written = yaml.safe_load(result.path.read_text())
+    assert set(written) == {"extends", "source"}
 
 
 def test_a_leaky_column_is_excluded_and_not_offered_as_a_feature(export, repo_root):
@@ -73,7 +76,7 @@ def test_refuses_to_overwrite_without_force_and_overwrites_with_it(export, repo_
     assert out.read_text() == "# hand edits\n"
     replaced = _run(export, repo_root, force=True)
     assert replaced.written
-    assert parse_config(yaml.safe_load(out.read_text())).source.converted_column == "converted"
+    assert load_config(out).source.converted_column == "converted"
 
 
 def test_too_few_conversions_are_reported_as_a_problem_and_the_file_still_written(export, repo_root):
@@ -177,13 +180,23 @@ def test_train_refuses_a_kept_flagged_column_unless_the_risk_is_accepted_and_the
     from pipeline.steps import train
 
     path, _ = _messy_export(tmp_path)
-    result = _run(path, repo_root)
-    raw = yaml.safe_load(result.path.read_text())
-    raw["source"]["keep"] = ["Lead Status"]
-    raw["train"]["min_conversions"] = 20
-    raw["evaluate"]["bootstrap_samples"] = 20
-    raw["score"]["grade_capacity_per_week"] = {"A": 1, "B": 2, "C": 3}  # 14 leads a week
-    config = parse_config(raw)
+    # A minimal override file, written by hand: only what differs from the project's params.yaml.
+    override = tmp_path / "mine.yaml"
+    override.write_text(textwrap.dedent(f"""\
+        extends: {repo_root / "params.yaml"}
+        source:
+          kind: flat
+          id_column: Prospect ID
+          created_column: first_contact_date
+          converted_column: Converted
+          keep: [Lead Status]  # to see what it is worth, knowing it is set by sales
+        train: {{min_conversions: 20}}
+        evaluate: {{bootstrap_samples: 20}}
+        score: {{grade_capacity_per_week: {{A: 1, B: 2, C: 3}}}}  # 14 leads a week
+        """))
+    config = load_config(override)
+    defaults = load_config(repo_root / "params.yaml")
+    assert config.train.min_conversions == 20 and config.train.lgbm == defaults.train.lgbm
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     monkeypatch.setenv("LEADSCORE_DATASETS_DIR", str(tmp_path / "datasets"))
