@@ -184,7 +184,7 @@ def screen_leaks(frame: pd.DataFrame, label: pd.Series, columns, *, leak_auc: fl
         if measurable and values.notna().any() and values.nunique(dropna=False) > 1:
             auc = single_column_auc(values, label)
             if auc >= leak_auc:
-                reasons.append(f"alone it ranks the outcome at AUC {auc:.3f} (flat.leak_auc is {leak_auc})")
+                reasons.append(f"alone it ranks the outcome at AUC {auc:.3f} (source.leak_auc is {leak_auc})")
             if not pd.api.types.is_float_dtype(values) or values.nunique() <= 50:
                 decided = determining_value(values, label)
                 if decided:

@@ -106,6 +106,14 @@ def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_backtest(
     assert "the backtest follows row order" in " ".join(outputs["lgbm"].split())
 
 
+def test_without_dates_the_wording_counts_no_weeks(bank):
+    _, outputs = bank
+    assert "leads/week" not in outputs["lgbm"] and "share of leads" in outputs["lgbm"]
+    assert "score.grade_shares" in " ".join(outputs["lgbm"].split())
+    out = _invoke("definition", "--version", "1", "--params", "bank.yaml")
+    assert "share of open leads" in out and "per week" not in out
+
+
 def test_same_export_params_and_seed_give_the_same_model(bank):
     from models.training import fit_and_evaluate
     from pipeline import sources
