@@ -206,3 +206,19 @@ def test_train_refuses_a_kept_flagged_column_unless_the_risk_is_accepted_and_the
     run = mlflow.get_run(trained.run_id)
     assert run.data.tags[train.LEAK_RISK_TAG] == "Lead Status"
     assert "crm__lead_status" in run.data.tags["feature_set"]
+
+
+def test_the_command_prints_each_exclusion_with_its_reason_and_the_placeholders(tmp_path, repo_root):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    path, _ = _messy_export(tmp_path)
+    result = CliRunner().invoke(app, ["init", "--from-csv", str(path), "--out", str(tmp_path / "m.yaml"),
+                                      "--defaults", str(repo_root / "params.yaml")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "Lead Number" in out and "an identifier: 100% of its 600 filled values are distinct integers" in out
+    assert "its name (status) says sales sets it during or after contact" in out
+    assert "created_column: first_contact_date (the earliest date of the row" in out
+    assert "City: 'Select' read as missing (source.placeholders)" in out
