@@ -34,18 +34,23 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	rm -rf $(DEMO_STORES)
+	@# One workspace user per team, with passwords known to anyone who reads this file: for the demo store only.
+	@# Signing and promoting need a token of the user who signs or promotes (`leadscore user token NAME`).
+	@echo "demo-sales-pass" | $(BIN)/leadscore user add demo.sales --team sales --owner-id rep_01 --password-stdin
+	@echo "demo-marketing-pass" | $(BIN)/leadscore user add demo.marketing --team marketing --password-stdin
+	@echo "demo-data-pass" | $(BIN)/leadscore user add demo.data --team data-science --role admin --password-stdin
 	$(BIN)/leadscore generate --leads $(DEMO_LEADS) --seed $(DEMO_SEED) --out $(LEADSCORE_SOURCES)
 	$(BIN)/leadscore train --as-of $(DEMO_TRAIN_AS_OF)
-	$(BIN)/leadscore approve --latest --team marketing --by "demo.marketing@example.com" --comment "Grades match what campaigns can deliver"
-	$(BIN)/leadscore approve --latest --team sales --by "demo.sales@example.com" --comment "A-grade volume fits the team's weekly calls"
-	$(BIN)/leadscore promote --latest --by demo.ops
+	$(BIN)/leadscore approve --latest --team marketing --token $$($(BIN)/leadscore user token demo.marketing) --comment "Grades match what campaigns can deliver"
+	$(BIN)/leadscore approve --latest --team sales --token $$($(BIN)/leadscore user token demo.sales) --comment "A-grade volume fits the team's weekly calls"
+	$(BIN)/leadscore promote --latest --token $$($(BIN)/leadscore user token demo.data)
 	$(BIN)/leadscore score $(foreach night,$(DEMO_PAST_NIGHTS),--as-of $(night))
 	$(BIN)/leadscore monitor || [ $$? -eq 3 ]   # 3 = a grade is outside its promise: shown, not a demo failure
 	$(BIN)/leadscore train
 	$(BIN)/leadscore definition --version $$($(BIN)/python -c 'from pipeline import tracking; tracking.configure(); print(tracking.latest_version("lead-scoring"))')
-	$(BIN)/leadscore approve --latest --team marketing --by "demo.marketing@example.com" --comment "Same recipe, refitted on the latest data"
-	$(BIN)/leadscore approve --latest --team sales --by "demo.sales@example.com" --comment "Same grades, fresher model"
-	$(BIN)/leadscore promote --latest --by demo.ops
+	$(BIN)/leadscore approve --latest --team marketing --token $$($(BIN)/leadscore user token demo.marketing) --comment "Same recipe, refitted on the latest data"
+	$(BIN)/leadscore approve --latest --team sales --token $$($(BIN)/leadscore user token demo.sales) --comment "Same grades, fresher model"
+	$(BIN)/leadscore promote --latest --token $$($(BIN)/leadscore user token demo.data)
 	$(BIN)/leadscore nightly || [ $$? -eq 3 ]   # 3 = published with drift warnings
 	$(BIN)/leadscore report --out report.html
 	@echo ""
@@ -55,10 +60,6 @@ demo: setup
 	@echo "Report:    $(CURDIR)/report.html"
 	@echo ""
 	$(BIN)/leadscore queue --top 15   # what sales opens tomorrow morning, best first
-	@# One workspace user per team, with passwords known to anyone who reads this file: for the demo store only.
-	@echo "demo-sales-pass" | $(BIN)/leadscore user add demo.sales --team sales --owner-id rep_01 --password-stdin
-	@echo "demo-marketing-pass" | $(BIN)/leadscore user add demo.marketing --team marketing --password-stdin
-	@echo "demo-data-pass" | $(BIN)/leadscore user add demo.data --team data-science --role admin --password-stdin
 	@echo ""
 	@echo "Workspace: make serve   then open http://127.0.0.1:8000 and sign in (demo passwords, demo store only):"
 	@echo "           demo.sales / demo-sales-pass          (sales rep: rep_01's queue)"
@@ -70,7 +71,7 @@ demo: setup
 test: setup
 	$(BIN)/lint-imports
 	bash scripts/ensure-chromium.sh
-	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest
+	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest --durations=15  # the slowest tests, to keep make test under 10 minutes
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration"

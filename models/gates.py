@@ -40,7 +40,7 @@ def check_promotion(*, version: int, approvals: dict[str, dict], approved_elsewh
             hint = f" (it approved version(s) {', '.join(map(str, others))} instead)" if others else ""
             checks.append(CheckResult(f"approval.{team}", False,
                                       f"{team} has not approved version {version}{hint}: "
-                                      f"`leadscore approve --version {version} --team {team} --by NAME`"))
+                                      f"a {team} user runs `leadscore approve --version {version} --token TOKEN`"))
     if test_conversions < params.min_test_conversions:
         checks.append(CheckResult("test_conversions", False,
                                   f"the test period {test_window} holds {test_conversions} conversions; "

@@ -2,9 +2,9 @@
 promoted and loaded.
 
 Tracking defaults to ``sqlite:///mlflow.db`` in the working directory (artifacts in ``./mlruns``);
-``MLFLOW_TRACKING_URI`` overrides it (PostgreSQL for a team). Sign-off state lives next to the versions:
-an approval is a model-version tag ``approval.<team>`` (JSON: by, at, comment, definition_version); every
-promotion, forced promotion and rollback is a registered-model tag ``promotion.<NNNN>`` (the history).
+``MLFLOW_TRACKING_URI`` overrides it (PostgreSQL for a team). The sign-off record (approvals, promotions) lives in
+the leadscore database (``pipeline.signoff``); the tags ``approval.<team>`` on a version and ``promotion.<NNNN>`` on
+the model are a mirror of it for the MLflow UI, written here and trusted by nothing.
 """
 
 from __future__ import annotations
@@ -195,14 +195,8 @@ def record_approval(model_name: str, version: int, team: str, record: dict) -> N
     MlflowClient().set_model_version_tag(model_name, str(version), f"approval.{team}", json.dumps(record))
 
 
-def versions_approved_by(model_name: str, team: str) -> list[int]:
-    return sorted(int(v.version) for v in MlflowClient().search_model_versions(f"name = '{model_name}'")
-                  if f"approval.{team}" in (v.tags or {}))
-
-
-def promotion_history(model_name: str) -> list[dict]:
-    model = MlflowClient().get_registered_model(model_name)
-    return [json.loads(v) for k, v in sorted((model.tags or {}).items()) if k.startswith("promotion.")]
+def remove_approval(model_name: str, version: int, team: str) -> None:
+    MlflowClient().delete_model_version_tag(model_name, str(version), f"approval.{team}")
 
 
 def record_promotion(model_name: str, event: dict) -> None:
@@ -231,6 +225,7 @@ class Champion:
     scorer: LeadScorer   # rebuilt from the version's data artifacts (no pyfunc, no pickle)
     version: ModelVersion
     state: dict | None   # the source's frozen state (a flat export's column plan), or None
+    unapproved: bool = False  # published under --allow-unapproved: rows stamped definition_version …+unapproved
 
     @property
     def number(self) -> int:
@@ -245,7 +240,8 @@ class Champion:
         return assemble_scores(
             queue, features, predict=lambda X, reasons: self.scorer.predict(X, reasons=reasons),
             feature_names=self.scorer.feature_names, model_version=self.number,
-            definition_version=self.definition_version, scored_at=pd.Timestamp.now(tz="UTC").floor("s"),
+            definition_version=self.definition_version + ("+unapproved" if self.unapproved else ""),
+            scored_at=pd.Timestamp.now(tz="UTC").floor("s"),
             reasons=params.reasons, reasons_per_owner=params.reasons_per_owner)
 
 

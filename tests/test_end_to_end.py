@@ -25,6 +25,7 @@ from pipeline.config import load_config
 pytestmark = pytest.mark.integration
 runner = CliRunner()
 AS_OF = "2026-06-01"
+TOKENS: dict[str, str] = {}  # team → an API token of that team's user (made by the workdir fixture)
 
 
 def _invoke(*args):
@@ -45,6 +46,13 @@ def workdir(tmp_path_factory, repo_root):
     raw = yaml.safe_load((repo_root / "params.yaml").read_text())
     raw["score"]["grade_capacity_per_week"] = {"A": 30, "B": 90, "C": 210}  # a small world's small sales team
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    from pipeline import users
+
+    for name, team, role in (("mia", "marketing", "member"), ("sam", "sales", "member"),
+                             ("ops", "data-science", "admin")):
+        users.add_user(name, team=team, role=role, password="e2e-password")
+        TOKENS[team] = users.issue_token(name)
+    mp.setenv("LEADSCORE_TOKEN", TOKENS["data-science"])  # promote and rollback act as the admin ops
     _invoke("generate", "--leads", "3000", "--seed", "1", "--out", str(root / "sources"))
     _invoke("train")
     yield root
@@ -101,15 +109,15 @@ def test_promotion_is_refused_until_both_teams_sign(workdir):
     assert result.exit_code == 1
     assert "marketing has not approved version 1" in result.output
     assert "sales has not approved version 1" in result.output
-    _invoke("approve", "--version", "1", "--team", "marketing", "--by", "mia@example.com")
+    _invoke("approve", "--version", "1", "--team", "marketing", "--token", TOKENS["marketing"])
     result = runner.invoke(app, ["promote", "--version", "1"])
     assert result.exit_code == 1
     assert "marketing has not" not in result.output and "sales has not approved version 1" in result.output
 
 
 def test_promote_score_and_queue(workdir):
-    _invoke("approve", "--version", "1", "--team", "sales", "--by", "sam@example.com", "--comment", "ok")
-    out = _invoke("promote", "--version", "1", "--by", "ops")
+    _invoke("approve", "--version", "1", "--team", "sales", "--token", TOKENS["sales"], "--comment", "ok")
+    out = _invoke("promote", "--version", "1")
     assert "champion → version 1" in out and "calibration error" in out
     out = _invoke("score", "--as-of", AS_OF)
     assert "with model version 1" in out
@@ -201,7 +209,7 @@ def test_promotion_gates_overrides_history_and_rollback(workdir, tmp_path):
     assert "marketing has not approved version 3 (it approved version(s) 1 instead)" in elsewhere.output
     for version in ("2", "3"):
         for team in ("marketing", "sales"):
-            _invoke("approve", "--version", version, "--team", team, "--by", f"{team}@example.com")
+            _invoke("approve", "--version", version, "--team", team, "--token", TOKENS[team])
     raw = yaml.safe_load((workdir / "params.yaml").read_text())
     raw["promote"]["max_auc_drop"] = 0.0  # on this small world the rules score trails LightGBM by under 0.01
     no_drop = tmp_path / "no_drop.yaml"
@@ -225,7 +233,7 @@ def test_promotion_gates_overrides_history_and_rollback(workdir, tmp_path):
     assert mlflow.MlflowClient().get_model_version_by_alias("lead-scoring", "champion").version in (2, "2")
 
     history = _invoke("promotions")
-    assert "pilot the rules score" in history and "yes" in history
+    assert "pilot the rules score" in history and "yes" in history and "ops" in history
     back = _invoke("rollback", "--reason", "points score too coarse")
     assert "version 1 (rolled back from version 2)" in back
     assert str(mlflow.MlflowClient().get_model_version_by_alias("lead-scoring", "champion").version) == "1"

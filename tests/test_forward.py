@@ -4,11 +4,12 @@ the check does not lean on the end-to-end story's registry."""
 
 import pandas as pd
 import pytest
+import signing
 import yaml
 
 from pipeline import io, tracking
 from pipeline.config import parse_config
-from pipeline.steps import generate, monitor, promote, score, train
+from pipeline.steps import generate, monitor, score, train
 
 pytestmark = pytest.mark.integration
 AS_OF = "2026-06-01"
@@ -30,7 +31,7 @@ def replay(tmp_path_factory, repo_root):
     config = parse_config(raw)
     generate.run(root / "src", 6000, 3, config.generate)
     trained = train.run(config, as_of=AS_OF)
-    promote.promote(config, version=trained.model_version, by="test", force=True, reason="forward check")
+    signing.sign_and_promote(config, trained.model_version, reason="forward check")
     score.run_nights(config, nights=NIGHTS)
     yield config, trained, monitor.run(config)
     mp.undo()

@@ -28,43 +28,71 @@ from pipeline.cli.common import (
 group = typer.Typer()
 
 
+TokenOpt = Annotated[str | None, typer.Option(
+    "--token", envvar="LEADSCORE_TOKEN", show_envvar=True,
+    help="Your API token (`leadscore user token NAME`): it says who you are and which team you sign for.")]
+
+
+def _token_user(token: str | None, what: str):
+    """The user a token belongs to; no token or an unknown one is refused (exit 1)."""
+    from pipeline import users
+
+    if not token:
+        raise ValueError(f"{what} needs your API token: --token TOKEN or LEADSCORE_TOKEN "
+                         "(an admin makes one with `leadscore user token NAME`)")
+    user = users.user_for_token(token.strip())
+    if user is None:
+        raise ValueError("that token belongs to no leadscore user (make one with `leadscore user token NAME`)")
+    return user
+
+
 @group.command()
 @handle_errors()
 def approve(
-    team: Annotated[str, typer.Option("--team", help="marketing or sales.")],
-    by: Annotated[str, typer.Option("--by", help="Who signs (name or e-mail).")],
+    token: TokenOpt = None,
+    team: Annotated[str | None, typer.Option("--team", help="marketing or sales: must be the token's team "
+                                                            "(default: the token's team).")] = None,
     version: VersionOpt = None,
     latest: LatestOpt = False,
     comment: Annotated[str, typer.Option("--comment", help="Why, or on what condition.")] = "",
+    reject: Annotated[bool, typer.Option("--reject", help="Record a rejection instead of an approval.")] = False,
     params: ParamsOpt = Path("params.yaml"),
 ):
-    """Sign a model version's quality-lead definition for a team (stored on the MLflow model version)."""
+    """Sign (or --reject) a model version's quality-lead definition for your team, as the token's user; recorded in
+    the leadscore database with the definition hash signed."""
     from pipeline.steps import promote as step
 
     config = _config(params)
     version = _pick_version(config, version, latest)
-    record = step.approve(config, version=version, team=team, by=by, comment=comment)
-    console.print(f"{escape(team)} approved version {version} (definition {escape(str(record['definition_version']))})"
-                  f" by {escape(by)} at {escape(str(record['at']))}")
+    user = _token_user(token, "approve")
+    record = step.approve(config, version=version, user=user, team=team, comment=comment,
+                          decision="reject" if reject else "approve")
+    verb = "rejected" if reject else "approved"
+    console.print(f"{escape(record['team'])} {verb} version {version} (definition "
+                  f"{escape(str(record['definition_version']))}) by {escape(user.name)} at {escape(str(record['at']))}")
 
 
 @group.command()
 @handle_errors()
 def promote(
+    token: TokenOpt = None,
     version: VersionOpt = None,
     latest: LatestOpt = False,
-    force: Annotated[bool, typer.Option("--force", help="Promote although checks fail (needs --reason).")] = False,
-    reason: Annotated[str, typer.Option("--reason", help="Why the override (recorded).")] = "",
-    by: Annotated[str | None, typer.Option("--by", help="Who promotes (default: the OS user).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote although checks fail (an admin; needs --reason). "
+                                                        "Score and nightly still refuse a champion without both "
+                                                        "approvals.")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
 ):
-    """Make a version champion: only with both teams' approval and the promotion gates passed."""
+    """Make a version champion: only with both teams' approval and the promotion gates passed; recorded in the
+    leadscore database, as the token's user (an admin or a data-science manager)."""
     from pipeline.steps import promote as step
 
     config = _config(params)
     version = _pick_version(config, version, latest)
-    outcome = step.promote(config, version=version, by=by, force=force, reason=reason, sources=sources)
+    user = _token_user(token, "promote")
+    outcome = step.promote(config, version=version, by=user, force=force, reason=reason, sources=sources)
     for check in outcome.checks:  # a refusal (step.PromotionRefused) is listed by handle_errors, exit 1
         mark = "[yellow]![/yellow]" if check.startswith("OVERRIDDEN") else "[green]✓[/green]"
         console.print(f"  {mark} {escape(check)}")
@@ -76,32 +104,36 @@ def promote(
 @group.command()
 @handle_errors()
 def rollback(
+    token: TokenOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
-    by: Annotated[str | None, typer.Option("--by", help="Who rolls back (default: the OS user).")] = None,
     params: ParamsOpt = Path("params.yaml"),
 ):
-    """Return `champion` to the version the current champion replaced."""
+    """Return `champion` to the version the current champion replaced (an admin or a data-science manager)."""
     from pipeline.steps import promote as step
 
     config = _config(params)
-    old, new = step.rollback(config, by=by, reason=reason)
+    old, new = step.rollback(config, by=_token_user(token, "rollback"), reason=reason)
     console.print(f"{escape(config.registry.model_name)}@champion → version {new} (rolled back from version {old})")
 
 
 @group.command()
 @handle_errors()
 def promotions(params: ParamsOpt = Path("params.yaml")):
-    """The promotion history: every promotion, override and rollback."""
+    """The promotion history from the leadscore database: every promotion, override and rollback, and whether the
+    champion alias is where the last record put it."""
     from pipeline.steps import promote as step
 
     config = _config(params)
     table = Table(title=f"Promotion history of {escape(config.registry.model_name)}")
-    for col in ("at", "action", "version", "previous", "definition", "by", "forced", "reason"):
+    for col in ("at", "action", "version", "previous", "definition", "by", "team", "forced", "reason"):
         table.add_column(col)
     for e in step.history(config):
         add_row(table, e["at"], e["action"], e["version"], e.get("previous") or "", e.get("definition_version", ""),
-                e.get("by", ""), "yes" if e.get("forced") else "", e.get("reason", ""))
+                e["by"], e["team"], "yes" if e.get("forced") else "", e.get("reason", ""))
     console.print(table)
+    unexplained = step.unexplained_alias(config)
+    if unexplained:
+        console.print(f"[red]![/red] {escape(unexplained)}")
 
 
 @group.command()

@@ -27,6 +27,12 @@ from pipeline.cli.common import (
 group = typer.Typer()
 
 
+AllowUnapprovedOpt = Annotated[bool, typer.Option(
+    "--allow-unapproved", help="Development only: publish although the champion fails the sign-off check (not "
+                               "promoted through leadscore, or approvals missing); warns on every night and stamps "
+                               "the rows' definition_version with +unapproved.")]
+
+
 @group.command()
 @handle_errors()
 def score(
@@ -35,13 +41,14 @@ def score(
                         "Default: midnight after the latest data.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
+    allow_unapproved: AllowUnapprovedOpt = False,
 ):
     """Score every lead open at AS_OF with the champion and publish the scores."""
     from pipeline.steps import score as step
 
     config = _config(params)
     try:
-        results = step.run_nights(config, nights=as_of or [], sources=sources)
+        results = step.run_nights(config, nights=as_of or [], sources=sources, allow_unapproved=allow_unapproved)
     except step.ScoreFailed as exc:
         _print_scored(exc.published, config)
         err_console.print(f"[red]error:[/red] {escape(str(exc))}{_logged(exc.logged_to)}", soft_wrap=True)
@@ -52,8 +59,12 @@ def score(
 def _print_scored(results, config) -> None:
     for result in results:
         grades = ", ".join(f"{g}: {n:,}" for g, n in result.grade_counts.items())
+        unapproved = ""
+        if result.warning:  # --allow-unapproved: said on every night it affects
+            console.print(f"[yellow]{escape(result.warning)}[/yellow]", soft_wrap=True)
+            unapproved = " [yellow]UNAPPROVED (rows stamped +unapproved)[/yellow]"
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
-                      f"{result.model_version} ({escape(grades)})")
+                      f"{result.model_version}{unapproved} ({escape(grades)})")
         console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
         _say_dropped(result.nights_dropped, config)
 
@@ -76,6 +87,7 @@ def nightly(
         "--as-of", help="Night to score (UTC midnight); default: midnight after the latest data.")] = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
+    allow_unapproved: AllowUnapprovedOpt = False,
 ):
     """The nightly job: validate, score the open leads with the champion, publish, check drift, log the run.
 
@@ -85,13 +97,15 @@ def nightly(
     from pipeline.steps import nightly as step
 
     config = _config(params)
-    result = step.run(config, as_of=as_of, sources=sources)
+    result = step.run(config, as_of=as_of, sources=sources, allow_unapproved=allow_unapproved)
     if result.exit_code in (step.FAILED, step.LOCKED):
         err_console.print(f"[red]{escape(str(result.status))}:[/red] {escape(str(result.error))}"
                           f"{_logged(result.logged_to)}", soft_wrap=True)
         raise typer.Exit(result.exit_code)
-    console.print(f"night {result.as_of:%Y-%m-%d}: {escape(str(result.status))}; {result.leads_scored:,} open leads "
-                  f"scored with model version {result.model_version} (definition "
+    unapproved = " UNAPPROVED" if str(result.definition_version).endswith("+unapproved") else ""
+    console.print(f"{'[yellow]' if unapproved else ''}night {result.as_of:%Y-%m-%d}: {escape(str(result.status))}; "
+                  f"{result.leads_scored:,} open leads scored with model version {result.model_version}{unapproved} "
+                  f"(definition "
                   f"{escape(str(result.definition_version))}); {result.rejects:,} source rows quarantined; "
                   f"run {escape(str(result.run_id))}")
     _say_dropped(result.nights_dropped, config)

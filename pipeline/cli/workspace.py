@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from pipeline import io
-from pipeline.cli.common import add_row, console, escape, fail, handle_errors
+from pipeline.cli.common import ParamsOpt, add_row, console, escape, fail, handle_errors
 
 group = typer.Typer()
 user_group = typer.Typer(no_args_is_help=True, help="Workspace users: add one, give one an API token, list them.")
@@ -21,8 +22,10 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 exposes it to the network: "
                                                      "put it behind the team's HTTPS reverse proxy).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    params: ParamsOpt = Path("params.yaml"),
 ):
-    """The workspace sales and marketing open in a browser: queue, leads, runs, and the JSON API under /api."""
+    """The workspace sales and marketing open in a browser: queue, leads, runs, the definition to sign, and the
+    JSON API under /api."""
     import uvicorn
 
     from pipeline import users
@@ -31,7 +34,7 @@ def serve(
     io.require_scores_store()
     if not users.list_users():
         console.print("[yellow]no workspace users yet: add one with `leadscore user add NAME --team sales`[/yellow]")
-    app = create_app()
+    app = create_app(params=params)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print("[yellow]listening beyond this machine: serve it behind an HTTPS reverse proxy and set "
                       "LEADSCORE_SECURE_COOKIES=1 (passwords and session cookies must not cross a network in "

@@ -151,8 +151,8 @@ def _check_registry() -> Check:
 
 
 def _check_champion(config) -> Check:
+    from pipeline import signoff, tracking
     from pipeline import sources as lead_sources
-    from pipeline import tracking
 
     name, alias = config.registry.model_name, config.score.model_alias
     if tracking.champion_version(name) is None:
@@ -160,6 +160,11 @@ def _check_champion(config) -> Check:
                      "train, approve and promote a version (`leadscore promote --version N`)")
     source = lead_sources.open_source(config, None)
     champion = tracking.load_champion(name, alias, source)
+    signed = signoff.check_champion(name, champion.number, required=config.promote.required_approvals,
+                                    tagged_definition=champion.definition_version)
+    if not signed.passed:  # nightly and score would refuse it
+        return Check("champion", FAIL, f"{name} version {champion.number} fails the sign-off check: "
+                     + " | ".join(signed.problems), "sign and promote it through leadscore (see found)")
     return Check("champion", OK, f"{name} version {champion.number} (definition {champion.definition_version}) loads")
 
 

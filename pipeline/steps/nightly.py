@@ -21,6 +21,7 @@ scores stay as they were); 2 invalid params.yaml; 4 another run holds the publis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from features.schema import CONTRACT, reject_warnings
 from features.timeutil import as_utc
 from features.volumes import table_rows, volume_problems
 from models.drift import drift_warnings, population_stability
-from pipeline import io, publish_lock, tracking
+from pipeline import io, publish_lock, signoff, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
 
@@ -76,7 +77,7 @@ MLFLOW_ANSWERS = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"
 MANDATORY = frozenset(name for name, contract in CONTRACT.items() if contract.mandatory)
 
 
-def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyResult:
+def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False) -> NightlyResult:
     """One night, start to end; never raises. Publishing (``io.write_scores`` returning) is the commit point:
     what fails before it fails the night (exit 1, nothing new published), what fails after it is a warning of a
     published night (exit 3). The run is logged when it starts and when it ends (``io.record_run``: the database,
@@ -95,6 +96,8 @@ def run(config: Config, *, as_of=None, sources: Path | None = None) -> NightlyRe
             champion = tracking.load_champion(config.registry.model_name, config.score.model_alias,
                                               lead_sources.open_source(config, sources))
             result.model_version, result.definition_version = champion.number, champion.definition_version
+            _check_still_champion(config, champion)  # a rollback since loading says so, not "moved outside leadscore"
+            champion = _check_signoff(config, champion, result, allow_unapproved=allow_unapproved)
             rows = table_rows(raw)
             _check_volumes(config, rows, champion, location=sources or io.sources_dir())
             source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
@@ -148,7 +151,7 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(cause, mlflow.exceptions.MlflowException) and cause.error_code not in MLFLOW_ANSWERS:
         first = next((line for line in str(cause).splitlines() if line.strip()), "")
         return f"MLflow ({tracking_uri_shown()}) failed: {first.strip()}"
-    if isinstance(exc, VolumeError | ChampionMoved):
+    if isinstance(exc, VolumeError | ChampionMoved | signoff.SignoffError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -160,6 +163,22 @@ def tracking_uri_shown() -> str:
         return io.shown_url(uri) if "://" in uri and "@" in uri else uri
     except Exception:  # noqa: BLE001 — not a URL SQLAlchemy parses: show it without its credentials part
         return uri.split("@")[-1]
+
+
+def _check_signoff(config: Config, champion, result: NightlyResult, *, allow_unapproved: bool):
+    """Before anything is scored: the alias names the version of the last leadscore promotion, with both teams'
+    approvals of its current definition on record (``pipeline.signoff``). Under ``allow_unapproved`` a failed check
+    is a warning and the rows are stamped; otherwise the night fails, nothing published."""
+    check = signoff.check_champion(config.registry.model_name, champion.number,
+                                   required=config.promote.required_approvals,
+                                   tagged_definition=champion.definition_version)
+    if check.passed:
+        return champion
+    if not allow_unapproved:
+        raise signoff.SignoffError(signoff.refusal(check))
+    result.warnings.append(signoff.unapproved_warning(check))
+    result.definition_version = champion.definition_version + signoff.UNAPPROVED_STAMP
+    return dataclasses.replace(champion, unapproved=True)
 
 
 def _check_volumes(config: Config, rows: dict[str, int], champion, *, location: Path) -> None:

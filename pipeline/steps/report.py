@@ -16,9 +16,10 @@ import mlflow
 import pandas as pd
 
 from models import report_plots
+from models.definition import definition_version
 from models.monitoring import BREACH, MonitorResult, assess
 from models.views import follow_up, hand_offs, marketing_view, sales_view
-from pipeline import tracking
+from pipeline import signoff, tracking
 from pipeline.config import Config
 from pipeline.report_page import Section, figure, number, paragraph, percent, render_page, table
 from pipeline.sources import MILESTONE_WORDS
@@ -89,7 +90,7 @@ def _definition_section(config: Config) -> Section:
     if version is None:
         return Section("definition", "The quality-lead definition", paragraph("No champion yet."))
     _, d = tracking.load_definition(name, version)
-    signed = tracking.approvals(tracking.get_version(name, version))
+    signed = signoff.approvals(name, version, definition_version(d))  # the database record, never the tags
     sign = "; ".join(f"{team}: {a['by']} ({a['at'][:10]})" for team, a in sorted(signed.items())) or "not signed"
     m, label = d["test_metrics"], d["label"]
     body = [paragraph(

@@ -11,6 +11,7 @@ it is the command for replays and backfills, whose extract need not be tonight's
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.timeutil import as_utc
-from pipeline import io, publish_lock, tracking
+from pipeline import io, publish_lock, signoff, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
 
@@ -31,10 +32,12 @@ class ScoreResult:
     parquet_path: Path
     grade_counts: dict[str, int]
     nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
+    warning: str = ""  # under --allow-unapproved: why the champion fails the sign-off check (rows stamped)
 
 
-def run(config: Config, *, as_of=None, sources: Path | None = None) -> ScoreResult:
-    return run_nights(config, nights=[as_of] if as_of is not None else [], sources=sources)[0]
+def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False) -> ScoreResult:
+    return run_nights(config, nights=[as_of] if as_of is not None else [], sources=sources,
+                      allow_unapproved=allow_unapproved)[0]
 
 
 class ScoreFailed(RuntimeError):
@@ -46,24 +49,40 @@ class ScoreFailed(RuntimeError):
         self.published, self.logged_to = published, logged_to
 
 
-def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> list[ScoreResult]:
+def run_nights(config: Config, *, nights: list, sources: Path | None = None,
+               allow_unapproved: bool = False) -> list[ScoreResult]:
     """Score and publish each night in turn (default: tonight only), reading the sources and loading the
     champion once: a backfill of past nights costs the features and predictions, not a start-up per night.
 
     Each night is logged in the run log as the nightly job logs its nights (run ids ``score-…``): when it starts
     and when it ends, in the database or else the local fallback run log. A failure is logged, then raised as
-    ScoreFailed with one line (a database named with its password masked); LockHeld is raised as it is."""
+    ScoreFailed with one line (a database named with its password masked); LockHeld is raised as it is.
+
+    Before publishing, the champion must match the sign-off record (``pipeline.signoff.check_champion``); a failed
+    check fails the run, logged, nothing published, unless ``allow_unapproved`` (development): then every result
+    carries the warning and the rows are stamped ``definition_version …+unapproved``."""
     results: list[ScoreResult] = []
     run = _Run()
     try:
         tracking.configure()
         source = lead_sources.open_source(config, sources)
         champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
+        run = _Run(model_version=champion.number, definition_version=champion.definition_version)
+        check = signoff.check_champion(config.registry.model_name, champion.number,
+                                       required=config.promote.required_approvals,
+                                       tagged_definition=champion.definition_version)
+        warning = ""
+        if not check.passed:
+            if not allow_unapproved:
+                raise signoff.SignoffError(signoff.refusal(check))
+            warning = signoff.unapproved_warning(check)
+            champion = dataclasses.replace(champion, unapproved=True)
         with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
             io.recover_interrupted_runs()  # what a killed run left behind: no other run is alive while we hold it
             for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
                 run = _Run(as_of=as_of, model_version=champion.number,
-                           definition_version=champion.definition_version)
+                           definition_version=champion.definition_version
+                           + (signoff.UNAPPROVED_STAMP if champion.unapproved else ""))
                 run.record(io.RUNNING)
                 scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
                 published = io.write_scores(scores, as_of, retention_days=config.score.retention_days)
@@ -71,13 +90,14 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None) -> 
                 run.record("published")
                 results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
                                            parquet_path=published.path, nights_dropped=published.nights_dropped,
+                                           warning=warning,
                                            grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
                 run = _Run()
     except publish_lock.LockHeld:
         raise
     except Exception as exc:  # noqa: BLE001 — logged, then raised with one line
         message = (io.database_problem(exc) if isinstance(exc, io.DATABASE_ERRORS)
-                   else str(exc) if isinstance(exc, ValueError | LookupError | OSError)
+                   else str(exc) if isinstance(exc, ValueError | LookupError | OSError | signoff.SignoffError)
                    else f"{type(exc).__name__}: {exc}")
         run.error = message
         raise ScoreFailed(message, published=results, logged_to=run.record("failed")) from exc

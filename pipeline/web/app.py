@@ -1,8 +1,9 @@
 """The workspace: a FastAPI application with server-rendered pages (Jinja2, autoescaped) and a JSON API.
 
-Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}``, ``/runs``; ``/login`` and
+Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}``, ``/runs``, ``/definition``
+(with the Approve/Reject forms of the user's team and, for an admin or data-science manager, Promote); ``/login`` and
 ``/health`` are the only routes open to anyone. API (``/api/...``, bearer token from ``leadscore user token``):
-the same queue, lead and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
+the same queue, lead, definition and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
 """
 
 
@@ -26,8 +27,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from pipeline import io, users
-from pipeline.web import data
+from pipeline import io, signoff, users
+from pipeline.steps import promote as promote_step
+from pipeline.web import data, definitions
 from pipeline.web.security import LoginLimiter, csrf_token, csrf_valid, secret_key
 
 HERE = Path(__file__).parent
@@ -77,11 +79,15 @@ def _safe_next(target: str | None) -> str:
 
 
 def create_app(*, url: str | None = None, sources: Path | None = None, secret: str | None = None,
-               limiter: LoginLimiter | None = None, https_only: bool | None = None) -> FastAPI:
+               limiter: LoginLimiter | None = None, https_only: bool | None = None,
+               params: Path | None = None) -> FastAPI:
     """The workspace over the scores database ``url`` (default ``$LEADSCORE_DB_URL``) and the source folder
     ``sources`` (default ``$LEADSCORE_SOURCES``); ``secret`` signs the session cookies (default: see
     :func:`pipeline.web.security.secret_key`); ``https_only`` marks the session cookie ``Secure`` (default:
-    ``$LEADSCORE_SECURE_COOKIES`` is ``1``/``true``, for a workspace served behind HTTPS)."""
+    ``$LEADSCORE_SECURE_COOKIES`` is ``1``/``true``, for a workspace served behind HTTPS); ``params``: the
+    params.yaml the Definition page reads (model name, required approvals; default ``./params.yaml``). The sign-off
+    record is read and written where every command keeps it (``$LEADSCORE_DB_URL``, as ``leadscore serve`` runs it
+    the same database as ``url``)."""
     if https_only is None:
         https_only = os.environ.get("LEADSCORE_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
     context = data.SourceContext(sources)
@@ -260,9 +266,62 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         return render(request, "runs.html", user, runs=runs, run=run, rejects=rejects.head(500),
                       rejects_total=len(rejects))
 
+    def config():
+        from pipeline.config import load_config
+
+        return load_config(params or Path("params.yaml"))
+
+    @app.get("/definition", response_class=HTMLResponse, include_in_schema=False)
+    def definition_page(request: Request, user: PageUser, version: int | None = None, done: str = ""):
+        try:
+            view = definitions.build(config(), user, version)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (FileNotFoundError, ValueError) as exc:  # no MLflow store here, no or an invalid params.yaml
+            raise HTTPException(503, str(exc)) from None
+        return render(request, "definition.html", user, view=view, done=done)
+
+    @app.post("/definition/{version}/decide", include_in_schema=False)
+    def decide(request: Request, version: int, user: PageUser, csrf: Annotated[str, Form()] = "",
+               decision: Annotated[str, Form()] = "", team: Annotated[str, Form()] = "",
+               comment: Annotated[str, Form()] = ""):
+        if not csrf_valid(request.session, csrf):
+            raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
+        if decision not in signoff.DECISIONS:
+            raise HTTPException(422, "decision must be approve or reject")
+        try:
+            promote_step.approve(config(), version=version, user=user, team=team or None, comment=comment.strip(),
+                                 decision=decision)
+        except signoff.NotAllowed as exc:
+            raise HTTPException(403, str(exc)) from None
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        done = f"{team or user.team} {'approved' if decision == 'approve' else 'rejected'} version {version}"
+        return RedirectResponse("/definition?" + urlencode({"version": version, "done": done}), status_code=303)
+
+    @app.post("/definition/{version}/promote", include_in_schema=False)
+    def promote_version(request: Request, version: int, user: PageUser, csrf: Annotated[str, Form()] = "",
+                        reason: Annotated[str, Form()] = ""):
+        if not csrf_valid(request.session, csrf):
+            raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
+        try:
+            outcome = promote_step.promote(config(), version=version, by=user, reason=reason.strip())
+        except signoff.NotAllowed as exc:
+            raise HTTPException(403, str(exc)) from None
+        except promote_step.PromotionRefused as exc:
+            raise HTTPException(409, str(exc)) from None
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        done = f"version {outcome.version} is champion" + (
+            f" (was version {outcome.previous})" if outcome.previous is not None else "")
+        return RedirectResponse("/definition?" + urlencode({"version": version, "done": done}), status_code=303)
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        if request.url.path.startswith("/api") or request.method != "GET":
+        if request.url.path.startswith("/api") or (request.method != "GET"
+                                                    and not request.url.path.startswith("/definition/")):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         name = request.session.get("user")
         user = users.get_user(name, url=url) if name else None
@@ -316,6 +375,25 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                 "nights": _records(history),
                 "engagement": _records(detail.events),
                 "sales_touches": _records(detail.touches)}
+
+    @app.get("/api/definition", tags=["api"], summary="A version's quality-lead definition (default the champion), "
+             "its diff against the champion and its sign-off record")
+    def api_definition(user: ApiUser, version: int | None = None) -> dict:
+        try:
+            view = definitions.build(config(), user, version)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        except (FileNotFoundError, ValueError) as exc:
+            raise HTTPException(503, str(exc)) from None
+        return {"version": view.version, "champion": view.champion, "definition_version": view.definition_version,
+                "definition": view.summary or None, "problem": view.problem or None,
+                "alias_problem": view.alias_problem or None, "required_approvals": list(view.required),
+                "missing_approvals": view.missing,
+                "diff_against_champion": [{"what": w, "champion": a, "this": b} for w, a, b in view.diff],
+                "decisions": [{k: d[k] for k in ("at", "team", "user_name", "role", "decision", "definition_version",
+                                                 "comment", "current")} for d in view.decisions],
+                "versions": [{"version": v.version, "definition_version": v.definition_version, "family": v.family,
+                              "champion": v.champion, "approved_by": v.signed} for v in view.versions]}
 
     @app.get("/api/runs", tags=["api"], summary="The nightly runs, newest first, and one run's rejects")
     def api_runs(user: ApiUser, run: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:

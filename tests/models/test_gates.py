@@ -33,7 +33,8 @@ def test_a_signed_calibrated_version_no_worse_than_the_champion_passes_every_che
 def test_a_missing_signature_says_who_and_which_version_they_signed_instead():
     failed = _failed(_check(approvals={"sales": SIGNED["sales"]}, approved_elsewhere={"marketing": [3, 1]}))
     assert failed == {"approval.marketing": "marketing has not approved version 5 (it approved version(s) 1, 3 "
-                                            "instead): `leadscore approve --version 5 --team marketing --by NAME`"}
+                                            "instead): a marketing user runs "
+                                            "`leadscore approve --version 5 --token TOKEN`"}
 
 
 @pytest.mark.parametrize(("overrides", "name", "words"), [

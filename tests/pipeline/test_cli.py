@@ -217,7 +217,7 @@ def test_a_config_error_inside_a_step_stays_a_failure_exit_1(tmp_path):
 
 @pytest.mark.parametrize("flags", [[], ["--version", "1", "--latest"]], ids=["neither", "both"])
 def test_approve_needs_exactly_one_of_version_and_latest(flags, repo_root):
-    result = runner.invoke(app, ["approve", "--team", "sales", "--by", "sam", "--params",
+    result = runner.invoke(app, ["approve", "--team", "sales", "--token", "lst_x", "--params",
                                  str(repo_root / "params.yaml"), *flags])
     assert result.exit_code == 2, result.output
     assert "error: give exactly one of --version N or --latest" in result.stderr

@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+import signing
 
-from pipeline.steps import compare, promote, train
+from pipeline.steps import compare, train
 
 
 def test_best_candidate_follows_the_metric_direction_and_skips_unscored_rows():
@@ -19,7 +20,7 @@ def test_best_candidate_follows_the_metric_direction_and_skips_unscored_rows():
 def test_each_family_and_the_champion_on_the_same_test_period(store):
     config = store.config()
     points = train.run(config, family="points", sources=store.sources)
-    promote.promote(config, version=1, by="ops", force=True, reason="first champion")
+    signing.sign_and_promote(config, 1, reason="first champion")
     result = compare.run(config, sources=store.sources)
     rows = result.table.set_index("candidate")
     assert list(rows.index) == ["latest points", "latest lgbm (champion)"]

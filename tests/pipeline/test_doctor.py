@@ -3,10 +3,11 @@ with what to fix, no password shown, exit 1."""
 
 import re
 
+import signing
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.steps import doctor, promote
+from pipeline.steps import doctor
 
 runner = CliRunner()
 
@@ -22,13 +23,13 @@ def _by_name(checks):
 
 def test_a_ready_store_passes_every_check(store, repo_root, monkeypatch):
     monkeypatch.setenv("LEADSCORE_SOURCES", str(store.sources))
-    promote.promote(store.config(), version=1, by="ops", force=True, reason="tests")
+    signing.sign_and_promote(store.config(), 1, reason="tests")
     checks = _by_name(doctor.run(repo_root / "params.yaml"))
     assert checks["champion"].status == "ok" and "version 1" in checks["champion"].found
     assert checks["sources"].status == "ok" and "all within the contract" in checks["sources"].found
-    # the database file appears with the first publish: until then a warning, not a failure
-    assert checks["scores database"].status == "warning"
-    assert {c.status for n, c in checks.items() if n != "scores database"} == {"ok"}
+    # the sign-off record made the database file; nothing is published in it yet
+    assert checks["scores database"].status == "ok" and "nothing published yet" in checks["scores database"].found
+    assert {c.status for c in checks.values()} == {"ok"}
     result = runner.invoke(app, ["doctor", "--params", str(repo_root / "params.yaml")])
     assert result.exit_code == 0, result.output
     assert "ready" in result.stdout
@@ -57,3 +58,12 @@ def test_an_empty_folder_and_an_unreachable_database_are_named_without_the_passw
     shown = _unfolded(result.output)
     assert "sync:***@127.0.0.1" in shown and not any(part in shown for part in ("s3cr3t", "cr3t-pw"))
     assert list(tmp_path.iterdir()) == []  # a check creates nothing
+
+
+def test_a_champion_the_sign_off_record_does_not_explain_fails_the_doctor(store, repo_root, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("LEADSCORE_SOURCES", str(store.sources))
+    MlflowClient().set_registered_model_alias("lead-scoring", "champion", "1")  # set in the MLflow UI, say
+    checks = _by_name(doctor.run(repo_root / "params.yaml"))
+    assert checks["champion"].status == "failed" and "no promotion on record" in checks["champion"].found

@@ -22,6 +22,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+import signing
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -48,7 +49,7 @@ def old_night(trained_template, tmp_path_factory):
             mp.setenv(key, value)
         mp.chdir(root)
         tracking.configure()
-        promote.promote(config, version=1, by="ops", force=True, reason="fault tests")
+        signing.sign_and_promote(config, 1, reason="fault tests")
         result = nightly.run(config)
         assert result.exit_code in (nightly.PUBLISHED, nightly.WARNINGS), result.error
         scores = io.read_scores(as_of=result.as_of)
@@ -363,12 +364,13 @@ def test_a_rollback_during_a_nightly_run_publishes_no_night_of_the_version_rolle
     client, name = MlflowClient(), world.config.registry.model_name
     first = client.get_model_version(name, "1")
     second = client.create_model_version(name, first.source, run_id=first.run_id, tags=first.tags)
-    promote.promote(world.config, version=int(second.version), by="ops", force=True, reason="fault tests")
+    signing.sign_and_promote(world.config, int(second.version), reason="fault tests")
     real_load = tracking.load_champion
 
     def load_then_roll_back(*args, **kwargs):
         champion = real_load(*args, **kwargs)  # the night is scored with version 2 ...
-        promote.rollback(world.config, by="ops", reason="bad version")  # ... while ops roll back to version 1
+        # ... while ops roll back to version 1
+        promote.rollback(world.config, by=signing.user("data-science"), reason="bad version")
         return champion
 
     monkeypatch.setattr(tracking, "load_champion", load_then_roll_back)

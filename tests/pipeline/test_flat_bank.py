@@ -27,6 +27,8 @@ def _invoke(*args):
     assert result.exit_code == 0, result.output
     return result.output
 
+TOKENS: dict[str, str] = {}  # team → an API token of that team's user (made by the bank fixture)
+
 
 @pytest.fixture(scope="module")
 def bank_csv(repo_root):
@@ -45,6 +47,13 @@ def bank(tmp_path_factory, repo_root, bank_csv):
     mp.setenv("LEADSCORE_SOURCES", str(bank_csv))
     mp.setenv("LEADSCORE_DB_URL", f"sqlite:///{root}/scores.db")
     mp.setenv("LEADSCORE_SCORES_DIR", str(root / "scores"))
+    from pipeline import users
+
+    for name, team, role in (("mia", "marketing", "member"), ("sam", "sales", "member"),
+                             ("ops", "data-science", "admin")):
+        users.add_user(name, team=team, role=role, password="bank-password")
+        TOKENS[team] = users.issue_token(name)
+    mp.setenv("LEADSCORE_TOKEN", TOKENS["data-science"])  # promote acts as the admin ops
     outputs = {
         "init": _invoke("init", "--from-csv", str(bank_csv), "--out", "bank.yaml",
                         "--defaults", str(repo_root / "params.yaml")),
@@ -144,7 +153,7 @@ def test_compare_reports_both_on_the_same_test_rows(bank):
 
 def test_gates_hold_then_score_and_queue_the_open_leads(bank, bank_csv):
     for team in ("marketing", "sales"):
-        _invoke("approve", "--version", "1", "--team", team, "--by", f"{team}@example.com", "--params", "bank.yaml")
+        _invoke("approve", "--version", "1", "--team", team, "--token", TOKENS[team], "--params", "bank.yaml")
     # The last fifth of the file converts at 31 %, the rows before it at 11 % or less: a backtest fold calibrated
     # on its history cannot be calibrated on the regime after it, and the gate says so.
     refused = runner.invoke(app, ["promote", "--version", "1", "--params", "bank.yaml"])

@@ -3,13 +3,14 @@
 import shutil
 
 import pandas as pd
+import signing
 
 from pipeline import io, publish_lock
-from pipeline.steps import nightly, promote
+from pipeline.steps import nightly
 
 
 def _champion(store):
-    promote.promote(store.config(), version=1, by="ops", force=True, reason="tests")
+    signing.sign_and_promote(store.config(), 1, reason="tests")
 
 
 def test_a_night_publishes_every_open_lead_and_logs_the_run(store):

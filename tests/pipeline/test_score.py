@@ -4,16 +4,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import signing
 from typer.testing import CliRunner
 
 from pipeline import io, publish_lock
 from pipeline.cli import app
-from pipeline.steps import promote, score
+from pipeline.steps import score
 
 
 def test_score_waits_for_no_one_and_takes_the_nightly_lock(store):
     config = store.config()
-    promote.promote(config, version=1, by="ops", force=True, reason="tests")
+    signing.sign_and_promote(config, 1, reason="tests")
     with publish_lock.hold(), pytest.raises(publish_lock.LockHeld, match="another leadscore run"):
         score.run(config, sources=store.sources, as_of="2026-06-01")
     assert io.read_scores().empty  # nothing published while the other run held the lock
@@ -22,7 +23,7 @@ def test_score_waits_for_no_one_and_takes_the_nightly_lock(store):
 
 
 def test_the_cli_exits_four_while_another_run_publishes(store, repo_root):
-    promote.promote(store.config(), version=1, by="ops", force=True, reason="tests")
+    signing.sign_and_promote(store.config(), 1, reason="tests")
     with publish_lock.hold():
         result = CliRunner().invoke(app, ["score", "--params", str(repo_root / "params.yaml"), "--as-of",
                                           "2026-06-01"])
@@ -34,7 +35,7 @@ def test_the_published_url_is_printed_without_its_password(monkeypatch, repo_roo
     assert io.shown_url() == "postgresql+psycopg://sales_sync:***@db.internal:5432/leads"
     done = score.ScoreResult(as_of=pd.Timestamp("2026-06-01", tz="UTC"), rows=3, model_version=1,
                              parquet_path=Path("data/scores/as_of=2026-06-01/scores.parquet"), grade_counts={"A": 3})
-    monkeypatch.setattr(score, "run_nights", lambda config, nights, sources=None: [done])
+    monkeypatch.setattr(score, "run_nights", lambda config, nights, sources=None, **_: [done])
     result = CliRunner().invoke(app, ["score", "--params", str(repo_root / "params.yaml")])
     assert result.exit_code == 0, result.output
     assert "s3cr3t-pw" not in result.output and "sales_sync:***@db.internal" in result.output
@@ -47,7 +48,7 @@ def test_integer_owner_ids_from_a_crm_export_are_scored_and_published_as_text(st
     tables["leads"]["owner_id"] = tables["leads"]["owner_id"].str.removeprefix("rep_").astype("int64")
     io.write_sources(tables, sources)
     config = store.config()
-    promote.promote(config, version=1, by="ops", force=True, reason="tests")
+    signing.sign_and_promote(config, 1, reason="tests")
     assert score.run(config, sources=sources, as_of="2026-06-01").rows > 0
     published = io.read_scores()
     assert set(published["owner_id"]) <= {str(n) for n in range(1, 100)}
@@ -57,7 +58,7 @@ def test_integer_owner_ids_from_a_crm_export_are_scored_and_published_as_text(st
 def test_score_drops_the_nights_older_than_the_retention_and_says_how_many(store, tmp_path):
     import yaml
 
-    promote.promote(store.config(), version=1, by="ops", force=True, reason="tests")
+    signing.sign_and_promote(store.config(), 1, reason="tests")
     params = tmp_path / "params.yaml"
     raw = store.config(score={"retention_days": 100}).model_dump(mode="python", by_alias=True)
     params.write_text(yaml.safe_dump(raw))

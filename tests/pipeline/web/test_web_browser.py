@@ -2,6 +2,7 @@
 against a real uvicorn server on a free local port, over the tiny published store. One server and one browser for
 the module; each test starts signed out."""
 
+import contextlib
 import csv
 import shutil
 import socket
@@ -18,15 +19,11 @@ pytestmark = pytest.mark.skipif(
     reason="needs Debian's chromium and chromium-driver: `bash scripts/ensure-chromium.sh` (make test runs it)")
 
 
-@pytest.fixture(scope="module")
-def server(published):
+@contextlib.contextmanager
+def _serving(app):
+    """``app`` under uvicorn on a free local port, in a thread; yields its base URL."""
     import uvicorn
 
-    from pipeline.web import create_app
-    from pipeline.web.security import LoginLimiter
-
-    app = create_app(url=published.url, sources=published.sources, secret="browser-test-" + "s" * 40,
-                     limiter=LoginLimiter(per_user=3, per_address=50))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with another process
     sock.listen(64)
@@ -41,6 +38,17 @@ def server(published):
     srv.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+@pytest.fixture(scope="module")
+def server(published):
+    from pipeline.web import create_app
+    from pipeline.web.security import LoginLimiter
+
+    app = create_app(url=published.url, sources=published.sources, secret="browser-test-" + "s" * 40,
+                     limiter=LoginLimiter(per_user=3, per_address=50))
+    with _serving(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +221,79 @@ def test_the_api_page_renders_offline_for_a_signed_in_user(page):
     WebDriverWait(page, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
     paths = {e.text.replace("\u200b", "") for e in page.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
     assert {"/api/queue", "/api/leads/{lead_id}", "/api/runs"} <= paths
+
+
+SIGNERS = {"mia": ("marketing", "member"), "sam": ("sales", "member"), "ops": ("data-science", "admin")}
+
+
+@pytest.fixture
+def signoff_page(browser, store):
+    """The workspace over a trained registry (version 1, no champion) with a marketing, a sales and an admin user;
+    its params.yaml opens the metric gates so only the signatures decide."""
+    import yaml
+
+    from pipeline import users
+    from pipeline.web import create_app
+
+    for name, (team, role) in SIGNERS.items():
+        users.add_user(name, team=team, role=role, password=f"{name}-password")
+    raw = store.config(promote={"max_auc_drop": 1.0, "max_ece": 1.0, "min_test_conversions": 0}).model_dump(
+        mode="python", by_alias=True)
+    (store.root / "params.yaml").write_text(yaml.safe_dump(raw))
+    app = create_app(sources=store.sources, secret="browser-test-" + "d" * 40, params=store.root / "params.yaml")
+    with _serving(app) as base:
+        browser.get(base + "/health")
+        browser.delete_all_cookies()
+        browser.base = base
+        yield browser
+
+
+def _sign_out(driver) -> None:
+    driver.get(driver.base + "/health")
+    driver.delete_all_cookies()
+
+
+def test_marketing_approves_sales_approves_then_an_admin_promotes_and_marketing_cannot_sign_for_sales(signoff_page):
+    from selenium.webdriver.common.by import By
+
+    from pipeline import signoff, tracking
+
+    page = signoff_page
+    _sign_in(page, "mia", "mia-password", path="/login?next=/definition")
+    assert page.current_url == page.base + "/definition"
+    assert page.find_element(By.ID, "signoff-state").text == "Waiting for: marketing, sales."
+    assert page.find_element(By.ID, "approve").text == "Approve for marketing"
+    assert page.find_elements(By.ID, "promote") == []  # a marketing member does not promote
+    page.find_element(By.ID, "comment").send_keys("Grades match what campaigns deliver")
+    _click_and_wait(page, page.find_element(By.ID, "approve"))
+    assert page.find_element(By.ID, "done").text == "marketing approved version 1"
+    assert page.find_element(By.ID, "signoff-state").text == "Waiting for: sales."
+    [row] = page.find_elements(By.CSS_SELECTOR, "#decisions tbody tr")
+    assert row.text.split()[1:4] == ["marketing", "mia", "(member)"]
+
+    # A marketing user cannot sign for sales, even by rewriting the form the page sent
+    page.execute_script("document.querySelector('#sign-form input[name=team]').value = 'sales'")
+    _click_and_wait(page, page.find_element(By.ID, "approve"))
+    assert "only a sales user can sign for sales" in page.find_element(By.ID, "error-message").text
+    assert [(d["team"], d["user_name"]) for d in signoff.decisions("lead-scoring")] == [("marketing", "mia")]
+
+    _sign_out(page)
+    _sign_in(page, "sam", "sam-password", path="/login?next=/definition?version=1")
+    assert page.find_element(By.ID, "approve").text == "Approve for sales"
+    _click_and_wait(page, page.find_element(By.ID, "approve"))
+    assert page.find_element(By.ID, "signoff-state").text.startswith("Approved by marketing and sales")
+    assert page.find_elements(By.ID, "promote") == []  # a sales member does not promote either
+    assert tracking.champion_version("lead-scoring") is None
+
+    _sign_out(page)
+    _sign_in(page, "ops", "ops-password", path="/login?next=/definition?version=1")
+    assert page.find_elements(By.ID, "approve") == []  # data science signs for no team
+    page.find_element(By.ID, "reason").send_keys("both teams signed")
+    _click_and_wait(page, page.find_element(By.ID, "promote"))
+    assert page.find_element(By.ID, "done").text == "version 1 is champion"
+    assert "champion" in page.find_element(By.CSS_SELECTOR, "#versions tr[data-version='1']").text
+    assert tracking.champion_version("lead-scoring") == 1
+    [promotion] = signoff.promotions("lead-scoring")
+    assert (promotion["by"], promotion["version"], promotion["forced"], promotion["reason"]) == (
+        "ops", 1, False, "both teams signed")
+    assert signoff.check_champion("lead-scoring", 1, required=("marketing", "sales")).passed

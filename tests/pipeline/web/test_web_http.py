@@ -396,3 +396,42 @@ def test_a_successful_sign_in_clears_the_names_failures_but_not_the_addresss():
     assert limiter.retry_after("ann", "9.9.9.9") == 0  # one failure since the success
     limiter.failed("bob", "1.2.3.4")
     assert limiter.retry_after("carl", "1.2.3.4") > 0  # the address's four failures still count
+
+
+# ---- the Definition page's forms ----------------------------------------------------------------------------------
+
+def test_the_definition_forms_need_a_session_and_its_csrf_token(store):
+    from pipeline import signoff
+
+    for name, team in (("mia", "marketing"), ("sam", "sales")):
+        users.add_user(name, team=team, password=f"{name}-password")
+    app = create_app(sources=store.sources, secret=SECRET)  # params.yaml: the working directory's (none needed yet)
+    anonymous = TestClient(app)
+    redirected = anonymous.post("/definition/1/decide", data={"decision": "approve"}, follow_redirects=False)
+    assert redirected.status_code == 303 and redirected.headers["location"].startswith("/login")
+    client = TestClient(app)
+    assert sign_in(client, "sam", "sam-password").status_code == 303
+    forged = client.post("/definition/1/decide", data={"decision": "approve", "csrf": "forged"})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert signoff.decisions("lead-scoring") == []
+
+
+def test_the_definition_api_gives_the_sign_off_record_to_a_token(store, tmp_path):
+    import signing
+    import yaml
+
+    from pipeline.steps import promote
+
+    raw = store.config().model_dump(mode="python", by_alias=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    promote.approve(store.config(), version=1, user=signing.user("marketing"), comment="fits")
+    client = TestClient(create_app(sources=store.sources, secret=SECRET, params=tmp_path / "params.yaml"))
+    assert client.get("/api/definition").status_code == 401
+    token = users.issue_token(signing.user("sales").name)
+    body = client.get("/api/definition", headers={"Authorization": f"Bearer {token}"}).json()
+    assert (body["version"], body["champion"], body["missing_approvals"]) == (1, None, ["sales"])
+    assert body["definition_version"] == store.trained.definition_version
+    [decision] = body["decisions"]
+    assert (decision["team"], decision["user_name"], decision["decision"], decision["current"]) == (
+        "marketing", "mia", "approve", True)
+    assert body["definition"]["grades"] and body["versions"][0]["approved_by"] == ["marketing"]
