@@ -15,11 +15,12 @@ occurs often enough to learn from.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from features import screens
 from features.params import SourceParams
 from features.specs import CATEGORY, DAYS, DECIMAL, FLAG, FeatureSpec
 
@@ -98,6 +99,9 @@ def infer_type(series: pd.Series, *, max_categories: int) -> tuple[str | None, s
     if present.empty:
         return None, "empty"
     if present.nunique() == 1:
+        word = _words(present.head(1)).iloc[0]
+        if len(present) < len(series) and word in TRUE_WORDS | FALSE_WORDS:
+            return BOOLEAN, f"{examples(present.head(1))} or empty (empty read as the other answer)"
         return None, f"a single value ({examples(present.head(1))})"
     if pd.api.types.is_bool_dtype(series):
         return BOOLEAN, "true/false"
@@ -109,8 +113,10 @@ def infer_type(series: pd.Series, *, max_categories: int) -> tuple[str | None, s
     distinct = set(words.unique())
     if len(distinct) == 2 and distinct <= TRUE_WORDS | FALSE_WORDS:
         return BOOLEAN, f"two values: {examples(sorted(distinct))}"
-    if words.str.match(_DATE_SHAPE).all() and parse_dates(series)[1].empty:
-        return DATE, "dates (age in days is used)"
+    share = screens.date_share(series)
+    if share >= screens.DATE_SHARE:
+        return DATE, "dates (age in days is used)" + ("" if share == 1 else f"; {1 - share:.0%} not dates, "
+                                                                               "read as empty")
     n = present.nunique()
     if n <= max_categories:
         return CATEGORICAL, f"text, {n} distinct values"
@@ -135,6 +141,7 @@ class FlatPlan:
     converted_column: str | None
     converted_date_column: str | None
     columns: tuple[ColumnPlan, ...]
+    leak_risks: tuple[str, ...] = ()  # flagged by the screens but kept (source.keep): train needs consent
 
     @property
     def features(self) -> list[str]:
@@ -146,7 +153,7 @@ class FlatPlan:
     @classmethod
     def from_dict(cls, data: dict) -> FlatPlan:
         columns = tuple(ColumnPlan(**{**c, "levels": tuple(c["levels"])}) for c in data["columns"])
-        return cls(**{**data, "columns": columns})
+        return cls(**{**data, "columns": columns, "leak_risks": tuple(data.get("leak_risks", ()))})
 
 
 def _mapped(params: SourceParams) -> dict[str, str]:
@@ -170,13 +177,53 @@ def _as_text(series: pd.Series) -> pd.Series:
     return series.map(lambda v: None if v is None or v != v else str(_plain(v)).strip())
 
 
-def plan_columns(frame: pd.DataFrame, params: SourceParams) -> FlatPlan:
-    """Type every column that is neither mapped nor excluded; freeze the levels of the text columns."""
+def clean(frame: pd.DataFrame, params: SourceParams) -> pd.DataFrame:
+    """The export with its placeholder values ("Select", "--" …: source.placeholders) as missing."""
+    return screens.clean_placeholders(frame, params.placeholders)[0]
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What the screens found among the columns that are neither mapped nor excluded (features.screens)."""
+
+    ids: tuple[screens.Flag, ...]
+    leaks: tuple[screens.Flag, ...]
+    training_rows: int
+
+    def flagged(self) -> dict[str, str]:
+        return {f.column: f.reason for f in (*self.ids, *self.leaks)}
+
+
+def screen_export(frame: pd.DataFrame, params: SourceParams) -> Screening:
+    """Identifier and leak screens, the leak screen on the training rows only (the earliest rows by created
+    date, else by row order, that are neither validation nor test). ``frame`` is already cleaned."""
     skip = set(_mapped(params).values()) | set(params.exclude)
+    candidates = [c for c in frame.columns if c not in skip and c not in params.types]
+    ids = screens.screen_ids(frame, candidates)
+    id_columns = {f.column for f in ids}
+    created = parse_dates(frame[params.created_column])[0] if params.created_column else None
+    rows = screens.training_rows(frame, created=created, valid_share=params.valid_share,
+                                 test_share=params.test_share)
+    label = build_label(frame.loc[rows], params)
+    leaks = screens.screen_leaks(frame.loc[rows], label, [c for c in frame.columns if c not in skip
+                                                          and c not in id_columns], leak_auc=params.leak_auc)
+    return Screening(ids=tuple(ids), leaks=tuple(leaks), training_rows=len(rows))
+
+
+def plan_columns(frame: pd.DataFrame, params: SourceParams) -> FlatPlan:
+    """Type every column that is neither mapped nor excluded; freeze the levels of the text columns.
+
+    Columns the screens flag (identifiers, leak risks) are excluded with the reason, unless listed in
+    ``source.keep``: those are typed as usual and named in ``leak_risks``."""
+    skip = set(_mapped(params).values()) | set(params.exclude)
+    flagged = screen_export(frame, params).flagged()
     taken: set[str] = set()
     plans = []
     for col in frame.columns:
         if col in skip:
+            continue
+        if col in flagged and col not in params.keep:
+            plans.append(ColumnPlan(col, None, f"excluded: {flagged[col]} (keep it with source.keep)"))
             continue
         kind, reason = ((params.types[col], "set in source.types") if col in params.types
                         else infer_type(frame[col], max_categories=params.max_categories))
@@ -200,13 +247,14 @@ def plan_columns(frame: pd.DataFrame, params: SourceParams) -> FlatPlan:
         plans.append(ColumnPlan(col, kind, reason, feature_name(col, taken), levels))
     return FlatPlan(id_column=params.id_column, created_column=params.created_column,
                     converted_column=params.converted_column, converted_date_column=params.converted_date_column,
-                    columns=tuple(plans))
+                    columns=tuple(plans), leak_risks=tuple(c for c in params.keep if c in flagged))
 
 
 def _missing_columns(frame: pd.DataFrame, params: SourceParams) -> list[str]:
     named = [(role, col) for role, col in _mapped(params).items()]
     named += [("source.exclude", col) for col in params.exclude]
     named += [("source.types", col) for col in params.types]
+    named += [("source.keep", col) for col in params.keep]
     return [f"{role} {col!r} is not a column of the export; its columns are {examples(frame.columns)}"
             for role, col in named if col not in frame.columns]
 
@@ -345,13 +393,8 @@ _CONVERTED_NAME = re.compile(r"^(y|target|label|converted|is_?converted|won|is_?
                              r"success|sale|is_?sale|outcome)$", re.IGNORECASE)
 _CONVERTED_DATE_NAME = re.compile(r"(convert|won|closed?_?won|sale).*(date|_at|_ts|time)$", re.IGNORECASE)
 _CREATED_NAME = re.compile(r"(creat|lead_?date|signup|sign_up|first_?seen)", re.IGNORECASE)
-# Words that, as a whole token of a column name, mark a value sales fills in during or after contact.
-LEAKY_TOKENS = frozenset({"duration", "status", "stage", "closed", "close", "disposition", "lost", "won",
-                          "result", "reason", "converted", "conversion"})
-
-
-def _tokens(column: str) -> set[str]:
-    return {t for t in re.split(r"[^0-9a-z]+", column.lower()) if t}
+# Kept for callers that test names alone; the screens (features.screens) use their own, longer list.
+LEAKY_TOKENS = screens.AFTER_CONTACT_TOKENS
 
 
 @dataclass(frozen=True)
@@ -360,19 +403,52 @@ class ColumnMapProposal:
     created_column: str | None
     converted_column: str | None
     converted_date_column: str | None
-    leaky: tuple[str, ...]                       # excluded, with the reason in the written file
+    excluded: dict[str, str]                     # column → why (identifier, leak risk): train excludes them too
     types: dict[str, tuple[str | None, str]]     # column → (inferred type, why) for every other column
     notes: tuple[str, ...]
+    placeholders: dict[str, list[str]] = field(default_factory=dict)  # column → placeholder values found
+    reasons: dict[str, str] = field(default_factory=dict)             # role → why that column was chosen
+
+    @property
+    def leaky(self) -> tuple[str, ...]:
+        return tuple(c for c, why in self.excluded.items() if why.startswith("leak risk"))
 
 
-def propose_column_map(frame: pd.DataFrame, *, max_categories: int = 50) -> ColumnMapProposal:
-    """Guess the column map of an export: an id (a unique column named like one, else the row number), a
-    created date, a converted flag or date (named like y/converted/is_won…), and leaky candidates."""
-    notes = []
+def _propose_created(frame: pd.DataFrame, dates: list[str]) -> tuple[str | None, str]:
+    """The creation date among the date columns: one named like it, else the column that is the earliest
+    date of the row most often. Only a column whose every filled value parses (train checks it)."""
+    usable = [c for c in dates if parse_dates(frame[c])[1].empty and not screens.name_says_after_contact(c)]
+    named = [c for c in usable if _CREATED_NAME.search(c)]
+    if named:
+        return named[0], "a date column named like a creation date"
+    if not usable:
+        return None, ""
+    parsed = pd.DataFrame({c: parsed_dates for c in usable if (parsed_dates := parse_dates(frame[c])[0]).notna().mean()
+                           >= screens.DATE_SHARE})
+    if parsed.empty:
+        return None, ""
+    if parsed.shape[1] == 1:
+        col = parsed.columns[0]
+        return col, "the only mostly-filled date column (its values parse as dates whatever its name)"
+    as_int = parsed.apply(lambda s: s.astype("int64").where(s.notna()).astype(float))
+    earliest = as_int.idxmin(axis=1, skipna=True).value_counts()
+    col = earliest.index[0]
+    return col, (f"the earliest date of the row in {earliest.iloc[0] / len(frame):.0%} of rows, among the date "
+                 f"columns {examples(parsed.columns)} (found by their values, whatever their names)")
+
+
+def propose_column_map(frame: pd.DataFrame, *, max_categories: int = 50,
+                       params: SourceParams | None = None) -> ColumnMapProposal:
+    """Guess the column map of an export: an id (a unique column named like one, else the first column the id
+    screen finds, else the row number), a created date (by content), a converted flag or date (named like
+    y/converted/is_won…), and the columns the id and leak screens exclude, each with the reason."""
+    base = params or SourceParams()
+    frame, placeholders = screens.clean_placeholders(frame, base.placeholders)
+    notes, reasons = [], {}
     id_column = next((c for c in frame.columns if _ID_NAME.search(c) and frame[c].notna().all()
                       and frame[c].is_unique), None)
-    if id_column is None:
-        notes.append("no unique id column: the lead id is the row number in the file (1-based)")
+    if id_column is not None:
+        reasons["id_column"] = "unique, named like an id"
     types = {c: infer_type(frame[c], max_categories=max_categories) for c in frame.columns if c != id_column}
     binary = [c for c, (kind, _) in types.items() if kind == BOOLEAN]
     dates = [c for c, (kind, _) in types.items() if kind == DATE]
@@ -381,11 +457,30 @@ def propose_column_map(frame: pd.DataFrame, *, max_categories: int = 50) -> Colu
     if converted is None and converted_date is None:
         raise FlatSourceError([f"no converted column found: none of the binary columns ({examples(binary) or 'none'})"
                                " is named like y, converted, is_won or won; set source.converted_column by hand"])
-    created = next((c for c in dates if _CREATED_NAME.search(c) and c != converted_date), None)
+    created, why = _propose_created(frame, [c for c in dates if c != converted_date])
+    if created is not None:
+        reasons["created_column"] = why
+    ids = screens.screen_ids(frame, [c for c in frame.columns if c not in {id_column, created, converted,
+                                                                            converted_date}])
+    if id_column is None and ids and frame[ids[0].column].notna().all() and frame[ids[0].column].is_unique:
+        id_column, ids = ids[0].column, ids[1:]
+        reasons["id_column"] = "unique values in every row: the id screen's first identifier"
+    if id_column is None:
+        notes.append("no unique id column: the lead id is the row number in the file (1-based)")
     if created is None:
         notes.append("no created-date column: the split follows row order (train … valid … test by position)")
+        for c in dates:
+            d = parse_dates(frame[c])[0].dropna()
+            if len(d) > 1 and not (d.is_monotonic_increasing or d.is_monotonic_decreasing):
+                notes.append(f"warning: the rows are not in the order of the dates in {c!r}, so a row-order split "
+                             "is in effect a shuffled one and flatters the model; set source.created_column")
+                break
     mapped = {id_column, created, converted, converted_date}
-    leaky = tuple(c for c in frame.columns if c not in mapped and _tokens(c) & LEAKY_TOKENS)
-    rest = {c: t for c, t in types.items() if c not in mapped and c not in leaky}
+    params = SourceParams(**{**base.model_dump(), "kind": "flat", "id_column": id_column, "created_column": created,
+                             "converted_column": converted, "converted_date_column": converted_date})
+    excluded = {**{f.column: f.reason for f in ids}, **screen_export(frame, params).flagged()}
+    excluded = {c: excluded[c] for c in frame.columns if c in excluded and c not in mapped and c not in base.keep}
+    rest = {c: t for c, t in types.items() if c not in mapped and c not in excluded}
     return ColumnMapProposal(id_column=id_column, created_column=created, converted_column=converted,
-                             converted_date_column=converted_date, leaky=leaky, types=rest, notes=tuple(notes))
+                             converted_date_column=converted_date, excluded=excluded, types=rest, notes=tuple(notes),
+                             placeholders=placeholders, reasons=reasons)

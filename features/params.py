@@ -133,13 +133,20 @@ class SourceParams(Section):
     # last valid_share early-stops, calibrates and grades.
     valid_share: float = Field(0.2, gt=0, lt=1)
     test_share: float = Field(0.2, gt=0, lt=1)
+    # Leak screen (features.screens), on the training rows: a column that alone ranks the outcome at this AUC
+    # or better is excluded, as are near-deciding values and names sales sets after contact …
+    leak_auc: float = Field(0.90, gt=0.5, le=1)
+    # … unless kept here (say why in a comment); train then needs --accept-leak-risk and tags the run.
+    keep: list[str] = Field(default_factory=list)
+    # Values that mean "nothing chosen" (trimmed, any case): missing before typing.
+    placeholders: list[str] = Field(default_factory=lambda: ["Select", "--", "N/A", "unknown", ""])
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceParams:
         flat_only = ("id_column", "created_column", "converted_column", "converted_date_column")
         if self.kind == "contract":
             given = [k for k in flat_only if getattr(self, k) is not None]
-            given += [k for k in ("exclude", "types") if getattr(self, k)]
+            given += [k for k in ("exclude", "types", "keep") if getattr(self, k)]
             if given:
                 raise ValueError(f"{', '.join(given)} only apply to kind: flat")
             return self
@@ -151,6 +158,9 @@ class SourceParams(Section):
                               self.converted_date_column) if c is not None]
         if len(set(mapped)) != len(mapped):
             raise ValueError("id, created and converted columns must be different columns")
+        both = sorted(set(self.keep) & set(self.exclude))
+        if both:
+            raise ValueError(f"{', '.join(both)}: listed in both keep and exclude")
         return self
 
 

@@ -102,14 +102,17 @@ def render_markdown(d: dict) -> str:
         f"{pop['description']}",
         "",
         "## Grades and what each one promises",
-        "| grade | probability from | share of open leads | leads per week | promised conversion [95 % CI] |",
-        "|---|---|---|---|---|",
     ]
+    dated = pop.get("dated", True)  # a flat export without created dates has no weeks to count leads in
+    lines += (["| grade | probability from | share of open leads | leads per week | promised conversion [95 % CI] |",
+               "|---|---|---|---|---|"] if dated else
+              ["| grade | probability from | share of open leads | promised conversion [95 % CI] |",
+               "|---|---|---|---|"])
     for g in d["grades"]:
         promise = ("no test leads" if g["promised_rate"] is None else  # an empty grade promises nothing
                    f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}]")
-        lines.append(f"| {g['grade']} | {g['min_probability']:.2%} | {g['share']:.1%} | {g['weekly_volume']:,.0f} | "
-                     f"{promise} |")
+        weekly = f" {g['weekly_volume']:,.0f} |" if dated else ""
+        lines.append(f"| {g['grade']} | {g['min_probability']:.2%} | {g['share']:.1%} |{weekly} {promise} |")
     moved = {g["grade"]: backtest_rates(d, g["grade"]) for g in d["grades"]}
     if any(moved.values()):
         lines += ["", "A grade's rate moves from one period to the next more than its size alone explains. In the "

@@ -3,7 +3,8 @@
 - ``lgbm``: LightGBM through its scikit-learn API, pandas categoricals, early stopping on the later slice;
 - ``points``: the rules score marketing automation tools use (points per engagement type, decayed by how
   long ago it happened, plus points per fit attribute), written in params.yaml and then calibrated;
-- ``logreg``: a scikit-learn pipeline (impute, log-scale counts, one-hot categories, scale, L2 logistic),
+- ``logreg``: a scikit-learn pipeline (one-hot categories, impute, scale, L2 logistic; log1p of skewed
+  columns only where it helps on validation),
   fitted by scikit-learn and kept as its numbers (categories, medians, means, scales, coefficients).
 
 Each fitted family exposes ``predict_raw(X)``: a number that ranks leads. The calibrator turns it into a
@@ -27,8 +28,9 @@ from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from models.classifier import fit_classifier, make_classifier
 from models.params import TrainParams
@@ -74,8 +76,10 @@ class OneHotColumn:
 @dataclass
 class LogRegModel:
     """The fitted logistic-regression pipeline as numbers, applied by numpy in the pipeline's own order:
-    one-hot categories; numeric columns imputed by their training median (plus a missing-indicator for those
-    that had missing values), signed log1p, standardised; then the linear model and the logistic function.
+    one-hot categories; numeric columns signed-log1p'd where training chose to (``logged``: only the skewed
+    columns, and only when that helped on the validation slice), imputed by their training median (plus a
+    missing-indicator for those that had missing values), standardised; then the linear model and the
+    logistic function. (``legacy_log``: a model stored before the choice, which log-scaled every column.)
     ``from_pipeline`` reads them off the fitted scikit-learn pipeline; ``predict_raw`` agrees with it to
     rounding (a test checks 1e-12)."""
 
@@ -88,9 +92,12 @@ class LogRegModel:
     coef: list[float]
     intercept: float
     raw_is_probability: bool = True
+    logged: list[str] = field(default_factory=list)
+    legacy_log: bool = False
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline) -> LogRegModel:
+    def from_pipeline(cls, pipeline: Pipeline, *, logged=()) -> LogRegModel:
+        """``logged``: the numeric columns the pipeline's input had signed-log1p'd (``log_scaled``)."""
         columns = pipeline.named_steps["columns"]
         model = pipeline.named_steps["model"]
         fitted = dict(columns.named_transformers_)
@@ -109,7 +116,7 @@ class LogRegModel:
         numeric = selected.get("numeric", [])
         medians, indicators, means, scales = [], [], [], []
         if numeric:
-            imputer, _, scaler = (step for _, step in fitted["numeric"].steps)
+            imputer, scaler = (step for _, step in fitted["numeric"].steps)
             medians = [float(v) for v in imputer.statistics_]
             indicators = [int(i) for i in imputer.indicator_.features_] if imputer.indicator_ is not None else []
             means, scales = [float(v) for v in scaler.mean_], [float(v) for v in scaler.scale_]
@@ -117,7 +124,7 @@ class LogRegModel:
             raise ValueError("logistic regression must be binary")
         return cls(categorical=categorical, numeric=list(numeric), medians=medians, indicators=indicators,
                    means=means, scales=scales, coef=[float(v) for v in model.coef_[0]],
-                   intercept=float(model.intercept_[0]))
+                   intercept=float(model.intercept_[0]), logged=list(logged))
 
     def design(self, X: pd.DataFrame) -> np.ndarray:
         """The rows as the linear model sees them (the pipeline's transformed matrix)."""
@@ -126,11 +133,16 @@ class LogRegModel:
         for column in self.categorical:
             blocks.append(column.encode(text[column.name].to_numpy()))
         if self.numeric:
-            values = X[self.numeric].to_numpy(dtype=float)
+            values = X[self.numeric].to_numpy(dtype=float, copy=True)
+            if self.logged:
+                idx = [self.numeric.index(c) for c in self.logged]
+                values[:, idx] = _signed_log1p(values[:, idx])
             missing = np.isnan(values)
             imputed = np.where(missing, np.asarray(self.medians), values)
             block = np.hstack([imputed, missing[:, self.indicators].astype(float)])
-            blocks.append((_signed_log1p(block) - np.asarray(self.means)) / np.asarray(self.scales))
+            if self.legacy_log:
+                block = _signed_log1p(block)
+            blocks.append((block - np.asarray(self.means)) / np.asarray(self.scales))
         return np.hstack(blocks) if blocks else np.zeros((len(X), 0))
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -140,7 +152,8 @@ class LogRegModel:
         return {"categorical": [{"name": c.name, "levels": c.levels, "infrequent": c.infrequent}
                                 for c in self.categorical],
                 "numeric": self.numeric, "medians": self.medians, "indicators": self.indicators,
-                "means": self.means, "scales": self.scales, "coef": self.coef, "intercept": self.intercept}
+                "means": self.means, "scales": self.scales, "coef": self.coef, "intercept": self.intercept,
+                "logged": self.logged, **({"legacy_log": True} if self.legacy_log else {})}
 
     @classmethod
     def from_dict(cls, state: Mapping) -> LogRegModel:
@@ -149,7 +162,9 @@ class LogRegModel:
                    numeric=list(state["numeric"]), medians=[float(v) for v in state["medians"]],
                    indicators=[int(i) for i in state["indicators"]], means=[float(v) for v in state["means"]],
                    scales=[float(v) for v in state["scales"]], coef=[float(v) for v in state["coef"]],
-                   intercept=float(state["intercept"]))
+                   intercept=float(state["intercept"]), logged=list(state.get("logged", [])),
+                   # stored before the choice existed: every numeric column was log-scaled after imputing
+                   legacy_log=bool(state.get("legacy_log", "logged" not in state)))
 
 
 @dataclass
@@ -200,11 +215,27 @@ def _signed_log1p(a: np.ndarray) -> np.ndarray:
     return np.sign(a) * np.log1p(np.abs(a))
 
 
+SKEW_TO_TRY_LOG = 1.0  # a numeric column more skewed than this on the training rows is a candidate for log1p
+
+
+def log_scaled(X: pd.DataFrame, columns) -> pd.DataFrame:
+    """``X`` with signed log1p applied to ``columns`` (the numeric transform the logistic family may choose)."""
+    X = X.copy()
+    for c in columns:
+        X[c] = _signed_log1p(X[c].to_numpy(dtype=float))
+    return X
+
+
+def skewed_columns(X: pd.DataFrame, numeric: list[str]) -> list[str]:
+    """Numeric columns with more than two values whose skew on these (training) rows exceeds SKEW_TO_TRY_LOG."""
+    return [c for c in numeric if X[c].nunique() > 2 and abs(float(X[c].astype(float).skew())) > SKEW_TO_TRY_LOG]
+
+
 def make_logreg(categorical: list[str], numeric: list[str], *, C: float, seed: int) -> Pipeline:
-    """Impute, log-scale the heavy-tailed counts, one-hot the categories, standardise, L2 logistic regression."""
+    """One-hot the categories; impute (median plus missing indicators) and standardise the numbers; L2 logistic
+    regression. Any log transform is applied to the input beforehand, and only where it was chosen."""
     numeric_steps = make_pipeline(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-        FunctionTransformer(_signed_log1p, feature_names_out="one-to-one"),
         StandardScaler(),
     )
     columns = ColumnTransformer([
@@ -215,11 +246,19 @@ def make_logreg(categorical: list[str], numeric: list[str], *, C: float, seed: i
                      ("model", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
 
 
+def _fit_logreg(X: pd.DataFrame, y, categorical: list[str], numeric: list[str], logged: list[str], *,
+                params: TrainParams) -> LogRegModel:
+    pipeline = make_logreg(categorical, numeric, C=params.logreg.C, seed=params.seed)
+    return LogRegModel.from_pipeline(pipeline.fit(_as_objects(log_scaled(X, logged)), np.asarray(y)), logged=logged)
+
+
 def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame | None = None, y_valid=None, *,
-               params: TrainParams) -> object:
+               params: TrainParams, log_columns: list[str] | None = None) -> object:
     """Fit one family; ``params`` is the ``train`` section of params.yaml. LightGBM early-stops on the
     validation slice when one is given, else grows ``params.lgbm.n_estimators`` trees (a refit with the
-    number of trees a backtest chose)."""
+    number of trees a backtest chose). The logistic family log-scales the skewed numeric columns of the
+    training rows only if that beats the plain fit on the validation slice (ROC AUC); without a validation
+    slice it uses ``log_columns`` (the choice an earlier fit made; none if not given)."""
     if family == "lgbm":
         classifier = make_classifier(params.lgbm.model_dump(), seed=params.seed)
         if X_valid is None:
@@ -230,8 +269,16 @@ def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFram
     if family == "logreg":
         categorical = [c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
         numeric = [c for c in X_train.columns if c not in categorical]
-        pipeline = make_logreg(categorical, numeric, C=params.logreg.C, seed=params.seed)
-        return LogRegModel.from_pipeline(pipeline.fit(_as_objects(X_train), np.asarray(y_train)))
+        if log_columns is not None or X_valid is None or len(np.unique(np.asarray(y_valid))) < 2:
+            return _fit_logreg(X_train, y_train, categorical, numeric, list(log_columns or []), params=params)
+        plain = _fit_logreg(X_train, y_train, categorical, numeric, [], params=params)
+        candidates = skewed_columns(X_train, numeric)
+        if not candidates:
+            return plain
+        logged = _fit_logreg(X_train, y_train, categorical, numeric, candidates, params=params)
+        better = (roc_auc_score(y_valid, logged.predict_raw(X_valid))
+                  > roc_auc_score(y_valid, plain.predict_raw(X_valid)))
+        return logged if better else plain
     if family == "points":
         rules = params.points
         model = PointsModel(engagement_points=dict(rules.engagement), decay=list(rules.decay),

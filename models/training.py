@@ -153,12 +153,15 @@ def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, feat
     whose labels overlap the period, as a lead stands before the deployed model on a night)."""
     f, y = features, target
     early, recent = rule.cut(history)
-    trees = None
+    trees, logged = None, None
     if family == "lgbm":
         stopped = fit_family(family, early[f], early[y], recent[f], recent[y], params=train)
         trees = int(stopped.booster.best_iteration or stopped.booster.num_trees())
+    if family == "logreg":  # the numeric transform, chosen on the early rows and judged on the recent period
+        logged = fit_family(family, early[f], early[y], recent[f], recent[y], params=train).logged
     params = with_lgbm_overrides(train, {"n_estimators": trees}) if trees else train
-    model = fit_family(family, history[f], history[y], params=params)
+    chosen = {"log_columns": logged} if family == "logreg" else {}
+    model = fit_family(family, history[f], history[y], params=params, **chosen)
     if family == "points":  # rules learn nothing: nothing to cross-fit
         raw = model.predict_raw(recent[f])
     else:
@@ -170,7 +173,7 @@ def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, feat
             held = part_of_recent == part
             if held.any():
                 kept = (part_of_history != part) | matured_before
-                fitted = fit_family(family, history.loc[kept, f], history.loc[kept, y], params=params)
+                fitted = fit_family(family, history.loc[kept, f], history.loc[kept, y], params=params, **chosen)
                 raw[held] = fitted.predict_raw(recent.loc[held, f])
     calibrator = ProbabilityCalibrator(method=train.calibration, raw_is_probability=model.raw_is_probability)
     return Fitted(model=model, calibrator=calibrator.fit(raw, recent[y]), recent=recent, raw_recent=raw, trees=trees)

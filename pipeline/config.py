@@ -148,16 +148,49 @@ def parse_config(raw: Any, source: str = "params.yaml") -> Config:
         raise ConfigError(f"{source} is invalid:\n{lines}") from None
 
 
-def load_config(path: str | Path = DEFAULT_PARAMS_PATH) -> Config:
-    path = Path(path)
+EXTENDS = "extends"  # an override file's first key: the params file it changes (relative to its own folder)
+
+
+def merge_params(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: mappings merge key by key, anything else (lists, scalars, null) replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = (merge_params(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict)
+                    else value)
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
     if not path.exists():
         raise ConfigError(f"{path}: no such file (run from the project folder or pass --params)")
     with path.open() as fh:
         try:
-            raw = yaml.safe_load(fh)
+            return yaml.safe_load(fh)
         except yaml.YAMLError as exc:  # the file, line and column, not a traceback
             mark = getattr(exc, "problem_mark", None)
             where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "not valid YAML"
             raise ConfigError(f"{path}{where}: {problem}") from None
-    return parse_config(raw, source=str(path))
+
+
+def read_params(path: str | Path, *, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The params a file describes, as data: an override file (``extends: <params file>`` and only the
+    sections and keys it changes) merged over the file it extends, which may itself extend another."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    if not isinstance(raw, dict) or EXTENDS not in raw:
+        return raw
+    raw = dict(raw)
+    parent = Path(str(raw.pop(EXTENDS)))
+    parent = parent if parent.is_absolute() else path.parent / parent
+    if parent.resolve() in _seen or parent.resolve() == path.resolve():
+        raise ConfigError(f"{path}: extends {parent}, which extends it back")
+    base = read_params(parent, _seen=(*_seen, path.resolve()))
+    if not isinstance(base, dict):
+        raise ConfigError(f"{parent} (extended by {path}): expected a mapping of sections at the top level")
+    return merge_params(base, raw)
+
+
+def load_config(path: str | Path = DEFAULT_PARAMS_PATH) -> Config:
+    """A complete params file, or an override file merged over the one it extends: validated as one."""
+    return parse_config(read_params(path), source=str(path))

@@ -155,7 +155,7 @@ class FlatSource:
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        return io.read_flat_source(self.location)
+        return flat.clean(io.read_flat_source(self.location), self.config.source)  # placeholders → missing
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -188,7 +188,8 @@ class FlatSource:
                  "milestone_words": f"a conversion (`{column}` in the CRM export)"}
         population = {"description": "Every lead of the CRM export that has not converted yet (one row per lead). "
                                      "Trained on all rows of the export, converted or not, split by "
-                                     + ("created date." if plan.created_column else "row order.")}
+                                     + ("created date." if plan.created_column else "row order."),
+                      "dated": plan.created_column is not None}  # without dates, no weeks in the wording
         rule = RecentRule(order=tuple(order), share=params.valid_share)
         data = TrainingSet(table=table, folds=folds, recent_rule=rule, features=plan.features, target=flat.LABEL,
                            label=label, population=population, catalog={s.name: s for s in flat.flat_catalog(plan)},

@@ -68,13 +68,19 @@ def init(
     for column, role in roles.items():
         if column is not None:
             add_row(table, column, role, "")
-    for column in p.leaky:
-        add_row(table, column, text("excluded", "yellow"), "leaky? named like a value filled in after contact")
+    for role, why in p.reasons.items():
+        column = getattr(p, role)
+        console.print(f"{escape(role)}: {escape(str(column))} ({escape(why)})")
+    for column, why in p.excluded.items():
+        add_row(table, column, text("excluded", "yellow"), why)
     for column, (kind, why) in p.types.items():
         add_row(table, column, kind or text("dropped", "yellow"), why)
     console.print(table)
     for note in p.notes:
         console.print(f"[yellow]![/yellow] {escape(str(note))}")
+    for column, values in p.placeholders.items():
+        console.print(f"{escape(column)}: {escape(', '.join(repr(v) for v in values))} read as missing "
+                      "(source.placeholders)")
     for problem in result.problems:
         console.print(f"[red]✗[/red] {escape(str(problem))}")
     if not result.written:
@@ -112,12 +118,16 @@ def _print_training(result, config) -> None:
     add_row(folds, "mean ± sd", "", "", "", f"{m['backtest_roc_auc_mean']:.4f} ± {m['backtest_roc_auc_sd']:.4f}",
             f"{m['backtest_ece_mean']:.4f}", f"refit: {int(m['best_iteration'])}" if "best_iteration" in m else "")
     console.print(folds)
-    grades = Table(title="Grades: thresholds frozen from sales capacity, promises measured on the most recent matured "
-                         "period (out of sample)")
-    for col in ("grade", "probability from", "leads/week", "promised conversion [95% CI]"):
+    dated = not (config.source.kind == "flat" and config.source.created_column is None)  # no dates: no weeks
+    grades = Table(title=("Grades: thresholds frozen from sales capacity, promises measured on the most recent "
+                          "matured period (out of sample)") if dated else
+                   "Grades: thresholds frozen from shares of the open leads (score.grade_shares), promises measured "
+                   "on the latest rows of the export (out of sample)")
+    for col in ("grade", "probability from", "leads/week" if dated else "share of leads",
+                "promised conversion [95% CI]"):
         grades.add_column(col, justify="right")
     for r in result.grades.itertuples():
-        add_row(grades, r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}",
+        add_row(grades, r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}" if dated else f"{r.share:.1%}",
                 f"{r.promised_rate:.1%} [{r.promised_low:.1%}, {r.promised_high:.1%}]")
     console.print(grades)
     console.print(f"definition version {escape(str(result.definition_version))}: `leadscore definition --version "
@@ -140,12 +150,16 @@ def train(
     ] = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
+    accept_leak_risk: Annotated[bool, typer.Option(
+        "--accept-leak-risk", help="Train although a column kept with source.keep is flagged by the leak or id "
+                                   "screen; the run is tagged leak_risk_accepted.")] = False,
 ):
     """Backtest a model family, refit it on every matured snapshot, log the run to MLflow, register a version."""
     from pipeline.steps import train as step
 
     config = _config(params)
-    result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of)
+    result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of,
+                      accept_leak_risk=accept_leak_risk)
     _print_training(result, config)
 
 

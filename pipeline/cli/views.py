@@ -59,7 +59,8 @@ def queue(
     console.print(table)
     definition = frame["definition_version"].iloc[0] if "definition_version" in frame.columns else "?"
     console.print(f"model version {escape(str(frame['model_version'].iloc[0]))}, definition "
-                  f"{escape(str(definition))}; probability = chance of a won deal within the label window")
+                  f"{escape(str(definition))}; probability = chance of a conversion as the definition states it "
+                  "(`leadscore definition`)")
 
 
 @group.command()

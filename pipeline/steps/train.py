@@ -15,6 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
+
+from features import flat
 from features.timeutil import as_utc
 from models.training import fit_and_evaluate
 from pipeline import sources as lead_sources
@@ -22,16 +25,39 @@ from pipeline import tracking
 from pipeline.config import Config
 
 TrainResult = tracking.TrainedVersion
+LEAK_RISK_TAG = "leak_risk_accepted"  # the kept columns the screens flagged, on a run trained with consent
+
+
+class LeakRiskRefused(ValueError):
+    """A column kept with ``source.keep`` is flagged by the leak or id screen, and no consent was given."""
+
+
+def leak_risks(source) -> dict[str, str]:
+    """Kept columns the screens flag → why (a flat export only; the data contract has no such columns)."""
+    if source.kind != "flat":
+        return {}
+    flagged = flat.screen_export(source.frame, source.config.source).flagged()
+    return {c: flagged[c] for c in source.plan.leak_risks}
 
 
 def run(config: Config, *, family: str | None = None, params_path: Path | None = None,
-        sources: Path | None = None, as_of=None) -> TrainResult:
-    """``as_of``: train on what was known strictly before that day, as the team would have then."""
+        sources: Path | None = None, as_of=None, accept_leak_risk: bool = False) -> TrainResult:
+    """``as_of``: train on what was known strictly before that day, as the team would have then.
+    ``accept_leak_risk``: train although a column kept with ``source.keep`` is flagged (the run is tagged)."""
     family = family or config.train.model
     source = lead_sources.open_source(config, sources, as_of=as_utc(as_of) if as_of is not None else None)
+    risks = leak_risks(source)
+    if risks and not accept_leak_risk:
+        raise LeakRiskRefused("not trained: columns kept with source.keep are flagged by the screens:\n"
+                              + "\n".join(f"  - {c}: {why}" for c, why in risks.items())
+                              + "\npass --accept-leak-risk to train on them anyway (the run is tagged "
+                                f"{LEAK_RISK_TAG}), or remove them from source.keep")
     table, dataset = lead_sources.load_training_table(source)
     data = source.training_set(table)
     evaluation = fit_and_evaluate(data, family, train=config.train, evaluate=config.evaluate, score=config.score,
                                   model_name=config.registry.model_name)
-    return tracking.log_training_run(config, source, data, evaluation, family, dataset=dataset,
-                                     params_path=params_path)
+    result = tracking.log_training_run(config, source, data, evaluation, family, dataset=dataset,
+                                       params_path=params_path)
+    if risks:
+        mlflow.MlflowClient().set_tag(result.run_id, LEAK_RISK_TAG, ",".join(risks))
+    return result

@@ -1,5 +1,7 @@
 """The three families: the points rules compute what marketing wrote; each family fits and ranks."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,7 +76,7 @@ def test_logreg_as_numbers_predicts_what_the_fitted_scikit_learn_pipeline_predic
     """The logistic regression is kept as its numbers and applied by numpy: on leads with a level seen too
     rarely to get its own column (pooled as infrequent), a level never seen, missing values in a column that
     had them in training (indicator) and in one that had none, it agrees with the pipeline it was read from."""
-    from models.families import _as_objects, make_logreg
+    from models.families import _as_objects, log_scaled, make_logreg
 
     rng = np.random.default_rng(3)
     n = 400
@@ -85,14 +87,47 @@ def test_logreg_as_numbers_predicts_what_the_fitted_scikit_learn_pipeline_predic
     })
     y = (rng.random(n) < 0.3).astype(int)
     pipeline = make_logreg(["fit__seniority"], ["eng__web_visit_7d", "fit__employees"], C=0.5, seed=0)
-    pipeline.fit(_as_objects(X), y)
-    model = LogRegModel.from_pipeline(pipeline)
+    pipeline.fit(_as_objects(log_scaled(X, ["fit__employees"])), y)
+    model = LogRegModel.from_pipeline(pipeline, logged=["fit__employees"])
     assert model.categorical[0].infrequent == ["intern"] and model.indicators == [0]
     probe = pd.DataFrame({
         "fit__seniority": pd.Categorical(["vp", "intern", "ceo", None, "student"]),
         "eng__web_visit_7d": [1.0, np.nan, 3.0, 0.0, np.nan],
         "fit__employees": [50.0, 10.0, np.nan, 1e6, 200.0],
     })
-    expected = pipeline.predict_proba(_as_objects(probe))[:, 1]
+    expected = pipeline.predict_proba(_as_objects(log_scaled(probe, ["fit__employees"])))[:, 1]
     np.testing.assert_allclose(model.predict_raw(probe), expected, rtol=1e-12, atol=0)
+    again = LogRegModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    np.testing.assert_allclose(again.predict_raw(probe), expected, rtol=1e-12, atol=0)
     assert len(set(np.round(expected, 6))) == len(probe)  # five different leads, five different answers
+
+
+def _skewed(seed, n=3000, *, log_truth):
+    """A heavy-tailed amount whose effect is linear in its log (log_truth) or in the amount itself."""
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(3, 1.2, n)
+    signal = np.log1p(amount) - 3 if log_truth else (amount - amount.mean()) / amount.std() * 2
+    y = (rng.random(n) < 1 / (1 + np.exp(-(signal * 1.5 - 1)))).astype(int)
+    X = pd.DataFrame({"fit__amount": amount, "eng__visits": rng.poisson(2, n).astype(float)})
+    return X.iloc[:2000], y[:2000], X.iloc[2000:], y[2000:]
+
+
+@pytest.mark.parametrize("log_truth", [True, False])
+def test_logreg_log_scales_a_skewed_column_only_when_that_helps_on_validation(config, log_truth):
+    X_train, y_train, X_valid, y_valid = _skewed(7, log_truth=log_truth)
+    model = fit_family("logreg", X_train, y_train, X_valid, y_valid, params=config.train)
+    assert model.logged == (["fit__amount"] if log_truth else [])
+    # a refit without validation keeps the choice it is given
+    refit = fit_family("logreg", X_train, y_train, params=config.train, log_columns=model.logged)
+    assert refit.logged == model.logged
+
+
+def test_a_logreg_stored_before_the_choice_still_scores_as_it_did():
+    """Stored models had every numeric column signed-log1p'd after imputing; their JSON has no ``logged``."""
+    state = {"categorical": [], "numeric": ["a"], "medians": [1.0], "indicators": [], "means": [0.5],
+             "scales": [2.0], "coef": [1.0], "intercept": 0.0}
+    model = LogRegModel.from_dict(state)
+    assert model.legacy_log
+    expected = 1 / (1 + np.exp(-((np.log1p(3.0) - 0.5) / 2.0)))
+    np.testing.assert_allclose(model.predict_raw(pd.DataFrame({"a": [3.0]})), [expected], rtol=1e-12)
+    assert LogRegModel.from_dict(json.loads(json.dumps(model.to_dict()))).legacy_log

@@ -182,3 +182,26 @@ def test_retention_must_outlast_the_label_window(raw):
     raw["score"]["retention_dayz"] = 400
     with pytest.raises(ConfigError, match=r"score\.retention_dayz: unknown key"):
         parse_config(raw)
+
+
+def test_an_override_file_holds_only_what_it_changes_and_is_validated_as_one(tmp_path, repo_root):
+    import pytest as _pytest
+
+    from pipeline.config import ConfigError, load_config
+
+    defaults = load_config(repo_root / "params.yaml")
+    (tmp_path / "o.yaml").write_text(f"extends: {repo_root / 'params.yaml'}\ntrain:\n  lgbm: {{num_leaves: 7}}\n")
+    merged = load_config(tmp_path / "o.yaml")
+    assert merged.train.lgbm.num_leaves == 7
+    assert merged.train.lgbm.learning_rate == defaults.train.lgbm.learning_rate  # a mapping merges key by key
+    assert merged.score == defaults.score
+    (tmp_path / "chain.yaml").write_text("extends: o.yaml\nsplit: {backtest_folds: 4}\n")  # relative to its folder
+    chained = load_config(tmp_path / "chain.yaml")
+    assert chained.train.lgbm.num_leaves == 7 and chained.split.backtest_folds == 4
+    (tmp_path / "bad.yaml").write_text(f"extends: {repo_root / 'params.yaml'}\ntrain:\n  lgbm: {{num_leafs: 7}}\n")
+    with _pytest.raises(ConfigError, match=r"train\.lgbm\.num_leafs: unknown key"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with _pytest.raises(ConfigError, match="extends it back"):
+        load_config(tmp_path / "a.yaml")

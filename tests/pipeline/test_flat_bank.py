@@ -77,9 +77,10 @@ def test_init_maps_the_export_and_refuses_to_overwrite(bank, bank_csv):
     root, outputs = bank
     assert "converted flag" in outputs["init"] and "row number" in outputs["init"] and "row order" in outputs["init"]
     text = (root / "bank.yaml").read_text()
-    assert "# leaky?" in text
+    assert "#   duration: leak risk: its name (duration)" in text and "alone it ranks the outcome at AUC" in text
+    assert '#   job: found "unknown"' in text
     source = yaml.safe_load(text)["source"]
-    assert source["converted_column"] == "y" and source["exclude"] == ["duration"]
+    assert source["converted_column"] == "y" and source["exclude"] == [] and source["keep"] == []
     assert source["id_column"] is None and source["created_column"] is None
     (root / "bank.yaml").write_text(text + "# edited by hand\n")
     again = runner.invoke(app, ["init", "--from-csv", str(bank_csv), "--out", "bank.yaml"])
@@ -112,6 +113,14 @@ def test_lightgbm_against_the_logistic_regression_baseline_on_the_same_backtest(
     assert figures["lgbm"][0] >= figures["logreg"][0] - 0.01, line  # not behind the baseline
     assert lgbm["metrics.train_rows"] == 41_188  # the registered model learned from every row
     assert "the backtest follows row order" in " ".join(outputs["lgbm"].split())
+
+
+def test_without_dates_the_wording_counts_no_weeks(bank):
+    _, outputs = bank
+    assert "leads/week" not in outputs["lgbm"] and "share of leads" in outputs["lgbm"]
+    assert "score.grade_shares" in " ".join(outputs["lgbm"].split())
+    out = _invoke("definition", "--version", "1", "--params", "bank.yaml")
+    assert "share of open leads" in out and "per week" not in out
 
 
 def test_same_export_params_and_seed_give_the_same_model(bank):

@@ -37,7 +37,8 @@ def dated_export(tmp_path):
 def _config(repo_root):
     raw = copy.deepcopy(yaml.safe_load((repo_root / "params.yaml").read_text()))
     raw["source"] = {"kind": "flat", "id_column": "Id", "created_column": "CreatedDate",
-                     "converted_column": "IsConverted"}
+                     "converted_column": "IsConverted",
+                     "keep": ["Intent Score"]}  # a marketing score set before contact, though named "score"
     raw["train"]["min_conversions"] = 50
     raw["evaluate"]["bootstrap_samples"] = 20
     raw["score"]["grade_capacity_per_week"] = {"A": 3, "B": 6, "C": 12}
@@ -58,7 +59,8 @@ def test_a_dated_export_backtests_in_created_order(dated_export, repo_root):
     assert all(".." in p and not p.startswith("rows") for p in prepared.periods().values())
     assert prepared.features == ["crm__lastactivitydate", "crm__intent_score", "crm__industry"]
     assert not any("row order" in w for w in prepared.warnings)
-    assert any("'Email' dropped" in w for w in prepared.warnings)
+    assert any("'Email' excluded: an identifier" in w for w in prepared.warnings)
+    assert source.plan.leak_risks == ("Intent Score",)  # kept on purpose: train asks for --accept-leak-risk
     assert prepared.table["crm__lastactivitydate"].between(-29, 0).all()  # age at creation: activity came after
 
     evaluation = fit_and_evaluate(prepared, "lgbm", train=config.train, evaluate=config.evaluate, score=config.score,
