@@ -58,13 +58,12 @@ demo: setup
 	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiments lead-scoring, lead-scoring-monitoring)"
 	@echo "Definition: .venv/bin/leadscore definition --json"
 	@echo "Report:    $(CURDIR)/report.html"
-	@echo ""
-	$(BIN)/leadscore queue --top 15   # what sales opens tomorrow morning, best first
-	@echo ""
 	@echo "Workspace: make serve   then open http://127.0.0.1:8000 and sign in (demo passwords, demo store only):"
 	@echo "           demo.sales / demo-sales-pass          (sales rep: rep_01's queue)"
 	@echo "           demo.marketing / demo-marketing-pass  (marketing member)"
 	@echo "           demo.data / demo-data-pass            (data science admin: every owner's queue)"
+	@echo ""
+	$(BIN)/leadscore queue --top 15   # what sales opens tomorrow morning, best first: the demo's last word
 
 # The PostgreSQL sink is tested against a real server: scripts/ensure-postgres.sh installs Debian's package if
 # needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL.
