@@ -501,14 +501,17 @@ def fallback_run_log() -> Path:
     return scores_dir() / FALLBACK_RUN_LOG
 
 
-def database_problem(exc: BaseException, url: str | None = None) -> str:
-    """One line naming the database (password masked) and what its driver said, for an operator to act on."""
+def driver_message(exc: BaseException, url: str | None = None) -> str:
+    """The first line of what the database driver said, with the URL's password masked should it appear."""
     detail = getattr(exc, "orig", None) or exc
     first = next((line.strip() for line in str(detail).splitlines() if line.strip()), type(detail).__name__)
     password = sa.make_url(url or db_url()).password
-    if password:
-        first = first.replace(str(password), "***")
-    return f"database {shown_url(url)} cannot be used: {first}"
+    return first.replace(str(password), "***") if password else first
+
+
+def database_problem(exc: BaseException, url: str | None = None) -> str:
+    """One line naming the database (password masked) and what its driver said, for an operator to act on."""
+    return f"database {shown_url(url)} cannot be used: {driver_message(exc, url)}"
 
 
 def _append_fallback(line: dict, volumes: dict[str, int] | None, problem: str) -> Path:

@@ -209,8 +209,7 @@ def _database_unreachable(exc: Exception) -> str | None:
         return None
     from pipeline import io
 
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"the scores database {io.shown_url()} cannot be reached: {reason}"
+    return f"the scores database {io.shown_url()} cannot be reached: {io.driver_message(exc)}"
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:

@@ -86,8 +86,7 @@ def _check_database() -> Check:
             conn.execute(sa.text("SELECT 1"))
             published = sa.inspect(conn).has_table(io.SCORES_TABLE)
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return Check("scores database", FAIL, f"{io.shown_url(url)} is unreachable: {reason}",
+        return Check("scores database", FAIL, f"{io.shown_url(url)} is unreachable: {io.driver_message(exc, url)}",
                      "start the database or correct LEADSCORE_DB_URL")
     finally:
         eng.dispose()
