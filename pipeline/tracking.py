@@ -252,14 +252,16 @@ def load_champion(model_name: str, alias: str, source: LeadSource) -> Champion:
     return Champion(scorer=scorer, version=mv, state=load_source_state(mv, source.state_artifact))
 
 
-def read_evidence(config: Config, sources: Path | None = None) -> Evidence:
-    """What the monitor and the report judge: every published score with its outcome where the window has
-    elapsed (``features.labels``, as in training), and the definition of every version that scored a night."""
-    io.require_scores_store()
+def read_evidence(config: Config, sources: Path | None = None, *, url: str | None = None) -> Evidence:
+    """What the monitor and the report judge: every published score (in the database at ``url``, default
+    ``$LEADSCORE_DB_URL``) with its outcome where the window has elapsed (``features.labels``, as in training), and
+    the definition of every version that scored a night."""
+    io.require_scores_store(url)
     tables = io.read_sources(sources)
     observed_until = data_end(tables)
-    scores = label_scored_rows(io.read_score_history(), tables["opportunities"], window_days=config.labels.window_days,
-                               milestone=config.labels.milestone, observed_until=observed_until)
+    scores = label_scored_rows(io.read_score_history(url=url), tables["opportunities"],
+                               window_days=config.labels.window_days, milestone=config.labels.milestone,
+                               observed_until=observed_until)
     configure()
     name = config.registry.model_name
     definitions = {v: load_definition(name, v)[1] for v in sorted({int(v) for v in scores["model_version"].dropna()})}

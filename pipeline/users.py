@@ -63,6 +63,7 @@ class User:
     role: str
     owner_id: str | None
     created_at: str
+    session_stamp: str = ""  # changes with the password (and with a user removed and added again)
 
     @property
     def owner_key(self) -> str:
@@ -96,8 +97,15 @@ def _engine(url: str | None) -> sa.Engine:
 
 
 def _user(row) -> User:
+    stamp = hashlib.sha256(f"{row.id}:{row.password_hash}".encode()).hexdigest()[:32]
     return User(id=row.id, name=row.name, team=row.team, role=row.role, owner_id=row.owner_id,
-                created_at=row.created_at)
+                created_at=row.created_at, session_stamp=stamp)
+
+
+def _password_ok(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    return password
 
 
 def add_user(name: str, *, team: str, role: str = "member", password: str | None = None,
@@ -110,10 +118,7 @@ def add_user(name: str, *, team: str, role: str = "member", password: str | None
         raise UserError(f"team must be one of {', '.join(TEAMS)}, not {team!r}")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if password is None:
-        password = secrets.token_urlsafe(12)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    password = _password_ok(secrets.token_urlsafe(12) if password is None else password)
     eng = _engine(url)
     try:
         with eng.begin() as conn:
@@ -196,3 +201,51 @@ def user_for_token(token: str, *, url: str | None = None) -> User | None:
     finally:
         eng.dispose()
     return _user(row) if row is not None else None
+
+
+def _existing(conn, name: str):
+    row = conn.execute(sa.select(users_table).where(users_table.c.name_key == name.strip().lower())).first()
+    if row is None:
+        raise UserError(f"no user named {name!r} (`leadscore user list` shows who there is)")
+    return row
+
+
+def set_password(name: str, password: str | None = None, *, url: str | None = None) -> tuple[User, str]:
+    """A new password for ``name`` (the one given, or a new random one to show once). Every session signed in with
+    the old one ends: the session stamp follows the password hash."""
+    password = _password_ok(secrets.token_urlsafe(12) if password is None else password)
+    eng = _engine(url)
+    try:
+        with eng.begin() as conn:
+            row = _existing(conn, name)
+            conn.execute(users_table.update().where(users_table.c.id == row.id).values(
+                password_hash=_hasher.hash(password)))
+            row = conn.execute(sa.select(users_table).where(users_table.c.id == row.id)).one()
+    finally:
+        eng.dispose()
+    return _user(row), password
+
+
+def revoke_tokens(name: str, *, url: str | None = None) -> int:
+    """Delete every API token of ``name``; returns how many there were."""
+    eng = _engine(url)
+    try:
+        with eng.begin() as conn:
+            row = _existing(conn, name)
+            return conn.execute(tokens_table.delete().where(tokens_table.c.user_id == row.id)).rowcount
+    finally:
+        eng.dispose()
+
+
+def remove_user(name: str, *, url: str | None = None) -> User:
+    """Remove ``name`` and their API tokens: their sessions and tokens stop working at the next request. Their
+    approvals and promotions stay on record under their name (the sign-off history is not rewritten)."""
+    eng = _engine(url)
+    try:
+        with eng.begin() as conn:
+            row = _existing(conn, name)
+            conn.execute(tokens_table.delete().where(tokens_table.c.user_id == row.id))
+            conn.execute(users_table.delete().where(users_table.c.id == row.id))
+    finally:
+        eng.dispose()
+    return _user(row)

@@ -8,6 +8,7 @@ later tests rely on the versions and the champion earlier ones created. Run the 
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import mlflow
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 import signing
 import yaml
+from browser import chromium, click_and_wait, needs_chromium, no_alert, serving, sign_in
 from typer.testing import CliRunner
 
 from features.spine import build_spine
@@ -454,6 +456,84 @@ def test_report_renders_in_headless_chromium(workdir, tmp_path):
     colours = image.resize((320, 1000)).getcolors(maxcolors=1_000_000)
     assert len(colours) > 50  # plots and tables drawn, not a blank or error page
     print(f"screenshot: {shot}")
+
+
+def _tables(page: str) -> list[str]:
+    return re.findall(r"<table>.*?</table>", page, flags=re.DOTALL)
+
+
+def _rows_of(table: str) -> list[dict[str, str]]:
+    """A report table's rows as {header: cell text}."""
+    import html
+
+    heads = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", table)]
+    return [dict(zip(heads, map(html.unescape, re.findall(r"<td>(.*?)</td>", row)), strict=True))
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1])]
+
+
+def test_the_workspace_report_shows_the_numbers_leadscore_report_wrote(workdir):
+    """One implementation of the numbers, two renderings: the workspace's Report page, its download and its API
+    give what the CLI's page (written by the test above, from the same stores) says."""
+    from fastapi.testclient import TestClient
+
+    from pipeline.web import create_app
+
+    written = (workdir / "report.html").read_text()
+    app = create_app(secret="e2e-" + "r" * 40, params=workdir / "params.yaml")
+    with TestClient(app) as client:
+        form = client.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        client.post("/login", data={"name": "sam", "password": "e2e-password", "csrf": csrf, "next": "/report"})
+        page = client.get("/report")
+        assert page.status_code == 200
+        assert _tables(page.text) == _tables(written) and len(_tables(written)) >= 10
+        verdict = re.search(r'<div class="verdict (?:kept|breach)">([^<]*)</div>', written).group(1)
+        assert re.search(r'id="verdict">([^<]*)<', page.text).group(1) == verdict
+        download = client.get("/report.html")
+        assert download.headers["content-disposition"].startswith('attachment; filename="report-')
+        assert _tables(download.text) == _tables(written)
+        api = client.get("/api/report", headers={"Authorization": f"Bearer {TOKENS['marketing']}"}).json()
+    assert api["verdict"] == verdict
+    promises = _rows_of(re.search(r'<section id="promises">.*?(<table>.*?</table>)', written, re.DOTALL).group(1))
+    assert [(r["grade"], r["leads"], r["conversions"]) for r in promises] == [
+        (r["grade"], f"{r['leads']:,}", f"{r['conversions']:,}") for r in api["promises"]]
+    campaigns = _rows_of(re.search(r"<h3>By campaign[^<]*</h3>\s*(<table>.*?</table>)", written, re.DOTALL).group(1))
+    assert [r["campaign"] for r in campaigns][:12] == [r["campaign"] for r in api["marketing"]["campaign"]][:12]
+
+
+@needs_chromium
+def test_marketing_reads_the_report_in_a_browser_and_campaign_names_stay_text(workdir, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from pipeline.web import create_app
+
+    shutil.copytree(workdir / "sources", tmp_path / "sources")
+    campaigns = pd.read_parquet(tmp_path / "sources" / "campaigns.parquet")
+    campaigns["name"] = [f"<script>alert(1)</script> #{i}" if i % 2 else f"Acme [/] Corp #{i}"
+                         for i in campaigns["campaign_id"]]
+    campaigns.to_parquet(tmp_path / "sources" / "campaigns.parquet")
+    app = create_app(sources=tmp_path / "sources", secret="e2e-" + "b" * 40, params=workdir / "params.yaml")
+    with serving(app) as base, chromium(tmp_path / "downloads") as page:
+        page.base = base
+        sign_in(page, "mia", "e2e-password")
+        click_and_wait(page, page.find_element(By.LINK_TEXT, "Report"))
+        assert page.current_url == base + "/report"
+        no_alert(page)
+        sections = [e.get_attribute("id") for e in page.find_elements(By.CSS_SELECTOR, "main section")]
+        assert sections == ["definition", "promises", "marketing", "sales", "drift"]
+        assert page.find_element(By.ID, "verdict").text
+        names = [td.text for td in page.find_elements(By.CSS_SELECTOR, "#marketing td:first-child")]
+        assert any(n.startswith("<script>alert(1)</script> #") for n in names)
+        assert any(n.startswith("Acme [/] Corp #") for n in names)
+        assert page.find_elements(By.CSS_SELECTOR, "main script") == []
+        drawn = page.execute_script("return [...document.images].map(i => i.complete && i.naturalWidth > 0)")
+        assert len(drawn) >= 5 and all(drawn)
+        page.find_element(By.ID, "download").click()
+        deadline = time.monotonic() + 15
+        while not list((tmp_path / "downloads").glob("report-*.html")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [saved] = (tmp_path / "downloads").glob("report-*.html")
+        assert '<section id="marketing">' in saved.read_text() and "&lt;script&gt;alert(1)" in saved.read_text()
 
 
 def test_nightly_on_postgresql_publishes_the_rows_it_publishes_on_sqlite(workdir, postgres_url, monkeypatch):

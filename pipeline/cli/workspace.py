@@ -58,17 +58,59 @@ def user_add(
     """Add a workspace user; prints a one-time password unless one is read from stdin."""
     from pipeline import users
 
-    password = None
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise fail("--password-stdin: standard input held no password")
+    password = _read_password() if password_stdin else None
     user, password = users.add_user(name, team=team, role=role, password=password, owner_id=owner_id)
     console.print(f"added {escape(user.name)} ({escape(user.team)}, {escape(user.role)}; owner id "
                   f"{escape(user.owner_key)}) to {escape(io.shown_url())}")
     if not password_stdin:
         console.print(f"one-time password: {escape(password)}")
         console.print("[yellow]shown once: hand it over privately[/yellow]")
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise fail("--password-stdin: standard input held no password")
+    return password
+
+
+@user_group.command("password")
+@handle_errors()
+def user_password(
+    name: Annotated[str, typer.Argument(help="The user whose password changes.")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the new password from the first line of standard input instead of "
+                                 "generating one.")] = False,
+):
+    """Set a new password for NAME (printed once unless read from stdin); signs out every session of NAME."""
+    from pipeline import users
+
+    user, password = users.set_password(name, _read_password() if password_stdin else None)
+    console.print(f"new password set for {escape(user.name)}; their open sessions are signed out")
+    if not password_stdin:
+        console.print(f"one-time password: {escape(password)}")
+        console.print("[yellow]shown once: hand it over privately[/yellow]")
+
+
+@user_group.command("revoke-tokens")
+@handle_errors()
+def user_revoke_tokens(name: Annotated[str, typer.Argument(help="The user whose API tokens stop working.")]):
+    """Revoke every API token of NAME (a leaked token, a script retired)."""
+    from pipeline import users
+
+    count = users.revoke_tokens(name)
+    console.print(f"revoked {count} API token(s) of {escape(name)}")
+
+
+@user_group.command("remove")
+@handle_errors()
+def user_remove(name: Annotated[str, typer.Argument(help="The user to remove.")]):
+    """Remove NAME and their API tokens (someone who left); their approvals stay on record under their name."""
+    from pipeline import users
+
+    user = users.remove_user(name)
+    console.print(f"removed {escape(user.name)} ({escape(user.team)}, {escape(user.role)}) and their API tokens "
+                  f"from {escape(io.shown_url())}")
 
 
 @user_group.command("token")

@@ -1,5 +1,8 @@
 """report: one HTML page marketing and sales both read — definition, promise vs reality, both views, drift.
 
+``build`` computes the numbers and their sections without writing anything (the workspace's Report page renders
+the same ``Report``); ``run`` writes the page and logs it.
+
 Inputs: what the monitor reads (published scores, source tables, definitions; see ``monitor``), the
 ``sales_activities`` and ``campaigns`` source tables for the two views, and the latest nightly run's
 drift (PSI per column) from the MLflow experiment ``nightly.experiment_name``. Output: the page at
@@ -26,6 +29,27 @@ from pipeline.sources import MILESTONE_WORDS
 
 
 @dataclass(frozen=True)
+class Report:
+    """The report's numbers and their sections, built once and rendered twice: the self-contained page
+    (:meth:`page`) that ``leadscore report`` writes, and the workspace's Report page."""
+    title: str
+    subtitle: str
+    verdict: str
+    breach: bool
+    sections: list[Section]
+    monitor: MonitorResult
+    marketing: dict[str, pd.DataFrame]
+    sales: dict[str, pd.DataFrame]
+    drift: pd.DataFrame | None
+    drift_night: str | None
+    observed_until: pd.Timestamp
+
+    def page(self) -> str:
+        return render_page(title=self.title, subtitle=self.subtitle, verdict=self.verdict, breach=self.breach,
+                           sections=self.sections)
+
+
+@dataclass(frozen=True)
 class ReportResult:
     path: Path
     monitor: MonitorResult
@@ -49,8 +73,10 @@ def latest_drift(config: Config) -> tuple[str | None, pd.DataFrame | None]:
     return last["tags.as_of"], frame.sort_values("psi", ascending=False, ignore_index=True)
 
 
-def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResult:
-    evidence = tracking.read_evidence(config, sources)
+def build(config: Config, sources: Path | None = None, *, url: str | None = None) -> Report:
+    """Every number of the report, read live from the stores (scores from the database at ``url``, default
+    ``$LEADSCORE_DB_URL``); writes nothing."""
+    evidence = tracking.read_evidence(config, sources, url=url)
     checked = assess(evidence, config.monitor, window_days=config.labels.window_days)
     params = config.monitor
     order = evidence.grade_order
@@ -63,34 +89,39 @@ def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResu
                        speed_bucket_hours=params.follow_up_buckets_hours)
     night, drift = latest_drift(config)
     sections = [
-        _definition_section(config),
+        _definition_section(config, url),
         _promises_section(config, checked),
         _marketing_section(config, marketing),
         _sales_section(config, followed, sales, order),
         _drift_section(config, night, drift),
     ]
-    page = render_page(
+    return Report(
         title="Lead quality: promise and reality",
         subtitle=(f"data up to {evidence.observed_until:%Y-%m-%d %H:%M} UTC · {len(evidence.nights)} scored nights, "
                   f"{len(evidence.matured)} matured · {len(handed):,} leads handed to sales"),
-        verdict=checked.message, breach=checked.exit_code == BREACH, sections=sections)
+        verdict=checked.message, breach=checked.exit_code == BREACH, sections=sections, monitor=checked,
+        marketing=marketing, sales=sales, drift=drift, drift_night=night, observed_until=evidence.observed_until)
+
+
+def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResult:
+    report = build(config, sources)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    tracking.use_experiment(params.experiment_name)
-    with mlflow.start_run(run_name=f"report {evidence.observed_until:%Y-%m-%d}") as run:
-        mlflow.set_tags({"kind": "report", "observed_until": f"{evidence.observed_until:%Y-%m-%d}"})
+    out.write_text(report.page(), encoding="utf-8")
+    tracking.use_experiment(config.monitor.experiment_name)
+    with mlflow.start_run(run_name=f"report {report.observed_until:%Y-%m-%d}") as run:
+        mlflow.set_tags({"kind": "report", "observed_until": f"{report.observed_until:%Y-%m-%d}"})
         mlflow.log_artifact(str(out), artifact_path="report")
-    return ReportResult(out, checked, marketing, sales, drift, run.info.run_id)
+    return ReportResult(out, report.monitor, report.marketing, report.sales, report.drift, run.info.run_id)
 
 
-def _definition_section(config: Config) -> Section:
+def _definition_section(config: Config, url: str | None) -> Section:
     tracking.configure()
     name = config.registry.model_name
     version = tracking.champion_version(name)
     if version is None:
         return Section("definition", "The quality-lead definition", paragraph("No champion yet."))
     _, d = tracking.load_definition(name, version)
-    signed = signoff.approvals(name, version, definition_version(d))  # the database record, never the tags
+    signed = signoff.approvals(name, version, definition_version(d), url=url)  # the database record, never the tags
     sign = "; ".join(f"{team}: {a['by']} ({a['at'][:10]})" for team, a in sorted(signed.items())) or "not signed"
     m, label = d["test_metrics"], d["label"]
     body = [paragraph(

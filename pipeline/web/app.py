@@ -2,7 +2,8 @@
 
 Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}``, ``/runs``, ``/definition``
 (with the Approve/Reject forms of the user's team and, for an admin or data-science manager, Promote); ``/login`` and
-``/health`` are the only routes open to anyone. API (``/api/...``, bearer token from ``leadscore user token``):
+``/health`` are the only routes open to anyone. ``/report`` (+ ``/report.html``, the same page as one file) shows
+``leadscore report``'s numbers live from the stores. API (``/api/...``, bearer token from ``leadscore user token``):
 the same queue, lead, definition and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
 """
 
@@ -29,7 +30,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from pipeline import io, signoff, users
 from pipeline.steps import promote as promote_step
-from pipeline.web import data, definitions
+from pipeline.web import data, definitions, reports
 from pipeline.web.security import LoginLimiter, csrf_token, csrf_valid, secret_key
 
 HERE = Path(__file__).parent
@@ -92,10 +93,25 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         https_only = os.environ.get("LEADSCORE_SECURE_COOKIES", "").strip().lower() in ("1", "true", "yes")
     context = data.SourceContext(sources)
 
+    params_path = params or Path("params.yaml")
+
+    def config():
+        from pipeline.config import load_config
+
+        return load_config(params_path)
+
+    report_cache = reports.ReportCache(config, sources=sources, url=url, sources_stamp=context.stamp,
+                                       params=params_path)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        # The source tables are read in the background as the server starts, not by the first person signing in.
-        threading.Thread(target=context.tables, daemon=True).start()
+        # The source tables and the report are read in the background as the server starts, not by the first person
+        # signing in.
+        def warm():
+            context.tables()
+            report_cache.warm()
+
+        threading.Thread(target=warm, daemon=True).start()
         yield
 
     app = FastAPI(lifespan=lifespan, title="leadscore workspace", version="1", docs_url=None, redoc_url=None,
@@ -125,11 +141,19 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
 
-    def page_user(request: Request) -> users.User:
+    def session_user(request: Request) -> users.User | None:
+        """The session's user, if it still stands: the user exists and the password is the one signed in with
+        (a changed password or a removed user ends every session at its next request)."""
         name = request.session.get("user")
         user = users.get_user(name, url=url) if name else None
+        if user is None or request.session.get("stamp") != user.session_stamp:
+            return None
+        return user
+
+    def page_user(request: Request) -> users.User:
+        user = session_user(request)
         if user is None:
-            request.session.pop("user", None)
+            request.session.clear()
             raise NotSignedIn()
         return user
 
@@ -213,6 +237,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         limiter.succeeded(name)
         request.session.clear()  # a fresh session (and CSRF token) for the signed-in user
         request.session["user"] = user.name
+        request.session["stamp"] = user.session_stamp
         return RedirectResponse(target, status_code=303)
 
     # ---- pages ----------------------------------------------------------------------------------------------
@@ -223,6 +248,37 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
             raise HTTPException(403, "CSRF token missing or wrong")
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
+
+    @app.get("/account", response_class=HTMLResponse, include_in_schema=False)
+    def account_page(request: Request, user: PageUser, done: str = ""):
+        return render(request, "account.html", user, error="", done=done)
+
+    @app.post("/account/password", response_class=HTMLResponse, include_in_schema=False)
+    def change_password(request: Request, user: PageUser, csrf: Annotated[str, Form()] = "",
+                        current: Annotated[str, Form()] = "", new: Annotated[str, Form()] = "",
+                        repeat: Annotated[str, Form()] = ""):
+        if not csrf_valid(request.session, csrf):
+            return render(request, "account.html", user, 403, done="", error="The form expired: try again.")
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.retry_after(user.name, address)
+        if wait:
+            return render(request, "account.html", user, 429, done="",
+                          error=f"Too many wrong passwords: try again in {math.ceil(wait / 60)} minute(s).")
+        if users.authenticate(user.name, current, url=url) is None:
+            limiter.failed(user.name, address)
+            return render(request, "account.html", user, 401, done="", error="The current password is wrong.")
+        if new != repeat:
+            return render(request, "account.html", user, 422, done="", error="The two new passwords differ.")
+        if new == current:
+            return render(request, "account.html", user, 422, done="",
+                          error="The new password is the current one.")
+        try:
+            changed, _ = users.set_password(user.name, new, url=url)
+        except users.UserError as exc:
+            return render(request, "account.html", user, 422, done="", error=str(exc))
+        request.session["stamp"] = changed.session_stamp  # this session stays signed in; every other one ends
+        return RedirectResponse("/account?" + urlencode({"done": "Password changed: other sessions are signed "
+                                                                  "out."}), status_code=303)
 
     @app.get("/", include_in_schema=False)
     def home(user: PageUser):
@@ -266,10 +322,22 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         return render(request, "runs.html", user, runs=runs, run=run, rejects=rejects.head(500),
                       rejects_total=len(rejects))
 
-    def config():
-        from pipeline.config import load_config
+    def built_report() -> reports.Built:
+        try:
+            return report_cache.get()
+        except reports.ReportUnavailable as exc:
+            raise HTTPException(503, f"The report cannot be built from the stores yet: {exc}") from None
 
-        return load_config(params or Path("params.yaml"))
+    @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
+    def report_page(request: Request, user: PageUser):
+        built = built_report()
+        return render(request, "report.html", user, report=built.report, built_at=_fmt_ts(built.at))
+
+    @app.get("/report.html", include_in_schema=False)
+    def report_file(user: PageUser):
+        built = built_report()
+        name = f"report-{built.report.observed_until:%Y-%m-%d}.html"
+        return HTMLResponse(built.report.page(), headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/definition", response_class=HTMLResponse, include_in_schema=False)
     def definition_page(request: Request, user: PageUser, version: int | None = None, done: str = ""):
@@ -323,9 +391,8 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         if request.url.path.startswith("/api") or (request.method != "GET"
                                                     and not request.url.path.startswith("/definition/")):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        name = request.session.get("user")
-        user = users.get_user(name, url=url) if name else None
-        return render(request, "error.html", user, exc.status_code, title=f"{exc.status_code}", message=exc.detail)
+        return render(request, "error.html", session_user(request), exc.status_code, title=f"{exc.status_code}",
+                      message=exc.detail)
 
     # ---- API ------------------------------------------------------------------------------------------------
 
@@ -394,6 +461,20 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                                                  "comment", "current")} for d in view.decisions],
                 "versions": [{"version": v.version, "definition_version": v.definition_version, "family": v.family,
                               "champion": v.champion, "approved_by": v.signed} for v in view.versions]}
+
+    @app.get("/api/report", tags=["api"], summary="The report's numbers: the promise check per grade and night, "
+             "coverage of buyers, the marketing and sales views, drift")
+    def api_report(user: ApiUser) -> dict:
+        report = built_report().report
+        checked = report.monitor
+        return {"observed_until": _fmt_ts(report.observed_until, "%Y-%m-%dT%H:%M:%SZ"), "verdict": report.verdict,
+                "breach": report.breach, "promises": _records(checked.promises),
+                "nights": _records(checked.cohorts), "buyers": _records(checked.buyers),
+                "coverage": None if pd.isna(checked.coverage) else float(checked.coverage),
+                "marketing": {k: _records(v) for k, v in report.marketing.items()},
+                "sales": {k: _records(v) for k, v in report.sales.items()},
+                "drift": {"night": report.drift_night,
+                          "columns": _records(report.drift) if report.drift is not None else []}}
 
     @app.get("/api/runs", tags=["api"], summary="The nightly runs, newest first, and one run's rejects")
     def api_runs(user: ApiUser, run: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:

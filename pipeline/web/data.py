@@ -69,7 +69,7 @@ class SourceContext:
         self._tables: dict[str, pd.DataFrame] = {}
         self.problem = ""
 
-    def _current_stamp(self) -> tuple:
+    def stamp(self) -> tuple:
         folder = self.folder or io.sources_dir()
         if not folder.is_dir():
             return (str(folder),)
@@ -83,7 +83,7 @@ class SourceContext:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         with self._lock:
-            stamp = self._current_stamp()
+            stamp = self.stamp()
             if stamp != self._stamp:
                 self._tables, self.problem = _prepare(self.folder or io.sources_dir())
                 self._stamp = stamp

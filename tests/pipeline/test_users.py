@@ -96,6 +96,56 @@ def test_cli_user_list_shows_names_as_written_and_no_secret(db):
     assert "argon2" not in result.stdout
 
 
+def test_a_new_password_replaces_the_old_and_changes_the_session_stamp(db):
+    before, old = users.add_user("dana", team="sales")
+    after, new = users.set_password("DANA")
+    assert new != old and users.authenticate("dana", old) is None and users.authenticate("dana", new).id == before.id
+    assert after.session_stamp != before.session_stamp and len(after.session_stamp) == 32
+    with pytest.raises(users.UserError, match="at least 8 characters"):
+        users.set_password("dana", "short")
+    with pytest.raises(users.UserError, match="no user named 'nobody'"):
+        users.set_password("nobody", "long-enough-1")
+
+
+def test_removing_a_user_ends_their_tokens_and_a_new_user_of_that_name_is_someone_else(db):
+    first, password = users.add_user("dana", team="sales", password="long-enough-1")
+    token = users.issue_token("dana")
+    removed = users.remove_user("Dana")
+    assert removed.name == "dana" and users.get_user("dana") is None
+    assert users.user_for_token(token) is None and users.authenticate("dana", password) is None
+    again, _ = users.add_user("dana", team="marketing", password="long-enough-1")
+    assert again.session_stamp != first.session_stamp  # a cookie of the first dana does not open the second's
+    with pytest.raises(users.UserError, match="no user named"):
+        users.remove_user("nobody")
+
+
+def test_revoking_tokens_ends_every_token_of_that_user_only(db):
+    users.add_user("dana", team="sales", password="long-enough-1")
+    users.add_user("eve", team="marketing", password="long-enough-1")
+    dana = [users.issue_token("dana"), users.issue_token("dana")]
+    eve = users.issue_token("eve")
+    assert users.revoke_tokens("dana") == 2
+    assert [users.user_for_token(t) for t in dana] == [None, None] and users.user_for_token(eve).name == "eve"
+
+
+def test_cli_user_password_remove_and_revoke_tokens(db):
+    users.add_user("dana", team="sales", password="long-enough-1")
+    users.issue_token("dana")
+    result = runner.invoke(app, ["user", "password", "dana"])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("one-time password:")[1].split()[0]
+    assert users.authenticate("dana", password) is not None and "signed out" in result.output
+    result = runner.invoke(app, ["user", "password", "dana", "--password-stdin"], input="chosen-by-dana\n")
+    assert result.exit_code == 0 and "chosen-by-dana" not in result.output
+    assert users.authenticate("dana", "chosen-by-dana") is not None
+    result = runner.invoke(app, ["user", "revoke-tokens", "dana"])
+    assert result.exit_code == 0 and "revoked 1 API token(s) of dana" in result.output
+    result = runner.invoke(app, ["user", "remove", "dana"])
+    assert result.exit_code == 0 and "removed dana (sales, member)" in result.output
+    result = runner.invoke(app, ["user", "remove", "dana"])
+    assert result.exit_code == 1 and "no user named 'dana'" in result.output
+
+
 def test_serve_refuses_a_missing_store_before_starting(tmp_path, monkeypatch):
     monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{tmp_path}/nowhere.db")
     result = runner.invoke(app, ["serve", "--port", "0"])

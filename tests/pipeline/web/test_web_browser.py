@@ -2,42 +2,14 @@
 against a real uvicorn server on a free local port, over the tiny published store. One server and one browser for
 the module; each test starts signed out."""
 
-import contextlib
 import csv
-import shutil
-import socket
-import threading
 import time
-from pathlib import Path
 
 import pytest
+from browser import chromium, click_and_wait, needs_chromium, no_alert, serving, sign_in
 from workspace_store import BRACKETS, PASSWORDS, XSS
 
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and DRIVER.exists()) or shutil.which("chromium") is None,
-    reason="needs Debian's chromium and chromium-driver: `bash scripts/ensure-chromium.sh` (make test runs it)")
-
-
-@contextlib.contextmanager
-def _serving(app):
-    """``app`` under uvicorn on a free local port, in a thread; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race with another process
-    sock.listen(64)
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the workspace server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +19,14 @@ def server(published):
 
     app = create_app(url=published.url, sources=published.sources, secret="browser-test-" + "s" * 40,
                      limiter=LoginLimiter(per_user=3, per_address=50))
-    with _serving(app) as base:
+    with serving(app) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    downloads = tmp_path_factory.mktemp("downloads")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1366,900", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
-    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    driver.implicitly_wait(0)
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
+    with chromium(tmp_path_factory.mktemp("downloads")) as driver:
+        yield driver
 
 
 @pytest.fixture
@@ -80,47 +37,14 @@ def page(browser, server):
     return browser
 
 
-def _click_and_wait(driver, element) -> None:
-    """Click what loads a new page, and wait until the old page is gone (a click does not wait for navigation)."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    old = driver.find_element(By.TAG_NAME, "html")
-    element.click()
-
-    def left(_driver) -> bool:
-        try:
-            old.is_enabled()
-        except WebDriverException:  # stale, or detached mid-navigation (Chromium says either)
-            return True
-        return False
-
-    WebDriverWait(driver, 15).until(left)
-    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
 def _sign_in(driver, name: str, password: str | None = None, path: str = "/login"):
-    from selenium.webdriver.common.by import By
-
-    driver.get(driver.base + path)
-    driver.find_element(By.ID, "name").clear()
-    driver.find_element(By.ID, "name").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(password or PASSWORDS[name])
-    _click_and_wait(driver, driver.find_element(By.ID, "sign-in"))
+    sign_in(driver, name, password or PASSWORDS[name], path)
 
 
 def _rows(driver) -> list[str]:
     from selenium.webdriver.common.by import By
 
     return [tr.get_attribute("data-lead") for tr in driver.find_elements(By.CSS_SELECTOR, "#queue tbody tr")]
-
-
-def _no_alert(driver) -> None:
-    from selenium.common.exceptions import NoAlertPresentException
-
-    with pytest.raises(NoAlertPresentException):
-        driver.switch_to.alert.text  # noqa: B018 — reading it is what raises when no alert is open
 
 
 def test_anonymous_request_is_redirected_to_login_then_back(page):
@@ -142,7 +66,7 @@ def test_a_rep_sees_only_their_queue_and_names_render_as_text(page):
     assert _rows(page) == ["1", "2", "3"]
     owners = {td.text for td in page.find_elements(By.CSS_SELECTOR, "#queue td.owner")}
     assert owners == {"rep_01"}
-    _no_alert(page)
+    no_alert(page)
     companies = [td.text for td in page.find_elements(By.CSS_SELECTOR, "#queue td.company")]
     assert companies[:2] == [XSS, BRACKETS]  # the literal text, shown as written
     assert page.find_elements(By.CSS_SELECTOR, "#queue td.company script") == []
@@ -155,10 +79,10 @@ def test_filter_sort_and_export_the_csv(page):
 
     _sign_in(page, "rep_01")
     page.find_element(By.ID, "untouched").click()
-    _click_and_wait(page, page.find_element(By.ID, "apply"))
+    click_and_wait(page, page.find_element(By.ID, "apply"))
     assert _rows(page) == ["2", "3"]  # lead 1 was called after the night
     Select(page.find_element(By.ID, "sort")).select_by_value("score_asc")
-    _click_and_wait(page, page.find_element(By.ID, "apply"))
+    click_and_wait(page, page.find_element(By.ID, "apply"))
     assert _rows(page) == ["3", "2"]
     assert "untouched=true" in page.current_url and "sort=score_asc" in page.current_url
 
@@ -181,7 +105,7 @@ def test_a_manager_filters_by_owner_and_grade(page):
     assert len(_rows(page)) == 50  # every owner, first page
     Select(page.find_element(By.ID, "owner")).select_by_value("Rep_02")
     page.find_element(By.ID, "grade-A").click()
-    _click_and_wait(page, page.find_element(By.ID, "apply"))
+    click_and_wait(page, page.find_element(By.ID, "apply"))
     assert _rows(page) == ["4"]
 
 
@@ -189,9 +113,9 @@ def test_open_a_lead_from_the_queue(page):
     from selenium.webdriver.common.by import By
 
     _sign_in(page, "rep_01")
-    _click_and_wait(page, page.find_element(By.CSS_SELECTOR, 'tr[data-lead="1"] td.company a'))
+    click_and_wait(page, page.find_element(By.CSS_SELECTOR, 'tr[data-lead="1"] td.company a'))
     assert page.current_url == page.base + "/leads/1"
-    _no_alert(page)
+    no_alert(page)
     assert page.find_element(By.ID, "lead-company").text == XSS
     assert page.find_element(By.ID, "lead-contact").text == "Ada Lovelace"
     nights = [tr.text.split()[0] for tr in page.find_elements(By.CSS_SELECTOR, "#history tbody tr")]
@@ -210,6 +134,26 @@ def test_wrong_password_is_refused_then_sign_in_is_rate_limited(page):
     _sign_in(page, "rep_02")  # the right password, after too many wrong ones
     assert "Too many failed sign-ins" in page.find_element(By.ID, "login-error").text
     assert page.find_elements(By.ID, "signed-in-as") == []
+
+
+def test_a_user_changes_their_one_time_password_from_the_account_page(page, published):
+    from selenium.webdriver.common.by import By
+
+    from pipeline import users
+
+    _, one_time = users.add_user("pat", team="marketing", url=published.url)
+    _sign_in(page, "pat", one_time)
+    click_and_wait(page, page.find_element(By.ID, "signed-in-as"))
+    assert page.current_url == page.base + "/account"
+    for field, value in (("current", one_time), ("new", "pats-own-password"), ("repeat", "pats-own-password")):
+        page.find_element(By.ID, field).send_keys(value)
+    click_and_wait(page, page.find_element(By.ID, "change-password"))
+    assert page.find_element(By.ID, "done").text == "Password changed: other sessions are signed out."
+    page.delete_all_cookies()
+    _sign_in(page, "pat", one_time)
+    assert page.find_element(By.ID, "login-error").text == "Wrong name or password."
+    _sign_in(page, "pat", "pats-own-password")
+    assert page.find_element(By.ID, "signed-in-as").text == "pat"
 
 
 def test_the_api_page_renders_offline_for_a_signed_in_user(page):
@@ -241,7 +185,7 @@ def signoff_page(browser, store):
         mode="python", by_alias=True)
     (store.root / "params.yaml").write_text(yaml.safe_dump(raw))
     app = create_app(sources=store.sources, secret="browser-test-" + "d" * 40, params=store.root / "params.yaml")
-    with _serving(app) as base:
+    with serving(app) as base:
         browser.get(base + "/health")
         browser.delete_all_cookies()
         browser.base = base
@@ -265,7 +209,7 @@ def test_marketing_approves_sales_approves_then_an_admin_promotes_and_marketing_
     assert page.find_element(By.ID, "approve").text == "Approve for marketing"
     assert page.find_elements(By.ID, "promote") == []  # a marketing member does not promote
     page.find_element(By.ID, "comment").send_keys("Grades match what campaigns deliver")
-    _click_and_wait(page, page.find_element(By.ID, "approve"))
+    click_and_wait(page, page.find_element(By.ID, "approve"))
     assert page.find_element(By.ID, "done").text == "marketing approved version 1"
     assert page.find_element(By.ID, "signoff-state").text == "Waiting for: sales."
     [row] = page.find_elements(By.CSS_SELECTOR, "#decisions tbody tr")
@@ -273,14 +217,14 @@ def test_marketing_approves_sales_approves_then_an_admin_promotes_and_marketing_
 
     # A marketing user cannot sign for sales, even by rewriting the form the page sent
     page.execute_script("document.querySelector('#sign-form input[name=team]').value = 'sales'")
-    _click_and_wait(page, page.find_element(By.ID, "approve"))
+    click_and_wait(page, page.find_element(By.ID, "approve"))
     assert "only a sales user can sign for sales" in page.find_element(By.ID, "error-message").text
     assert [(d["team"], d["user_name"]) for d in signoff.decisions("lead-scoring")] == [("marketing", "mia")]
 
     _sign_out(page)
     _sign_in(page, "sam", "sam-password", path="/login?next=/definition?version=1")
     assert page.find_element(By.ID, "approve").text == "Approve for sales"
-    _click_and_wait(page, page.find_element(By.ID, "approve"))
+    click_and_wait(page, page.find_element(By.ID, "approve"))
     assert page.find_element(By.ID, "signoff-state").text.startswith("Approved by marketing and sales")
     assert page.find_elements(By.ID, "promote") == []  # a sales member does not promote either
     assert tracking.champion_version("lead-scoring") is None
@@ -289,7 +233,7 @@ def test_marketing_approves_sales_approves_then_an_admin_promotes_and_marketing_
     _sign_in(page, "ops", "ops-password", path="/login?next=/definition?version=1")
     assert page.find_elements(By.ID, "approve") == []  # data science signs for no team
     page.find_element(By.ID, "reason").send_keys("both teams signed")
-    _click_and_wait(page, page.find_element(By.ID, "promote"))
+    click_and_wait(page, page.find_element(By.ID, "promote"))
     assert page.find_element(By.ID, "done").text == "version 1 is champion"
     assert "champion" in page.find_element(By.CSS_SELECTOR, "#versions tr[data-version='1']").text
     assert tracking.champion_version("lead-scoring") == 1

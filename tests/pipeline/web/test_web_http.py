@@ -57,7 +57,8 @@ def test_health_answers_without_login(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("path", ["/", "/queue", "/queue.csv", "/leads/1", "/runs", "/api/docs", "/api/openapi.json"])
+@pytest.mark.parametrize("path", ["/", "/queue", "/queue.csv", "/leads/1", "/runs", "/report", "/report.html",
+                                  "/definition", "/api/docs", "/api/openapi.json"])
 def test_every_page_redirects_anonymous_requests_to_login(client, path):
     response = client.get(path, follow_redirects=False)
     assert response.status_code == 303
@@ -259,10 +260,69 @@ def test_the_runs_page_lists_runs_and_a_runs_rejects(app):
     assert "yesterday-ish" in rejects and "not a timestamp" in rejects
 
 
+def _change_password(client: TestClient, current: str, new: str, repeat: str | None = None):
+    return client.post("/account/password", data={"csrf": _csrf(client, "/account"), "current": current, "new": new,
+                                                   "repeat": new if repeat is None else repeat},
+                       follow_redirects=False)
+
+
+def test_a_user_changes_their_password_and_their_other_sessions_end(tmp_path):
+    store = publish(tmp_path)
+    app = create_app(url=store.url, sources=store.sources, secret=SECRET)
+    here, elsewhere = signed_in(app, "rep_02"), signed_in(app, "rep_02")
+    assert "rep_02" in here.get("/account").text
+    wrong = _change_password(here, "not-my-password", "a-new-password-1")
+    assert wrong.status_code == 401 and "The current password is wrong." in wrong.text
+    differ = _change_password(here, PASSWORDS["rep_02"], "a-new-password-1", "a-new-password-2")
+    assert differ.status_code == 422 and "The two new passwords differ." in differ.text
+    short = _change_password(here, PASSWORDS["rep_02"], "short")
+    assert short.status_code == 422 and "at least 8 characters" in short.text
+    done = _change_password(here, PASSWORDS["rep_02"], "a-new-password-1")
+    assert done.status_code == 303 and done.headers["location"].startswith("/account?done=")
+    assert here.get("/queue", follow_redirects=False).status_code == 200  # this session goes on
+    assert elsewhere.get("/queue", follow_redirects=False).status_code == 303  # the other one is signed out
+    assert sign_in(TestClient(app), "rep_02").status_code == 401
+    assert sign_in(TestClient(app), "rep_02", "a-new-password-1").status_code == 303
+
+
+def test_a_removed_user_is_signed_out_at_the_next_request(tmp_path):
+    store = publish(tmp_path)
+    app = create_app(url=store.url, sources=store.sources, secret=SECRET)
+    client = signed_in(app, "mia")
+    assert client.get("/queue", follow_redirects=False).status_code == 200
+    users.remove_user("mia", url=store.url)
+    users.add_user("mia", team="sales", password=PASSWORDS["mia"], url=store.url)  # someone else, same name
+    response = client.get("/queue", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+def test_the_password_form_needs_the_session_csrf_token(app, published):
+    client = signed_in(app, "rep_01")
+    response = client.post("/account/password", data={"csrf": "forged", "current": PASSWORDS["rep_01"],
+                                                      "new": "whatever-123", "repeat": "whatever-123"})
+    assert response.status_code == 403
+    assert users.authenticate("rep_01", PASSWORDS["rep_01"], url=published.url) is not None
+
+
+def test_the_report_page_says_what_it_is_missing_before_there_is_a_model(published, repo_root, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")  # no such store
+    app = create_app(url=published.url, sources=published.sources, secret=SECRET, params=repo_root / "params.yaml")
+    client = signed_in(app, "mia")
+    response = client.get("/report")
+    assert response.status_code == 503
+    message = re.search(r'id="error-message">([^<]*)<', response.text).group(1)
+    assert message.startswith("The report cannot be built from the stores yet: no MLflow store at ")
+    assert "leadscore train" in message
+    token = _bearer(published, "mia")
+    assert TestClient(app).get("/api/report", headers=token).json()["detail"] == message
+
+
 # ---- the JSON API ---------------------------------------------------------------------------------------------
 
 def test_the_api_needs_a_token(client, published, app):
-    assert client.get("/api/queue").status_code == 401
+    for path in ("/api/queue", "/api/leads/1", "/api/runs", "/api/report", "/api/definition", "/api/me"):
+        assert client.get(path).status_code == 401, path
     assert client.get("/api/queue", headers={"Authorization": "Bearer lst_not-a-token"}).status_code == 401
     session = signed_in(app, "rep_01")  # a browser session is no API token
     assert session.get("/api/queue").status_code == 401
