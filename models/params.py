@@ -123,6 +123,14 @@ class ScoreParams(_Section):
         return self
 
 
+class ReportParams(_Section):
+    """leadscore report and the workspace's Report page: how the ledger is shown."""
+
+    # A realized rate on fewer matured hand-offs than this is shown greyed, with its interval, never alone.
+    min_matured: int = Field(30, ge=1)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")  # ISO 4217 code of the campaigns table's cost
+
+
 class MonitorParams(_Section):
     """leadscore monitor and report: how promises are checked, what marketing and sales are held to."""
 

@@ -73,14 +73,27 @@ def _barh(ax, labels, values, *, title: str, colour: str, percent: bool) -> None
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
 
 
+def _ratio_panel(ax, labels, table: pd.DataFrame) -> None:
+    """Realized / expected per row with its interval, and the line where the score was exactly right."""
+    y = np.arange(len(labels))
+    ratio = table["realized_vs_expected"].to_numpy(dtype=float)
+    low = np.nan_to_num(ratio - table["ratio_low"].to_numpy(dtype=float))
+    high = np.nan_to_num(table["ratio_high"].to_numpy(dtype=float) - ratio)
+    ax.errorbar(ratio, y, xerr=[low, high], fmt="o", color=PROMISE_COLOUR, ecolor="#a0aec0", capsize=3)
+    ax.axvline(1.0, color="#4a5568", ls="--", lw=1)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.set_title("realized / expected wins (matured)")
+    ax.grid(alpha=0.3, axis="x")
+
+
 def marketing_figure(by_channel: pd.DataFrame, quality_words: str):
-    """Per channel: share of quality leads, realized conversion, and cost per quality lead."""
+    """Per channel: share of quality leads at hand-off, realized against expected wins, cost per quality lead."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=100, sharey=True)
     labels = by_channel["channel"].astype(str).tolist()
-    _barh(axes[0], labels, by_channel["quality_share"], title=f"share graded {quality_words}",
+    _barh(axes[0], labels, by_channel["quality_share"], title=f"share graded {quality_words} at hand-off",
           colour=KEPT_COLOUR, percent=True)
-    _barh(axes[1], labels, by_channel["conversion_rate"].fillna(0), title="realized conversion (matured)",
-          colour=PROMISE_COLOUR, percent=True)
+    _ratio_panel(axes[1], labels, by_channel)
     _barh(axes[2], labels, by_channel["cost_per_quality_lead"].fillna(0), title="cost per quality lead",
           colour=BREACH_COLOUR, percent=False)
     fig.tight_layout()

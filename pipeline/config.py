@@ -20,6 +20,7 @@ from models.params import (
     EvaluateParams,
     MonitorParams,
     PromoteParams,
+    ReportParams,
     ScoreParams,
     SplitParams,
     TrainParams,
@@ -74,6 +75,7 @@ class Config(_Section):
     promote: PromoteParams = PromoteParams()
     nightly: NightlyParams = NightlyParams()
     monitor: MonitorParams = MonitorParams()
+    report: ReportParams = ReportParams()
     generate: GenerateParams
 
     @model_validator(mode="after")

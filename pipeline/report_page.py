@@ -35,6 +35,7 @@ table { border-collapse: collapse; margin: 0.6rem 0 1rem; font-size: 0.86rem; }
 th, td { border: 1px solid #e2e8f0; padding: 0.25rem 0.55rem; text-align: right; }
 th { background: #f7fafc; } td:first-child, th:first-child { text-align: left; }
 tr.breach td { background: #fff5f5; color: #9b2c2c; }
+td.few { color: #a0aec0; }
 img { max-width: 100%; display: block; margin: 0.5rem 0; }
 .note { color: #4a5568; font-size: 0.9rem; }
 </style>
@@ -78,19 +79,42 @@ def percent(value: float) -> str:
     return "–" if pd.isna(value) else f"{value:.1%}"
 
 
+class RowFormat:
+    """A cell formatted from several columns of its row (a rate with its interval)."""
+
+    def __init__(self, fn: Callable[[dict], str]):
+        self.fn = fn
+
+    def __call__(self, record: dict) -> str:
+        return self.fn(record)
+
+
 def number(value: float, decimals: int = 0) -> str:
     return "–" if pd.isna(value) else f"{value:,.{decimals}f}"
 
 
+def with_interval(value: float, low: float, high: float, fmt: Callable[[float], str] = percent) -> str:
+    """A rate never stands alone where it is uncertain: "12.3% [10.1%, 14.8%]"."""
+    if pd.isna(value):
+        return "–"
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
 def table(frame: pd.DataFrame, formats: dict[str, Callable[[object], str]], *,
-          headers: dict[str, str] | None = None, flag: str | None = None) -> str:
+          headers: dict[str, str] | None = None, flag: str | None = None,
+          few: dict[str, Callable[[dict], bool]] | None = None) -> str:
     """An HTML table of ``formats``' columns, each cell formatted and escaped; rows where ``flag`` is true
-    get the class ``breach``."""
+    get the class ``breach``. A format may take the whole row (a :class:`RowFormat`). ``few`` maps a column to a
+    test of its row: where true, the cell gets the class ``few`` (greyed: too small a sample to judge on)."""
+    few = few or {}
     headers = headers or {}
     head = "".join(f"<th>{escape(headers.get(c, c))}</th>" for c in formats)
     rows = []
     for record in frame.to_dict("records"):
-        cells = "".join(f"<td>{escape(fmt(record[c]))}</td>" for c, fmt in formats.items())
+        cells = "".join(
+            ('<td class="few">' if c in few and few[c](record) else "<td>")
+            + escape(fmt(record) if isinstance(fmt, RowFormat) else fmt(record[c])) + "</td>"
+            for c, fmt in formats.items())
         css = ' class="breach"' if flag and bool(record.get(flag)) else ""
         rows.append(f"<tr{css}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -467,7 +467,7 @@ def _rows_of(table: str) -> list[dict[str, str]]:
     import html
 
     heads = [html.unescape(h) for h in re.findall(r"<th>(.*?)</th>", table)]
-    return [dict(zip(heads, map(html.unescape, re.findall(r"<td>(.*?)</td>", row)), strict=True))
+    return [dict(zip(heads, map(html.unescape, re.findall(r"<td[^>]*>(.*?)</td>", row)), strict=True))
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1])]
 
 

@@ -21,10 +21,20 @@ import pandas as pd
 from models import report_plots
 from models.definition import definition_version
 from models.monitoring import BREACH, MonitorResult, assess
-from models.views import follow_up, hand_offs, marketing_view, sales_view
+from models.views import escalations, first_hand_offs, follow_up, marketing_view, sales_view
 from pipeline import signoff, tracking
 from pipeline.config import Config
-from pipeline.report_page import Section, figure, number, paragraph, percent, render_page, table
+from pipeline.report_page import (
+    RowFormat,
+    Section,
+    figure,
+    number,
+    paragraph,
+    percent,
+    render_page,
+    table,
+    with_interval,
+)
 from pipeline.sources import MILESTONE_WORDS
 
 
@@ -81,12 +91,13 @@ def build(config: Config, sources: Path | None = None, *, url: str | None = None
     params = config.monitor
     order = evidence.grade_order
     tables = evidence.tables
-    handed = hand_offs(evidence.scores, grade_order=order)
-    marketing = marketing_view(handed, tables["leads"], tables.get("campaigns"),
-                               quality_grades=params.quality_grades)
-    followed = follow_up(handed, tables.get("sales_activities"), observed_until=evidence.observed_until)
-    sales = sales_view(followed, sla_hours_by_grade=params.sla_hours_by_grade, grade_order=order,
-                       speed_bucket_hours=params.follow_up_buckets_hours)
+    handed = first_hand_offs(evidence.scores)
+    interval = {"quality_grades": params.quality_grades, "interval": params.interval, "confidence": params.confidence}
+    marketing = marketing_view(handed, tables["leads"], tables.get("campaigns"), **interval)
+    followed = follow_up(escalations(evidence.scores, grade_order=order), tables.get("sales_activities"),
+                         observed_until=evidence.observed_until)
+    sales = sales_view(followed, handed, sla_hours_by_grade=params.sla_hours_by_grade, grade_order=order,
+                       speed_bucket_hours=params.follow_up_buckets_hours, **interval)
     night, drift = latest_drift(config)
     sections = [
         _definition_section(config, url),
@@ -202,31 +213,65 @@ def _coverage_part(config: Config, checked: MonitorResult) -> list[str]:
     ]
 
 
+LEDGER_HEADERS = {"leads": "handed over", "matured_leads": "matured", "expected_wins": "expected wins",
+                  "realized_wins": "realized wins", "realized": "realized rate", "ratio": "realized / expected"}
+
+
+def _ledger_formats(config: Config) -> dict:
+    """The ledger's columns as both teams read them: each realized rate with its interval."""
+    return {
+        "leads": number, "matured_leads": number, "expected_wins": lambda v: number(v, 1),
+        "realized_wins": number,
+        "realized": RowFormat(lambda r: with_interval(r["realized_rate"], r["realized_low"], r["realized_high"])),
+        "ratio": RowFormat(lambda r: with_interval(r["realized_vs_expected"], r["ratio_low"], r["ratio_high"],
+                                                   lambda v: number(v, 2))),
+    }
+
+
+def _few(config: Config) -> dict:
+    """Rates on fewer than ``report.min_matured`` leads are greyed: realized ones by matured hand-offs, the quality
+    share by hand-offs."""
+    least = config.report.min_matured
+    matured = lambda r: r["matured_leads"] < least  # noqa: E731
+    return {"few": {"realized": matured, "ratio": matured, "quality_share": lambda r: r["leads"] < least}}
+
+
+def _ledger_note(config: Config) -> str:
+    p = config.monitor
+    return (f"A hand-off is a lead's first scored night, with the grade and probability it had then; its probability "
+            f"is the conversion the score expected. Realized wins count the hand-offs whose "
+            f"{config.labels.window_days}-day window has elapsed, expected wins the probabilities of those same "
+            f"hand-offs. Rates carry their {p.confidence:.0%} interval; realized / expected below 1 means fewer wins "
+            f"than the score expected of those very leads. Greyed: a rate on fewer than {config.report.min_matured} "
+            "leads (matured hand-offs for the realized ones), too few to judge on.")
+
+
 def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame]) -> Section:
     quality = " or ".join(config.monitor.quality_grades)
-    common = {"leads": number, "quality_leads": number, "quality_share": percent, "matured_leads": number,
-              "conversion_rate": percent}
-    headers = {"quality_leads": f"graded {quality}", "quality_share": f"share {quality}",
-               "matured_leads": "matured", "conversion_rate": "converted",
+    currency = config.report.currency
+    money = lambda v: "–" if pd.isna(v) else f"{v:,.2f} {currency}"  # noqa: E731
+    common = {**_ledger_formats(config), "quality_leads": number, "quality_share": percent}
+    costs = {"lifetime_leads": number, "cost": lambda v: "–" if pd.isna(v) else f"{v:,.0f} {currency}",
+             "cost_per_lead": money, "cost_per_quality_lead": money}
+    headers = {**LEDGER_HEADERS, "quality_leads": f"{quality} at hand-off", "quality_share": f"share {quality}",
+               "lifetime_leads": "leads, whole life", "cost_per_lead": "cost / lead",
                "cost_per_quality_lead": "cost / quality lead"}
     channel, campaigns = marketing["channel"], marketing["campaign"]
-    shown = campaigns if len(campaigns) <= 20 else pd.concat([campaigns.head(12), campaigns.tail(5)])
-    which = (f"all {len(campaigns)}" if len(campaigns) <= 20 else
-             f"the best 12 and the worst 5 of {len(campaigns)}, by share {quality}")
     body = [
-        paragraph(f"Each lead counted once, at the night it reached its best grade. Quality lead = graded {quality}. "
-                  "Conversion over the leads whose window has elapsed. Cost per quality lead = campaign cost / its "
-                  "quality leads among the nights reported, so it compares campaigns over the same nights.", "note"),
+        paragraph(_ledger_note(config), "note"),
+        paragraph(f"Quality lead = graded {quality} at hand-off. Cost per quality lead spreads a campaign's whole cost "
+                  "over every lead it brought in its life (scored or not, from the leads table): cost ÷ lifetime "
+                  f"leads ÷ its share {quality} at hand-off. A long-running campaign is therefore not divided by only "
+                  f"the leads of the nights reported. Costs in {currency}.", "note"),
         figure(report_plots.marketing_figure(channel, quality), "marketing by channel"),
         "<h3>By channel</h3>",
-        table(channel, {"channel": str, **common, "cost": number, "cost_per_quality_lead": number}, headers=headers),
-        f"<h3>By campaign ({which})</h3>",
-        table(shown, {"campaign": str, "channel": str, **common, "cost": number,
-                                      "cost_per_quality_lead": number}, headers=headers),
+        table(channel, {"channel": str, **common, **costs}, headers=headers, **_few(config)),
+        f"<h3>By campaign (all {len(campaigns)}, by share {quality})</h3>",
+        table(campaigns, {"campaign": str, "channel": str, **common, **costs}, headers=headers, **_few(config)),
         "<h3>By lead source</h3>",
-        table(marketing["source"], {"source": str, **common}, headers=headers),
+        table(marketing["source"], {"source": str, **common}, headers=headers, **_few(config)),
     ]
-    return Section("marketing", "Marketing: quality leads by campaign, channel and source", "\n".join(body))
+    return Section("marketing", "Marketing: quality leads and wins by campaign, channel and source", "\n".join(body))
 
 
 def _sales_section(config: Config, followed: pd.DataFrame, sales: dict[str, pd.DataFrame],
@@ -234,31 +279,38 @@ def _sales_section(config: Config, followed: pd.DataFrame, sales: dict[str, pd.D
     sla = config.monitor.sla_hours_by_grade
     first = order[0]
     hours = lambda v: number(v, 1)  # noqa: E731
+    ledger = _ledger_formats(config)
     body = [
-        paragraph("Latency = time from the night a lead was handed over (first scored in its best grade) to the "
-                  "first sales activity after it. SLA shares count leads whose SLA window has elapsed. SLA: "
+        paragraph(_ledger_note(config), "note"),
+        paragraph("Follow-up: time from the night a lead reached its best grade to the first sales activity after it. "
+                  "SLA shares count leads whose SLA window has elapsed. SLA: "
                   + ", ".join(f"{g} within {h:g} h" for g, h in sla.items()) + ".", "note"),
         figure(report_plots.sales_figure(followed, sales["by_owner"], sales["by_speed"], grade_order=order,
                                          first_grade_sla_hours=sla.get(first)), "sales follow-up"),
-        "<h3>By grade</h3>",
-        table(sales["by_grade"], {"grade": str, "leads": number, "touched_share": percent,
-                                  "median_latency_hours": hours, "p90_latency_hours": hours,
-                                  "sla_hours": hours, "within_sla_share": percent, "conversion_rate": percent},
-              headers={"touched_share": "touched", "median_latency_hours": "median h to touch",
-                       "p90_latency_hours": "90th pct h", "sla_hours": "SLA h", "within_sla_share": "within SLA",
-                       "conversion_rate": "converted"}),
-        "<h3>By owner</h3>",
-        table(sales["by_owner"], {"owner_id": str, "leads": number, "median_latency_hours": hours,
+        "<h3>By owner: expected against realized, and follow-up</h3>",
+        table(sales["by_owner"], {"owner_id": str, **ledger, "median_latency_hours": hours,
                                   f"{first}_leads": number, f"{first}_median_latency_hours": hours,
-                                  f"{first}_within_sla_share": percent, "conversion_rate": percent},
-              headers={"owner_id": "owner", "median_latency_hours": "median h to touch",
-                       f"{first}_leads": f"{first} leads", f"{first}_median_latency_hours": f"{first}: median h",
-                       f"{first}_within_sla_share": f"{first} within SLA", "conversion_rate": "converted"}),
+                                  f"{first}_within_sla_share": percent},
+              headers={**LEDGER_HEADERS, "owner_id": "owner", "median_latency_hours": "median h to touch",
+                       f"{first}_leads": f"reached {first}", f"{first}_median_latency_hours": f"{first}: median h",
+                       f"{first}_within_sla_share": f"{first} within SLA"}, **_few(config)),
+        "<h3>By grade</h3>",
+        table(sales["by_grade"], {"grade": str, **ledger, "reached_leads": number, "touched_share": percent,
+                                  "median_latency_hours": hours, "p90_latency_hours": hours,
+                                  "sla_hours": hours, "within_sla_share": percent},
+              headers={**LEDGER_HEADERS, "leads": "handed over in grade", "reached_leads": "reached as best grade",
+                       "touched_share": "touched", "median_latency_hours": "median h to touch",
+                       "p90_latency_hours": "90th pct h", "sla_hours": "SLA h", "within_sla_share": "within SLA"},
+              **_few(config)),
         "<h3>Conversion by follow-up speed</h3>",
-        table(sales["by_speed"], {"speed": str, "leads": number, "conversions": number, "conversion_rate": percent},
-              headers={"speed": "first touch after hand-off", "conversion_rate": "converted"}),
+        table(sales["by_speed"], {"speed": str, "leads": number, "conversions": number,
+                                  "rate": RowFormat(lambda r: with_interval(r["conversion_rate"], r["conversion_low"],
+                                                                            r["conversion_high"]))},
+              headers={"speed": "first touch after reaching its best grade", "leads": "matured leads",
+                       "rate": "converted"},
+              few={"rate": lambda r: r["leads"] < config.report.min_matured}),
     ]
-    return Section("sales", "Sales: follow-up by grade and owner", "\n".join(body))
+    return Section("sales", "Sales: expected against realized, and follow-up, by owner and grade", "\n".join(body))
 
 
 def _drift_section(config: Config, night: str | None, drift: pd.DataFrame | None) -> Section:

@@ -23,3 +23,16 @@ def test_page_has_every_section_escapes_data_and_embeds_plots():
     sources = re.findall(r'src="([^"]+)"', page)
     assert len(sources) == 1 and sources[0].startswith("data:image/png;base64,")
     assert not re.search(r'(?:href|src)="(?:https?:)?//', page)  # self-contained: no external assets
+
+
+def test_a_rate_on_a_small_sample_is_greyed_and_never_shown_without_its_interval():
+    from pipeline.report_page import RowFormat, with_interval
+
+    frame = pd.DataFrame({"campaign": ["big", "small"], "n": [400, 7], "rate": [0.05, 0.143],
+                          "low": [0.033, 0.026], "high": [0.076, 0.513]})
+    html = table(frame, {"campaign": str, "n": str,
+                         "shown": RowFormat(lambda r: with_interval(r["rate"], r["low"], r["high"]))},
+                 few={"shown": lambda r: r["n"] < 30})
+    assert "<tr><td>big</td><td>400</td><td>5.0% [3.3%, 7.6%]</td></tr>" in html
+    assert '<tr><td>small</td><td>7</td><td class="few">14.3% [2.6%, 51.3%]</td></tr>' in html
+    assert with_interval(float("nan"), 0.1, 0.2) == "–"
