@@ -500,13 +500,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out.to_dict(orient="records")
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a value starting like a formula gets a leading apostrophe."""
-    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_cell = io.spreadsheet_cell
 
 
 def _csv(queue: data.Queue) -> str:
