@@ -66,6 +66,11 @@ def may_record(user: users.User) -> bool:
     return user.team == RECORDING_TEAM
 
 
+def require_recorder(user: users.User) -> None:
+    if not may_record(user):
+        raise NotAllowed(f"{user.name} is in team {user.team}: only {RECORDING_TEAM} users record feedback")
+
+
 def label(disposition: str) -> str:
     return DISPOSITIONS.get(disposition, disposition)
 
@@ -99,8 +104,7 @@ def record(lead_id: str | int, *, disposition: str, user: users.User, comment: s
     Raises ``FeedbackError`` for invalid input, ``NotAllowed`` for a user outside sales, ``LookupError`` for a lead
     never scored or (for a member) not theirs: as on the lead page, they learn nothing of other owners' leads.
     """
-    if not may_record(user):
-        raise NotAllowed(f"{user.name} is in team {user.team}: only {RECORDING_TEAM} users record feedback")
+    require_recorder(user)
     if disposition not in DISPOSITIONS:
         raise FeedbackError(f"disposition must be one of {', '.join(DISPOSITIONS)}, not {disposition!r}")
     comment = (comment or "").strip()
