@@ -14,7 +14,9 @@ sales users, a member only on their own leads (the lead page's rule); marketing 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -34,6 +36,8 @@ MAX_COMMENT_CHARS = 2000
 RECORDING_TEAM = "sales"
 COLUMNS = ("id", "lead_id", "as_of_ts", "grade", "probability", "model_version", "definition_version",
            "disposition", "comment", "user_name", "team", "created_at")
+EXPORT_COLUMNS = ("id", "created_at", "lead_id", "as_of_ts", "grade", "probability", "model_version",
+                  "definition_version", "disposition", "disposition_label", "current", "comment", "user_name", "team")
 
 metadata = sa.MetaData()
 feedback_table = sa.Table(
@@ -136,7 +140,7 @@ def _read(query: sa.Select, url: str | None) -> pd.DataFrame:
             rows = conn.execute(query).mappings().all()
     finally:
         eng.dispose()
-    frame = pd.DataFrame([dict(r) for r in rows], columns=list(COLUMNS))
+    frame = pd.DataFrame([dict(r) for r in rows], columns=list(COLUMNS)).astype({"model_version": "Int64"})
     for col in ("as_of_ts", "created_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     frame["disposition_label"] = frame["disposition"].map(label)
@@ -158,3 +162,23 @@ def read_feedback(*, since: dt.date | None = None, url: str | None = None) -> pd
     frame = _read(query, url)
     frame["current"] = ~frame["lead_id"].duplicated(keep="last")  # ids grow with time: a lead's last row is its latest
     return frame
+
+
+def _export_cell(value) -> str:
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return io.spreadsheet_cell(value)
+
+
+def write_export(frame: pd.DataFrame, path: Path) -> Path:
+    """``read_feedback``'s rows as a CSV for data science (UTF-8, one row per disposition recorded); a text cell that
+    starts like a spreadsheet formula is written with a leading apostrophe."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        for row in frame[list(EXPORT_COLUMNS)].astype(object).itertuples(index=False):
+            writer.writerow([_export_cell(None if pd.isna(v) else v) for v in row])
+    return path
