@@ -21,6 +21,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import math
 import os
 import shutil
 import uuid
@@ -284,6 +285,29 @@ def engine(url: str | None = None) -> sa.Engine:
     if eng.dialect.name == "sqlite":
         sa.event.listen(eng, "connect", _sqlite_wal)
     return eng
+
+
+_tables_made: set[tuple[int, str]] = set()  # (metadata, database) pairs whose tables this process made sure of
+
+
+def engine_with(metadata: sa.MetaData, url: str | None = None) -> sa.Engine:
+    """An engine on the leadscore database whose ``metadata`` tables exist: created on first use, once per process
+    (``create_all`` creates only what is missing)."""
+    eng = engine(url)
+    key = (id(metadata), eng.url.render_as_string(hide_password=False))
+    if key not in _tables_made:
+        metadata.create_all(eng)
+        _tables_made.add(key)
+    return eng
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: a value starting like a formula gets a leading apostrophe."""
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _sqlite_wal(dbapi_connection, _record) -> None:

@@ -21,8 +21,8 @@ GROUPS = (data_science, governance, operations, views, environment, workspace)
 # The order `leadscore --help` has always listed them in (the groups interleave); a command not named here is
 # listed after these, in its group's order.
 HELP_ORDER = ("generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
-              "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features", "doctor",
-              "serve")
+              "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features", "feedback",
+              "doctor", "serve")
 
 
 def _name(command: typer.models.CommandInfo) -> str:

@@ -1,4 +1,5 @@
-"""Commands of the data scientist: make data or adopt an export, train, compare, tune, read the features."""
+"""Commands of the data scientist: make data or adopt an export, train, compare, tune, read the features, export
+sales feedback as labels."""
 
 from __future__ import annotations
 
@@ -221,4 +222,37 @@ def features(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None
     for spec in catalog:
         add_row(table, spec.name, spec.source, spec.dtype, "yes" if spec.in_model else "no",
                 spec.description.replace("{value}", "N"))
+    console.print(table)
+
+
+@group.command()
+@handle_errors()
+def feedback(
+    since: Annotated[dt.datetime | None, typer.Option(
+        "--since", formats=["%Y-%m-%d"], help="Only feedback recorded on or after this date (UTC).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write every row to this CSV file (default: show the newest here).")] = None,
+):
+    """Sales feedback as labels to study: every disposition recorded, with the score (night, grade, probability,
+    model and definition version) the rep saw; ``current`` marks each lead's latest."""
+    from pipeline import feedback as recorded
+    from pipeline import io
+
+    io.require_scores_store()
+    rows = recorded.read_feedback(since=since.date() if since else None)
+    leads = rows["lead_id"].nunique()
+    summary = f"{len(rows):,} dispositions of {leads:,} leads" + (f" recorded since {since:%Y-%m-%d}" if since else "")
+    if out is not None:
+        recorded.write_export(rows, out)
+        console.print(f"{summary} written to {escape(str(out.resolve()))}")
+        return
+    shown = rows.iloc[::-1].head(20)
+    table = Table(title=f"Sales feedback: {summary}" + (", the newest 20 (all of them: --out FILE.csv)"
+                                                          if len(rows) > len(shown) else ""))
+    for col in ("recorded", "lead", "night", "grade", "prob.", "model", "disposition", "comment", "by"):
+        table.add_column(col, overflow="fold")
+    for row in shown.itertuples(index=False):
+        add_row(table, f"{row.created_at:%Y-%m-%d %H:%M}", row.lead_id, f"{row.as_of_ts:%Y-%m-%d}", row.grade,
+                f"{row.probability:.1%}", f"v{row.model_version}", row.disposition_label
+                + ("" if row.current else " (since changed)"), row.comment, row.user_name)
     console.print(table)

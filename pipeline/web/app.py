@@ -1,10 +1,12 @@
 """The workspace: a FastAPI application with server-rendered pages (Jinja2, autoescaped) and a JSON API.
 
-Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}``, ``/runs``, ``/definition``
+Pages (signed-in users, session cookie): ``/queue`` (+ ``/queue.csv``), ``/leads/{id}`` (with sales' feedback form),
+``/runs``, ``/definition``
 (with the Approve/Reject forms of the user's team and, for an admin or data-science manager, Promote); ``/login`` and
 ``/health`` are the only routes open to anyone. ``/report`` (+ ``/report.html``, the same page as one file) shows
 ``leadscore report``'s numbers live from the stores. API (``/api/...``, bearer token from ``leadscore user token``):
-the same queue, lead, definition and runs as JSON, described at ``/api/docs`` (Swagger UI served from this app, no CDN).
+the same queue, lead, definition and runs as JSON, and recording a lead's feedback, described at ``/api/docs`` (Swagger
+UI served from this app, no CDN).
 """
 
 
@@ -26,9 +28,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 from starlette.middleware.sessions import SessionMiddleware
 
-from pipeline import io, signoff, users
+from pipeline import feedback, io, signoff, users
 from pipeline.steps import promote as promote_step
 from pipeline.web import data, definitions, reports
 from pipeline.web.security import LoginLimiter, csrf_token, csrf_valid, secret_key
@@ -38,6 +41,15 @@ SESSION_COOKIE = "leadscore_session"
 SESSION_MAX_AGE = 12 * 60 * 60  # a working day; then sign in again
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+
+
+class FeedbackIn(BaseModel):
+    """A rep's disposition of a lead; the score it is about is read from the published store, never sent."""
+
+    disposition: str = Field(description="One of: " + ", ".join(f"{k} ({v})" for k, v in feedback.DISPOSITIONS.items()))
+    comment: str = Field("", description=f"Optional, at most {feedback.MAX_COMMENT_CHARS} characters.")
+    night: str | None = Field(None, description="YYYY-MM-DD: the night of the score the rep saw; default the lead's "
+                                                "latest published night.")
 
 
 class NotSignedIn(Exception):
@@ -303,13 +315,49 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="queue-{night}.csv"'})
 
+    def visible_lead(user: users.User, lead_id: str) -> data.LeadDetail:
+        detail = data.lead_detail(user, lead_id, context, url=url)
+        if detail is None:
+            raise HTTPException(404, f"no scored lead {lead_id} that you may see")
+        return detail
+
+    def record_feedback(user: users.User, lead_id: str, body: FeedbackIn) -> dict:
+        """The one path of the page's form and the API: sales only (403), the lead page's visibility (404), then
+        ``feedback.record`` (422 for what it refuses)."""
+        with _answered_as({feedback.NotAllowed: 403, feedback.FeedbackError: 422, LookupError: 404}):
+            feedback.require_recorder(user)
+            visible_lead(user, lead_id)
+            return feedback.record(lead_id, disposition=body.disposition, comment=body.comment, night=body.night,
+                                   user=user, url=url)
+
+    def lead_view(request: Request, user: users.User, detail: data.LeadDetail, status_code: int = 200, **values):
+        values = {"done": "", "error": "", "comment": "", "disposition": "", **values}
+        return render(request, "lead.html", user, status_code, lead=detail, latest=detail.history.iloc[-1],
+                      can_record=feedback.may_record(user), dispositions=feedback.DISPOSITIONS,
+                      max_comment=feedback.MAX_COMMENT_CHARS, **values)
+
     @app.get("/leads/{lead_id}", response_class=HTMLResponse, include_in_schema=False)
-    def lead_page(request: Request, lead_id: str, user: PageUser):
+    def lead_page(request: Request, lead_id: str, user: PageUser, done: str = ""):
         detail = data.lead_detail(user, lead_id, context, url=url)
         if detail is None:
             return render(request, "error.html", user, 404, title="Lead not found",
                           message=f"No scored lead {lead_id} that you may see.")
-        return render(request, "lead.html", user, lead=detail, latest=detail.history.iloc[-1])
+        return lead_view(request, user, detail, done=done)
+
+    @app.post("/leads/{lead_id}/feedback", response_class=HTMLResponse, include_in_schema=False)
+    def lead_feedback_form(request: Request, lead_id: str, user: PageUser, csrf: Annotated[str, Form()] = "",
+                           disposition: Annotated[str, Form()] = "", comment: Annotated[str, Form()] = ""):
+        if not csrf_valid(request.session, csrf):
+            raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
+        try:
+            row = record_feedback(user, lead_id, FeedbackIn(disposition=disposition, comment=comment))
+        except HTTPException as exc:
+            if exc.status_code != 422:
+                raise
+            return lead_view(request, user, visible_lead(user, lead_id), 422, error=exc.detail, comment=comment,
+                             disposition=disposition)
+        done = f"Recorded: {feedback.label(row['disposition'])} (the {row['as_of_ts']:%Y-%m-%d} score)."
+        return RedirectResponse(f"/leads/{lead_id}?" + urlencode({"done": done}) + "#feedback", status_code=303)
 
     @app.get("/runs", response_class=HTMLResponse, include_in_schema=False)
     def runs_page(request: Request, user: PageUser, run: str | None = None):
@@ -389,7 +437,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         if request.url.path.startswith("/api") or (request.method != "GET"
-                                                    and not request.url.path.startswith("/definition/")):
+                                                    and not request.url.path.startswith(("/definition/", "/leads/"))):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return render(request, "error.html", session_user(request), exc.status_code, title=f"{exc.status_code}",
                       message=exc.detail)
@@ -428,12 +476,10 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                 "page": queue.page, "pages": queue.pages, "page_size": data.PAGE_SIZE,
                 "empty_reason": queue.empty_reason or None, "leads": _records(queue.page_rows)}
 
-    @app.get("/api/leads/{lead_id}", tags=["api"], summary="One lead: every night it was scored, its engagement "
-             "and sales touches")
+    @app.get("/api/leads/{lead_id}", tags=["api"], summary="One lead: every night it was scored, its engagement, "
+             "sales touches and sales feedback")
     def api_lead(lead_id: str, user: ApiUser) -> dict:
-        detail = data.lead_detail(user, lead_id, context, url=url)
-        if detail is None:
-            raise HTTPException(404, f"no scored lead {lead_id} that you may see")
+        detail = visible_lead(user, lead_id)
         history = detail.history[[c for c in ("as_of_ts", "probability", "score", "grade", "model_version",
                                               "definition_version", "owner_id", "company", "source",
                                               "reasons_positive", "reasons_negative") if c in detail.history]]
@@ -441,7 +487,19 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                 "created_ts": _fmt_ts(detail.created_ts, "%Y-%m-%dT%H:%M:%SZ") or None,
                 "nights": _records(history),
                 "engagement": _records(detail.events),
-                "sales_touches": _records(detail.touches)}
+                "sales_touches": _records(detail.touches),
+                "feedback": _records(detail.feedback)}
+
+    @app.post("/api/leads/{lead_id}/feedback", tags=["api"], status_code=201,
+              summary="Record sales feedback on a lead (sales users; a member on their own leads only)",
+              description="Stored with the grade, probability, model and definition version of the lead's published "
+                          "score of that night, and the token's user. Feedback never changes a published score; a "
+                          "lead's latest feedback is its current disposition, earlier ones are kept. 403: not a sales "
+                          "user; 404: no scored lead you may see; 422: unknown disposition, a comment too long, or a "
+                          "night the lead was not scored.")
+    def api_lead_feedback(lead_id: str, body: FeedbackIn, user: ApiUser) -> dict:
+        row = record_feedback(user, lead_id, body)
+        return {**_records(pd.DataFrame([row]))[0], "disposition_label": feedback.label(row["disposition"])}
 
     @app.get("/api/definition", tags=["api"], summary="A version's quality-lead definition (default the champion), "
              "its diff against the champion and its sign-off record")
@@ -486,6 +544,15 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
     return app
 
 
+@contextlib.contextmanager
+def _answered_as(statuses: dict[type[Exception], int]):
+    """What a call refuses, answered with the HTTP status of the first matching kind and its message."""
+    try:
+        yield
+    except tuple(statuses) as exc:
+        raise HTTPException(next(code for kind, code in statuses.items() if isinstance(exc, kind)), str(exc)) from None
+
+
 def _user_json(user: users.User) -> dict:
     return {"name": user.name, "team": user.team, "role": user.role, "owner": user.owner_key}
 
@@ -500,13 +567,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return out.to_dict(orient="records")
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a value starting like a formula gets a leading apostrophe."""
-    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+_cell = io.spreadsheet_cell
 
 
 def _csv(queue: data.Queue) -> str:

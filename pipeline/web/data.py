@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import io
+from pipeline import feedback, io
 from pipeline.users import User
 
 PAGE_SIZE = 50
@@ -242,10 +242,12 @@ class LeadDetail:
     contact: str
     title: str
     created_ts: pd.Timestamp | None
+    feedback: pd.DataFrame  # sales' dispositions of the lead, newest (the current one) first
 
 
 def lead_detail(user: User, lead_id: str, context: SourceContext, *, url: str | None = None) -> LeadDetail | None:
-    """One lead's nights, engagement and touches; None if it was never scored or (for a member) is not theirs."""
+    """One lead's nights, engagement, touches and sales feedback; None if it was never scored or (for a member) is not
+    theirs."""
     history = io.read_lead_scores(lead_id, url=url)
     if history.empty:
         return None
@@ -265,4 +267,5 @@ def lead_detail(user: User, lead_id: str, context: SourceContext, *, url: str | 
     info = leads.loc[key] if leads is not None and key in leads.index else None
     return LeadDetail(key, history, events, touches, str(info["contact"]) if info is not None else "",
                       str(info["title"]) if info is not None else "",
-                      info["created_ts"] if info is not None and pd.notna(info["created_ts"]) else None)
+                      info["created_ts"] if info is not None and pd.notna(info["created_ts"]) else None,
+                      feedback.lead_feedback(key, url=url))

@@ -27,7 +27,7 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")  # colours and bold, stripped before looking
 TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO   |WARNING|ERROR  ) ")  # a log line's start
 
 GROUPS = {
-    data_science: {"generate", "init", "train", "compare", "tune", "features"},
+    data_science: {"generate", "init", "train", "compare", "tune", "features", "feedback"},
     governance: {"definition", "approve", "promote", "rollback", "promotions"},
     operations: {"score", "nightly", "runs", "rejects", "monitor"},
     views: {"queue", "report"},
@@ -229,7 +229,7 @@ def test_help_lists_every_command():
     listed = set(re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE))
     expected = {"generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
                 "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features",
-                "doctor", "serve", "user"}
+                "feedback", "doctor", "serve", "user"}
     assert listed == expected
 
 
@@ -347,3 +347,34 @@ def test_json_log_format_writes_one_object_per_message_for_log_shippers(sink):
     assert records[0]["command"] == "runs" and "a1b2c3d4e5f6" in records[0]["message"]
     bad = runner.invoke(app, ["--log-format", "xml", "runs"])
     assert bad.exit_code == 2
+
+
+def test_feedback_exports_every_disposition_with_its_score_as_csv(sink, terminal, tmp_path):
+    import csv
+
+    from pipeline import feedback, users
+
+    io.write_scores(_scores(), AS_OF)
+    manager, _ = users.add_user("sam", team="sales", role="manager", password="manager-password")
+    feedback.record(1, disposition="bad_data", comment=f"=HYPERLINK(\"x\") {LINK}", user=manager)
+    feedback.record(2, disposition="working", user=manager)
+    feedback.record(2, disposition="not_a_fit", comment="in-house team", user=manager)
+
+    result = runner.invoke(app, ["feedback", "--out", str(tmp_path / "labels.csv")])
+    assert result.exit_code == 0, result.output
+    assert "3 dispositions of 2 leads written to" in _plain(result.stdout)
+    with (tmp_path / "labels.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["lead_id"], r["disposition"], r["current"]) for r in rows] == [
+        ("1", "bad_data", "True"), ("2", "working", "False"), ("2", "not_a_fit", "True")]
+    assert rows[0]["comment"] == f"'=HYPERLINK(\"x\") {LINK}"  # a spreadsheet shows it as text
+    assert (rows[2]["as_of_ts"], rows[2]["grade"], rows[2]["model_version"], rows[2]["definition_version"]) == (
+        "2026-06-01T00:00:00Z", "B", "3", "[red]def1")
+    assert rows[2]["disposition_label"] == "Not a fit" and rows[2]["user_name"] == "sam"
+
+    shown = runner.invoke(app, ["feedback"])
+    assert shown.exit_code == 0 and HYPERLINK not in shown.output
+    out = _plain(shown.stdout)
+    assert LINK in out and "Working it (since changed)" in out and "Not a fit" in out
+    later = runner.invoke(app, ["feedback", "--since", "2099-01-01"])
+    assert later.exit_code == 0 and "0 dispositions of 0 leads recorded since 2099-01-01" in _plain(later.stdout)

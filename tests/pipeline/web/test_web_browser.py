@@ -167,6 +167,24 @@ def test_the_api_page_renders_offline_for_a_signed_in_user(page):
     assert {"/api/queue", "/api/leads/{lead_id}", "/api/runs"} <= paths
 
 
+def test_a_rep_records_not_a_fit_with_a_comment_and_sees_it_in_the_history(page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _sign_in(page, "rep_01", path="/login?next=/leads/2")
+    assert page.current_url == page.base + "/leads/2"
+    assert page.find_element(By.ID, "no-feedback").text == "No feedback recorded yet."
+    Select(page.find_element(By.ID, "disposition")).select_by_visible_text("Not a fit")
+    page.find_element(By.ID, "feedback-comment").send_keys(f"runs it in-house {XSS}")
+    click_and_wait(page, page.find_element(By.ID, "record-feedback"))
+    assert page.current_url.startswith(page.base + "/leads/2?done=")
+    no_alert(page)
+    assert page.find_element(By.ID, "feedback-done").text == "Recorded: Not a fit (the 2026-06-08 score)."
+    [row] = page.find_elements(By.CSS_SELECTOR, "#feedback-history tbody tr")
+    assert "Not a fit (current)" in row.text and "rep_01" in row.text and "2026-06-08" in row.text
+    assert row.find_element(By.CSS_SELECTOR, "td.comment").text == f"runs it in-house {XSS}"
+
+
 SIGNERS = {"mia": ("marketing", "member"), "sam": ("sales", "member"), "ops": ("data-science", "admin")}
 
 
