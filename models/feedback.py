@@ -2,7 +2,7 @@
 
 Pure: frames in, a frame out. A rep may record several dispositions of a lead over time; the latest stands, so each
 lead counts once. The grade is the one the lead was handed over with (the caller's hand-off frame, e.g.
-``models.views.hand_offs``), not the one the rep saw when recording: marketing is judged on what it delivered.
+``models.views.first_hand_offs``), not the one the rep saw when recording: marketing is judged on what it delivered.
 """
 
 from __future__ import annotations

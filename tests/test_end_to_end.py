@@ -536,6 +536,35 @@ def test_marketing_reads_the_report_in_a_browser_and_campaign_names_stay_text(wo
         assert '<section id="marketing">' in saved.read_text() and "&lt;script&gt;alert(1)" in saved.read_text()
 
 
+def test_marketing_reads_what_sales_said_of_each_campaigns_leads(workdir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pipeline import users
+    from pipeline.web import create_app
+
+    users.add_user("sally", team="sales", role="manager", password="e2e-password")
+    token = {"Authorization": f"Bearer {users.issue_token('sally')}"}
+    first = io.read_score_history().sort_values(["as_of_ts", "lead_id"]).drop_duplicates("lead_id")
+    leads = pd.read_parquet(workdir / "sources" / "leads.parquet")
+    picked = first.merge(leads[["lead_id", "first_campaign_id"]], on="lead_id").dropna(subset=["first_campaign_id"])
+    campaign = picked["first_campaign_id"].iloc[0]
+    same = picked[picked["first_campaign_id"] == campaign].head(2)
+    client = TestClient(create_app(secret="e2e-" + "f" * 40, params=workdir / "params.yaml"))
+    for lead_id, disposition in zip(same["lead_id"], ["not_a_fit", "working"], strict=False):
+        answer = client.post(f"/api/leads/{lead_id}/feedback", json={"disposition": disposition}, headers=token)
+        assert answer.status_code == 201, answer.text
+    _invoke("report", "--out", str(tmp_path / "report.html"))
+    page = (tmp_path / "report.html").read_text()
+    part = page[page.index("What sales said of each campaign"):]
+    rows = _rows_of(re.search(r"(<table>.*?</table>)", part, re.DOTALL).group(1))
+    names = pd.read_parquet(workdir / "sources" / "campaigns.parquet").set_index("campaign_id")["name"]
+    said = [r for r in rows if r["campaign"] == names[campaign]]
+    assert sum(int(r["with feedback"]) for r in said) == len(same)
+    if len(same) == 2 and same["grade"].nunique() == 1:
+        [row] = said
+        assert (row["not a fit"], row["working it"]) == ("50.0%", "50.0%")
+
+
 def test_nightly_on_postgresql_publishes_the_rows_it_publishes_on_sqlite(workdir, postgres_url, monkeypatch):
     as_of = pd.Timestamp(AS_OF, tz="UTC")
     lite = io.read_scores(as_of=as_of)
@@ -607,5 +636,5 @@ def test_help_lists_the_commands():
     assert sorted(listed) == sorted([
         "generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
         "definition", "score", "nightly", "runs", "rejects", "queue", "monitor", "report", "features", "doctor",
-        "serve", "user",
+        "serve", "user", "feedback",
     ])

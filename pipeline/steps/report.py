@@ -20,8 +20,10 @@ import pandas as pd
 
 from models import report_plots
 from models.definition import definition_version
+from models.feedback import dispositions_by_campaign
 from models.monitoring import BREACH, MonitorResult, assess
 from models.views import escalations, first_hand_offs, follow_up, marketing_view, sales_view
+from pipeline import feedback as sales_feedback
 from pipeline import signoff, tracking
 from pipeline.config import Config
 from pipeline.report_page import (
@@ -50,6 +52,7 @@ class Report:
     monitor: MonitorResult
     marketing: dict[str, pd.DataFrame]
     sales: dict[str, pd.DataFrame]
+    dispositions: pd.DataFrame  # sales' feedback per campaign and hand-off grade (models.feedback)
     drift: pd.DataFrame | None
     drift_night: str | None
     observed_until: pd.Timestamp
@@ -98,11 +101,14 @@ def build(config: Config, sources: Path | None = None, *, url: str | None = None
                          observed_until=evidence.observed_until)
     sales = sales_view(followed, handed, sla_hours_by_grade=params.sla_hours_by_grade, grade_order=order,
                        speed_bucket_hours=params.follow_up_buckets_hours, **interval)
+    dispositions = dispositions_by_campaign(
+        sales_feedback.read_feedback(url=url), handed, tables["leads"], tables.get("campaigns"),
+        dispositions=list(sales_feedback.DISPOSITIONS), grade_order=order)
     night, drift = latest_drift(config)
     sections = [
         _definition_section(config, url),
         _promises_section(config, checked),
-        _marketing_section(config, marketing),
+        _marketing_section(config, marketing, dispositions),
         _sales_section(config, followed, sales, order),
         _drift_section(config, night, drift),
     ]
@@ -111,7 +117,8 @@ def build(config: Config, sources: Path | None = None, *, url: str | None = None
         subtitle=(f"data up to {evidence.observed_until:%Y-%m-%d %H:%M} UTC · {len(evidence.nights)} scored nights, "
                   f"{len(evidence.matured)} matured · {len(handed):,} leads handed to sales"),
         verdict=checked.message, breach=checked.exit_code == BREACH, sections=sections, monitor=checked,
-        marketing=marketing, sales=sales, drift=drift, drift_night=night, observed_until=evidence.observed_until)
+        marketing=marketing, sales=sales, dispositions=dispositions, drift=drift, drift_night=night,
+        observed_until=evidence.observed_until)
 
 
 def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResult:
@@ -246,7 +253,7 @@ def _ledger_note(config: Config) -> str:
             "leads (matured hand-offs for the realized ones), too few to judge on.")
 
 
-def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame]) -> Section:
+def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame], dispositions: pd.DataFrame) -> Section:
     quality = " or ".join(config.monitor.quality_grades)
     currency = config.report.currency
     money = lambda v: "–" if pd.isna(v) else f"{v:,.2f} {currency}"  # noqa: E731
@@ -270,8 +277,32 @@ def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame]) -> Se
         table(campaigns, {"campaign": str, "channel": str, **common, **costs}, headers=headers, **_few(config)),
         "<h3>By lead source</h3>",
         table(marketing["source"], {"source": str, **common}, headers=headers, **_few(config)),
+        *_dispositions_part(config, dispositions),
     ]
     return Section("marketing", "Marketing: quality leads and wins by campaign, channel and source", "\n".join(body))
+
+
+def _dispositions_part(config: Config, dispositions: pd.DataFrame) -> list[str]:
+    """What sales said of each campaign's leads, by the grade they were handed over in."""
+    given = dispositions[dispositions["with_feedback"] > 0]
+    title = "<h3>What sales said of each campaign's leads</h3>"
+    if given.empty:
+        return [title, paragraph("No sales feedback recorded yet: a rep records it on the lead's page in the workspace "
+                                 "(or POST /api/leads/{id}/feedback).", "note")]
+    least = config.report.min_matured
+    shares = {f"share_{d}": percent for d in sales_feedback.DISPOSITIONS}
+    named = {f"share_{d}": words.lower() for d, words in sales_feedback.DISPOSITIONS.items()}
+    return [
+        title,
+        paragraph("Each lead's latest disposition, by the campaign that brought it and the grade it was handed over "
+                  f"in; shares of the leads with feedback. Greyed: fewer than {least} leads with feedback. Feedback "
+                  "never changes a score.", "note"),
+        table(given, {"campaign": str, "grade": str, "leads": number, "with_feedback": number,
+                      "feedback_share": percent, **shares},
+              headers={"leads": "handed over", "with_feedback": "with feedback",
+                       "feedback_share": "share with feedback", **named},
+              few={c: (lambda r: r["with_feedback"] < least) for c in shares}),
+    ]
 
 
 def _sales_section(config: Config, followed: pd.DataFrame, sales: dict[str, pd.DataFrame],

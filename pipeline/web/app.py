@@ -531,6 +531,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                 "coverage": None if pd.isna(checked.coverage) else float(checked.coverage),
                 "marketing": {k: _records(v) for k, v in report.marketing.items()},
                 "sales": {k: _records(v) for k, v in report.sales.items()},
+                "dispositions": _records(report.dispositions),
                 "drift": {"night": report.drift_night,
                           "columns": _records(report.drift) if report.drift is not None else []}}
 
