@@ -66,7 +66,7 @@ def engagement_specs(params: EngagementParams) -> list[FeatureSpec]:
     # Time-decayed engagement (each event weighs exp(-ln 2 · age / h)): recent events, the latest counting
     # most. Told with what it is made of: the events of the matching window and the most recent one.
     specs += [FeatureSpec(f"eng__decayed_events_hl{_hl(h)}d", s, NUMBER,
-                          f"engaged {{value}} times {window_words(w)}, most recently {{ago}}",
+                          f"engaged {{value}} times {window_words(w)}, the most recent counting most",
                           missing="has never engaged",
                           context=(f"eng__events_{w}d", "eng__days_since_last_event"))
               for h in params.half_lives_days for w in [_decay_window(h, params.windows_days)]]

@@ -147,7 +147,7 @@ class FeatureSpec:
         if n == 0:
             return f"has not engaged {window} (last time {days_ago(days)})"
         only = against and typical is not None and n < typical
-        return _fill(self.description, n, count=n, only=only).replace("{ago}", days_ago(days))
+        return f"{_fill(self.description.split(',')[0], n, count=n, only=only)}, most recently {days_ago(days)}"
 
 
 # event type: (counted, with {value}; what it did last; a count of one; none of it)
