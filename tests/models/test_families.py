@@ -49,18 +49,23 @@ def data():
     return X.iloc[:2000], y[:2000], X.iloc[2000:], y[2000:]
 
 
+def _params(config):
+    """The train section with points rules for the frame's columns."""
+    return config.train.model_copy(update={
+        "points": config.train.points.model_copy(update={
+            "windows_days": [7, 30], "decay": [1.0, 0.5],
+            "engagement": {"web_visit": 2.0, "pricing_page_visit": 10.0},
+            "fit": {"fit__seniority": {"student": -25.0}}}),
+    })
+
+
 @pytest.mark.parametrize(("family", "kind"), [("lgbm", LgbmModel), ("logreg", LogRegModel),
                                                ("points", PointsModel)])
 def test_each_family_fits_and_ranks_better_than_chance(data, config, family, kind):
     from sklearn.metrics import roc_auc_score
 
     X_train, y_train, X_valid, y_valid = data
-    params = config.train.model_copy(update={
-        "points": config.train.points.model_copy(update={
-            "windows_days": [7, 30], "decay": [1.0, 0.5],
-            "engagement": {"web_visit": 2.0, "pricing_page_visit": 10.0},
-            "fit": {"fit__seniority": {"student": -25.0}}}),
-    })
+    params = _params(config)
     model = fit_family(family, X_train, y_train, X_valid, y_valid, params=params)
     assert isinstance(model, kind)
     assert roc_auc_score(y_valid, model.predict_raw(X_valid)) > 0.65
@@ -74,12 +79,7 @@ def test_contributions_add_up_to_the_margin_and_centre_on_the_training_rows(data
     from scipy.special import logit
 
     X_train, y_train, X_valid, y_valid = data
-    params = config.train.model_copy(update={
-        "points": config.train.points.model_copy(update={
-            "windows_days": [7, 30], "decay": [1.0, 0.5],
-            "engagement": {"web_visit": 2.0, "pricing_page_visit": 10.0},
-            "fit": {"fit__seniority": {"student": -25.0}}}),
-    })
+    params = _params(config)
     model = fit_family(family, X_train, y_train, X_valid, y_valid, params=params)
     contrib = model.contributions(X_valid)
     assert contrib.shape == (len(X_valid), X_valid.shape[1] + 1)
