@@ -6,6 +6,7 @@ Names carry source and window (``eng__email_click_30d``). Each builder module de
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from features.engagement import engagement_specs
@@ -23,7 +24,9 @@ def build_catalog(params) -> list[FeatureSpec]:
     if params.history:
         specs += history_specs(params.history_recent_leads_days)
     specs += sales_specs(params.sales_touches)
-    return specs
+    labels = getattr(params, "labels", {})
+    return [dataclasses.replace(s, labels=(*s.labels, *labels[s.name].items())) if s.name in labels else s
+            for s in specs]
 
 
 def model_features(params) -> list[str]:

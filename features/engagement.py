@@ -24,7 +24,7 @@ import pandas as pd
 
 from features.params import EngagementParams
 from features.point_in_time import encode_entities
-from features.specs import COUNT, DAYS, NUMBER, RATIO, FeatureSpec, event_phrase, window_words
+from features.specs import COUNT, DAYS, NUMBER, RATIO, FeatureSpec, event_words, window_words
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 
@@ -40,26 +40,40 @@ def _windows(params: EngagementParams) -> list[int]:
     return sorted(needed)
 
 
+def _decay_window(h: float, windows: list[int]) -> int:
+    """The published window a half-life's engagement is told with: the shortest at least as long."""
+    longer = [w for w in sorted(windows) if w >= h]
+    return longer[0] if longer else max(windows)
+
+
 def engagement_specs(params: EngagementParams) -> list[FeatureSpec]:
     s = "engagement"
     specs = []
     for t in params.event_types:
-        counted, _ = event_phrase(t)
-        specs += [FeatureSpec(f"eng__{t}_{w}d", s, COUNT, f"{counted} {window_words(w)}")
+        counted, _, one, none = event_words(t)
+        specs += [FeatureSpec(f"eng__{t}_{w}d", s, COUNT, f"{counted} {window_words(w)}",
+                              zero=f"{none} {window_words(w)}", one=f"{one} {window_words(w)}" if one else "")
                   for w in params.windows_days]
-    specs += [FeatureSpec(f"eng__events_{w}d", s, COUNT, f"engaged {{value}} times {window_words(w)}")
+    specs += [FeatureSpec(f"eng__events_{w}d", s, COUNT, f"engaged {{value}} times {window_words(w)}",
+                          zero=f"has not engaged {window_words(w)}")
               for w in params.windows_days]
     for t in params.event_types:
-        _, once = event_phrase(t)
+        _, once, _, _ = event_words(t)
         specs.append(FeatureSpec(f"eng__days_since_last_{t}", s, DAYS, f"last {once} {{value}} days ago",
                                  missing=f"never {once}"))
     specs.append(FeatureSpec("eng__days_since_last_event", s, DAYS, "last engaged {value} days ago",
                              missing="has never engaged"))
+    # Time-decayed engagement (each event weighs exp(-ln 2 · age / h)): recent events, the latest counting
+    # most. Told with what it is made of: the events of the matching window and the most recent one.
     specs += [FeatureSpec(f"eng__decayed_events_hl{_hl(h)}d", s, NUMBER,
-                          f"recent engagement of {{value}} events, weighted by a {h:g}-day half-life")
-              for h in params.half_lives_days]
+                          f"engaged {{value}} times {window_words(w)}, the most recent counting most",
+                          missing="has never engaged",
+                          context=(f"eng__events_{w}d", "eng__days_since_last_event"))
+              for h in params.half_lives_days for w in [_decay_window(h, params.windows_days)]]
     specs += [FeatureSpec(f"eng__high_intent_{w}d", s, COUNT,
-                          f"showed {{value}} buying signals (pricing page, demo or contact request) {window_words(w)}")
+                          f"showed {{value}} buying signals (pricing page, demo or contact request) {window_words(w)}",
+                          one=f"showed one buying signal (pricing page, demo or contact request) {window_words(w)}",
+                          zero=f"no buying signal (pricing page, demo or contact request) {window_words(w)}")
               for w in params.high_intent.windows_days]
     specs.append(FeatureSpec("eng__days_since_last_high_intent", s, DAYS, "last buying signal {value} days ago",
                              missing="no buying signal yet"))
@@ -67,8 +81,10 @@ def engagement_specs(params: EngagementParams) -> list[FeatureSpec]:
     specs.append(FeatureSpec(f"eng__trend_{r}d_vs_{b}d", s, RATIO,
                              f"engaging {{value}}x as much in the last {r} days as in the {b} days before"))
     specs += [
-        FeatureSpec("eng__campaigns_touched", s, COUNT, "engaged with {value} different campaigns"),
-        FeatureSpec("eng__channels_touched", s, COUNT, "engaged through {value} different channels"),
+        FeatureSpec("eng__campaigns_touched", s, COUNT, "engaged with {value} different campaigns",
+                    one="engaged with one campaign", zero="has not engaged with any campaign"),
+        FeatureSpec("eng__channels_touched", s, COUNT, "engaged through {value} different channels",
+                    one="engaged through one channel", zero="has not engaged through any channel"),
     ]
     return specs
 

@@ -16,7 +16,17 @@ import numpy as np
 import pandas as pd
 
 from features.params import FitParams
-from features.specs import CATEGORY, DAYS, FLAG, NUMBER, FeatureSpec
+from features.specs import (
+    CATEGORY,
+    COUNTRY_LABELS,
+    DAYS,
+    DEPARTMENT_LABELS,
+    FLAG,
+    NUMBER,
+    SENIORITY_LABELS,
+    SOURCE_LABELS,
+    FeatureSpec,
+)
 from features.timeutil import SECONDS_PER_DAY, to_seconds
 
 _WORDS = {
@@ -29,27 +39,40 @@ _WORDS = {
 }
 
 
+CHANNEL_LABELS = {"email": "an email campaign", "paid_search": "a paid search campaign",
+                  "paid_social": "a paid social campaign", "webinar": "a webinar", "trade_show": "a trade show",
+                  "content_syndication": "syndicated content", "partner": "a partner campaign"}
+# Built-in words for the codes of a column (params.yaml's features.labels adds to and overrides them)
+_LABELS = {"country": COUNTRY_LABELS, "source": SOURCE_LABELS}
+
+
+def _labels(column: str) -> tuple:
+    return tuple(_LABELS.get(column, {}).items())
+
+
 def fit_specs(params: FitParams) -> list[FeatureSpec]:
     s = "fit"
-    specs = [FeatureSpec(f"fit__{c}", s, CATEGORY, _WORDS.get(c, f"{c}: {{value}}"), missing=f"{c} unknown")
+    specs = [FeatureSpec(f"fit__{c}", s, CATEGORY, _WORDS.get(c, f"{c}: {{value}}"), missing=f"{c} unknown",
+                         labels=_labels(c))
              for c in params.lead_categorical]
     specs += [FeatureSpec(f"fit__account_{c}", s, CATEGORY,
                           _WORDS.get(f"{c}_account", _WORDS.get(c, f"company {c}: {{value}}")),
-                          missing=f"company {c} unknown") for c in params.account_categorical]
+                          missing=f"company {c} unknown", labels=_labels(c)) for c in params.account_categorical]
     specs += [FeatureSpec(f"fit__account_{c}", s, NUMBER, _WORDS.get(c, f"company {c}: {{value}}"),
                           missing=f"company {c} unknown") for c in params.account_numeric]
     if params.seniority_rules:
-        specs.append(FeatureSpec("fit__seniority", s, CATEGORY, "job title reads as {value} level",
-                                 missing="no job title"))
+        specs.append(FeatureSpec("fit__seniority", s, CATEGORY, "job title reads as {value}",
+                                 missing="no job title", labels=tuple(SENIORITY_LABELS.items())))
     if params.department_rules:
-        specs.append(FeatureSpec("fit__department", s, CATEGORY, "works in the {value} department",
-                                 missing="no job title"))
+        specs.append(FeatureSpec("fit__department", s, CATEGORY, "works in {value}",
+                                 missing="no job title", labels=tuple(DEPARTMENT_LABELS.items())))
     specs += [
         FeatureSpec("fit__company_size_band", s, CATEGORY, "company of {value} employees",
                     missing="company size unknown"),
-        FeatureSpec("fit__free_email", s, FLAG, "signed up with a free email address"),
-        FeatureSpec("fit__first_campaign_channel", s, CATEGORY, "first came through a {value} campaign",
-                    missing="not from a campaign"),
+        FeatureSpec("fit__free_email", s, FLAG, "signed up with a free email address",
+                    zero="signed up with a work email address"),
+        FeatureSpec("fit__first_campaign_channel", s, CATEGORY, "first came through {value}",
+                    missing="not from a campaign", labels=tuple(CHANNEL_LABELS.items())),
         FeatureSpec("lead__age_days", "lead", DAYS, "became a lead {value} days ago"),
     ]
     return specs

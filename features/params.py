@@ -104,6 +104,28 @@ class FeatureParams(Section):
     history: bool = True
     history_recent_leads_days: int = Field(365, ge=1)  # window of hist__account_other_leads_<N>d
     sales_touches: SalesTouchParams = SalesTouchParams()
+    # How category codes read in reasons: {feature column: {code: words}}, over the built-in words (country
+    # names, "C-level", ...); a code nobody labelled shows with underscores as spaces ("paid_search" → "paid search").
+    labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _labels_name_category_features(self) -> FeatureParams:
+        known = category_features(self.fit)
+        for column, words in self.labels.items():
+            if column not in known:
+                raise ValueError(f"labels.{column}: not a category feature; expected one of {', '.join(known)}")
+            empty = [code for code, text in words.items() if not text.strip()]
+            if empty:
+                raise ValueError(f"labels.{column}: empty words for {', '.join(empty)}")
+        return self
+
+
+def category_features(fit: FitParams) -> list[str]:
+    """The category feature columns the fit builder emits for these params (what labels may name)."""
+    names = [f"fit__{c}" for c in fit.lead_categorical] + [f"fit__account_{c}" for c in fit.account_categorical]
+    names += ["fit__seniority"] if fit.seniority_rules else []
+    names += ["fit__department"] if fit.department_rules else []
+    return [*names, "fit__company_size_band", "fit__first_campaign_channel"]
 
 
 ColumnType = Literal["numeric", "categorical", "boolean", "date", "text"]

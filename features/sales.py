@@ -18,10 +18,11 @@ from features.timeutil import SECONDS_PER_DAY, to_seconds
 def sales_specs(params) -> list[FeatureSpec]:
     use = params.use_in_model
     specs = [FeatureSpec(f"sales__touches_{w}d", "sales", COUNT, f"sales touched the lead {{value}} times "
-                         f"{window_words(w)}", in_model=use) for w in params.windows_days]
+                         f"{window_words(w)}", zero=f"sales has not touched the lead {window_words(w)}",
+                         in_model=use) for w in params.windows_days]
     specs += [
         FeatureSpec("sales__touches_total", "sales", COUNT, "sales touched the lead {value} times so far",
-                    in_model=use),
+                    zero="sales has not touched the lead yet", in_model=use),
         FeatureSpec("sales__days_since_last_touch", "sales", DAYS, "last sales touch {value} days ago",
                     missing="sales has not touched the lead yet", in_model=use),
     ]

@@ -10,6 +10,12 @@
 Each fitted family exposes ``predict_raw(X)``: a number that ranks leads. The calibrator turns it into a
 probability; ``raw_is_probability`` says whether it is already on the probability scale.
 
+Each also explains itself: ``contributions(X)`` gives one column per feature of ``X`` plus a last bias column
+(LightGBM's ``pred_contrib`` layout) whose row sums are the model's margin: log-odds for ``lgbm`` (TreeSHAP)
+and ``logreg`` (coefficient × transformed value relative to the training mean, a category's one-hot columns
+summed back to it), points for ``points`` (the points each rule gave relative to the training average). The
+bias is the average lead's margin; ``margin_to_raw`` turns a margin into ``predict_raw``'s scale.
+
 Each fitted family is also data: ``family_to_artifacts(model)`` gives its files as text (LightGBM's own model
 text, JSON for the others) and ``family_from_artifacts(family, files)`` rebuilds it with this code, predicting
 exactly what it predicted before. Nothing is pickled.
@@ -49,6 +55,12 @@ class LgbmModel:
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Per-feature log-odds contributions (TreeSHAP), last column the bias."""
         return self.booster.predict(X, pred_contrib=True)
+
+
+def margin_to_raw(model, margin: np.ndarray) -> np.ndarray:
+    """A contributions row sum on ``predict_raw``'s scale: the logistic function of log-odds, or points as they are."""
+    margin = np.asarray(margin, dtype=float)
+    return expit(margin) if model.raw_is_probability else margin
 
 
 @dataclass
@@ -94,6 +106,7 @@ class LogRegModel:
     raw_is_probability: bool = True
     logged: list[str] = field(default_factory=list)
     legacy_log: bool = False
+    design_mean: list[float] = field(default_factory=list)  # the training rows' mean design row (for reasons)
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline, *, logged=()) -> LogRegModel:
@@ -148,12 +161,33 @@ class LogRegModel:
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return expit(self.design(X) @ np.asarray(self.coef) + self.intercept)
 
+    def design_owners(self) -> list[str]:
+        """The input column each design column comes from (one-hot slots and missing indicators included)."""
+        owners = [c.name for c in self.categorical for _ in range(c.width)]
+        return owners + list(self.numeric) + [self.numeric[i] for i in self.indicators]
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Log-odds per column of ``X``: coefficient × (design value − training mean), summed over a column's
+        design columns; last column the bias (intercept + coefficients × mean design row)."""
+        design = self.design(X)
+        coef = np.asarray(self.coef)
+        mean = np.asarray(self.design_mean) if self.design_mean else np.zeros(len(coef))
+        columns = list(X.columns)
+        owner = np.array([columns.index(name) for name in self.design_owners()], dtype=np.int64)
+        to_columns = np.zeros((len(coef), len(columns)))
+        to_columns[np.arange(len(coef)), owner] = 1.0
+        out = np.empty((len(X), len(columns) + 1))
+        out[:, :-1] = ((design - mean) * coef) @ to_columns
+        out[:, -1] = self.intercept + float(mean @ coef)
+        return out
+
     def to_dict(self) -> dict:
         return {"categorical": [{"name": c.name, "levels": c.levels, "infrequent": c.infrequent}
                                 for c in self.categorical],
                 "numeric": self.numeric, "medians": self.medians, "indicators": self.indicators,
                 "means": self.means, "scales": self.scales, "coef": self.coef, "intercept": self.intercept,
-                "logged": self.logged, **({"legacy_log": True} if self.legacy_log else {})}
+                "logged": self.logged, **({"legacy_log": True} if self.legacy_log else {}),
+                **({"design_mean": self.design_mean} if self.design_mean else {})}
 
     @classmethod
     def from_dict(cls, state: Mapping) -> LogRegModel:
@@ -164,7 +198,8 @@ class LogRegModel:
                    scales=[float(v) for v in state["scales"]], coef=[float(v) for v in state["coef"]],
                    intercept=float(state["intercept"]), logged=list(state.get("logged", [])),
                    # stored before the choice existed: every numeric column was log-scaled after imputing
-                   legacy_log=bool(state.get("legacy_log", "logged" not in state)))
+                   legacy_log=bool(state.get("legacy_log", "logged" not in state)),
+                   design_mean=[float(v) for v in state.get("design_mean", [])])
 
 
 @dataclass
@@ -176,17 +211,34 @@ class PointsModel:
     windows_days: list[int]
     fit_points: dict[str, dict[str, float]] = field(default_factory=dict)
     raw_is_probability: bool = False
+    mean_points: dict[str, float] = field(default_factory=dict)  # each rule's average on the training rows
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return points_score(X, self.engagement_points, self.decay, self.windows_days, self.fit_points)
 
+    def rule_points(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The points each rule gave, by the feature column that tells it (an engagement rule: its widest window)."""
+        return rule_points(X, self.engagement_points, self.decay, self.windows_days, self.fit_points)
 
-def points_score(X: pd.DataFrame, engagement_points: dict[str, float], decay: list[float],
-                 windows_days: list[int], fit_points: dict[str, dict[str, float]]) -> np.ndarray:
-    """Points per event in each age band (``windows_days``), weighted by ``decay``, plus fit points."""
-    score = np.zeros(len(X))
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """Points per column of ``X``: each rule's points relative to its training average; last column the
+        bias (the average lead's points)."""
+        columns = list(X.columns)
+        out = np.zeros((len(X), len(columns) + 1))
+        for column, points in self.rule_points(X).items():
+            mean = self.mean_points.get(column, 0.0)
+            out[:, columns.index(column)] += points - mean
+            out[:, -1] += mean
+        return out
+
+
+def rule_points(X: pd.DataFrame, engagement_points: dict[str, float], decay: list[float],
+                windows_days: list[int], fit_points: dict[str, dict[str, float]]) -> dict[str, np.ndarray]:
+    """Points per event in each age band (``windows_days``), weighted by ``decay``, and fit points, per rule."""
+    out = {}
     for event_type, points in engagement_points.items():
         previous = np.zeros(len(X))
+        score = np.zeros(len(X))
         for weight, w in zip(decay, windows_days, strict=True):
             column = f"eng__{event_type}_{w}d"
             if column not in X.columns:
@@ -194,11 +246,36 @@ def points_score(X: pd.DataFrame, engagement_points: dict[str, float], decay: li
             cumulative = X[column].to_numpy(dtype=float)
             score += points * weight * (cumulative - previous)
             previous = cumulative
+        out[column] = score
     for column, table in fit_points.items():
         if column not in X.columns:
             raise ValueError(f"points rules need feature {column}, which the feature set does not build")
-        values = X[column].astype("object").astype(str).to_numpy()
-        score += np.array([table.get(v, 0.0) for v in values])
+        out[column] = out.get(column, 0.0) + _fit_rule_points(X[column], table)
+    return out
+
+
+def _fit_rule_points(values: pd.Series, table: dict[str, float]) -> np.ndarray:
+    """A fit rule's points per row: categories by their text, numbers (a flag) by value, so that a flag's
+    rule ``{"1": -15}`` applies to 1, 1.0 and "1" alike (the scorer hands the model float columns)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+        text = values.astype("object").astype(str).to_numpy()
+        return np.array([table.get(v, 0.0) for v in text])
+    numbers = values.to_numpy(dtype=float)
+    points = np.zeros(len(values))
+    for key, value in table.items():
+        try:
+            points[numbers == float(key)] += value
+        except ValueError:  # a key that is no number matches no number
+            continue
+    return points
+
+
+def points_score(X: pd.DataFrame, engagement_points: dict[str, float], decay: list[float],
+                 windows_days: list[int], fit_points: dict[str, dict[str, float]]) -> np.ndarray:
+    """The points of every rule added up."""
+    score = np.zeros(len(X))
+    for points in rule_points(X, engagement_points, decay, windows_days, fit_points).values():
+        score = score + points
     return score
 
 
@@ -249,7 +326,9 @@ def make_logreg(categorical: list[str], numeric: list[str], *, C: float, seed: i
 def _fit_logreg(X: pd.DataFrame, y, categorical: list[str], numeric: list[str], logged: list[str], *,
                 params: TrainParams) -> LogRegModel:
     pipeline = make_logreg(categorical, numeric, C=params.logreg.C, seed=params.seed)
-    return LogRegModel.from_pipeline(pipeline.fit(_as_objects(log_scaled(X, logged)), np.asarray(y)), logged=logged)
+    model = LogRegModel.from_pipeline(pipeline.fit(_as_objects(log_scaled(X, logged)), np.asarray(y)), logged=logged)
+    model.design_mean = model.design(X).mean(axis=0).tolist()
+    return model
 
 
 def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame | None = None, y_valid=None, *,
@@ -284,7 +363,8 @@ def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFram
         model = PointsModel(engagement_points=dict(rules.engagement), decay=list(rules.decay),
                             windows_days=list(rules.windows_days),
                             fit_points={k: dict(v) for k, v in rules.fit.items()})
-        model.predict_raw(X_train.head(1))  # fail now, not at scoring time, if a rule names a missing feature
+        # fails now, not at scoring time, if a rule names a missing feature
+        model.mean_points = {c: float(np.mean(v)) for c, v in model.rule_points(X_train).items()}
         return model
     raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")
 
@@ -311,7 +391,8 @@ def family_to_artifacts(model: object) -> dict[str, str]:
     if family == "logreg":
         return {LOGREG_FILE: json.dumps(model.to_dict())}
     return {POINTS_FILE: json.dumps({"engagement_points": model.engagement_points, "decay": model.decay,
-                                     "windows_days": model.windows_days, "fit_points": model.fit_points})}
+                                     "windows_days": model.windows_days, "fit_points": model.fit_points,
+                                     **({"mean_points": model.mean_points} if model.mean_points else {})})}
 
 
 def family_from_artifacts(family: str, files: Mapping[str, str]) -> object:
@@ -326,5 +407,6 @@ def family_from_artifacts(family: str, files: Mapping[str, str]) -> object:
                            decay=[float(v) for v in rules["decay"]],
                            windows_days=[int(v) for v in rules["windows_days"]],
                            fit_points={col: {k: float(v) for k, v in table.items()}
-                                       for col, table in rules["fit_points"].items()})
+                                       for col, table in rules["fit_points"].items()},
+                           mean_points={col: float(v) for col, v in rules.get("mean_points", {}).items()})
     raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(FAMILIES)}")

@@ -25,7 +25,7 @@ import pandas as pd
 
 from models.calibration import ProbabilityCalibrator
 from models.drift import build_reference
-from models.families import family_from_artifacts, family_of, family_to_artifacts
+from models.families import family_from_artifacts, family_of, family_to_artifacts, margin_to_raw
 
 SCORE_COLUMNS = ["probability", "score", "grade"]
 
@@ -51,6 +51,8 @@ class LeadScorer:
     catalog: dict = field(default_factory=dict)  # feature name → FeatureSpec, frozen at training time
     definition_version: str = ""
     drift_reference: dict = field(default_factory=dict)  # models.drift reference of the validation slice
+    feature_means: dict = field(default_factory=dict)  # numeric feature → its mean on the reference rows
+    base_probability: float | None = None  # the average lead's calibrated probability (``explain``'s base)
 
     def to_artifacts(self) -> dict[str, str]:
         """The scorer as named text files: JSON, plus the model family's own files (``models.families``)."""
@@ -63,9 +65,11 @@ class LeadScorer:
             "grade_thresholds": [[grade, float(minimum)] for grade, minimum in self.grade_thresholds.items()],
             "calibrator": self.calibrator.to_dict(),
             "definition_version": self.definition_version,
+            **({} if self.base_probability is None else {"base_probability": float(self.base_probability)}),
         }
         reference = {"reference_quantiles": np.asarray(self.reference_quantiles, dtype=float).tolist(),
-                     "drift_reference": self.drift_reference}
+                     "drift_reference": self.drift_reference,
+                     "feature_means": {k: float(v) for k, v in self.feature_means.items()}}
         catalog = {name: dataclasses.asdict(spec) for name, spec in self.catalog.items()}
         return {SCORER_FILE: json.dumps(scorer, indent=1), REFERENCE_FILE: json.dumps(reference),
                 CATALOG_FILE: json.dumps(catalog, indent=1), **model_files}
@@ -94,6 +98,8 @@ class LeadScorer:
             catalog={name: feature_spec(**fields) for name, fields in catalog.items()},
             definition_version=str(scorer["definition_version"]),
             drift_reference=reference["drift_reference"],
+            feature_means={k: float(v) for k, v in reference.get("feature_means", {}).items()},
+            base_probability=None if scorer.get("base_probability") is None else float(scorer["base_probability"]),
         )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -136,38 +142,97 @@ class LeadScorer:
         out = pd.DataFrame({"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
                            index=frame.index)
         if reasons:
-            out = out.join(self.reasons(X))
+            out = out.join(self.reasons(X, probability=p))
         return out
 
-    def reasons(self, X: pd.DataFrame, *, positive: int = 3, negative: int = 2) -> pd.DataFrame:
-        """The strongest contributions for and against each lead, in words, with the lead's own values.
+    def explain(self, X: pd.DataFrame, *, probability: np.ndarray | None = None) -> Explanation:
+        """Each feature's effect on each lead's calibrated probability; base + effects = probability.
 
-        Contributions are LightGBM's exact TreeSHAP values (``pred_contrib``) in log-odds; families
-        without them (points, logistic regression) give no reasons.
-        """
+        The family's ``contributions`` split the lead's margin (log-odds; points for the points family) into
+        one part per feature and the average lead's margin (the bias). The base is the calibrated probability
+        of that average margin; the difference between the lead's calibrated probability and the base is
+        shared among the features in proportion to their contributions, so the effects add up exactly and
+        each has its contribution's sign (the opposite one if the calibration reversed the order)."""
+        X = self.prepare(X)
+        contrib = np.asarray(self.model.contributions(X), dtype=float)
+        phi, bias = contrib[:, :-1], contrib[:, -1]
+        if probability is None:
+            probability = self.calibrator.transform(margin_to_raw(self.model, contrib.sum(axis=1)))
+        probability = np.asarray(probability, dtype=float)
+        base = self.calibrator.transform(margin_to_raw(self.model, bias))
+        total = phi.sum(axis=1)
+        small = np.abs(total) < 1e-9
+        scale = np.divide(probability - base, total, out=np.zeros(len(total)), where=~small)
+        if small.any():  # effects too small to share: the calibrated slope at the base (the sum stays ≈ 0)
+            h = 1e-4
+            up = self.calibrator.transform(margin_to_raw(self.model, bias[small] + h))
+            down = self.calibrator.transform(margin_to_raw(self.model, bias[small] - h))
+            scale[small] = (up - down) / (2 * h)
+        return Explanation(base=base, effects=phi * scale[:, None], probability=probability,
+                           feature_names=list(self.feature_names))
+
+    def reasons(self, X: pd.DataFrame, *, positive: int = 3, negative: int = 2,
+                probability: np.ndarray | None = None) -> pd.DataFrame:
+        """The strongest effects for and against each lead, in a rep's words, with the lead's own values and
+        each effect in percentage points of the calibrated probability ("… (+4.2 pts)"; ``explain``).
+        Features whose words are the same for a lead ("has never engaged") are told once, their effects added."""
         empty = pd.DataFrame({"reasons_positive": "", "reasons_negative": ""}, index=X.index)
         if not hasattr(self.model, "contributions") or len(X) == 0:
             return empty
-        contrib = self.model.contributions(X)[:, :-1]
-        order = np.argsort(contrib, axis=1, kind="stable")
-        columns = [X[c].to_numpy(dtype=object) for c in self.feature_names]
+        X = self.prepare(X)
+        effects = self.explain(X, probability=probability).effects
+        order = np.argsort(effects, axis=1, kind="stable")
+        spare = 2  # a few more candidates, so that features that read the same are told once, effects added
+        candidates = np.concatenate([order[:, ::-1][:, :positive + spare], order[:, :negative + spare]], axis=1)
+        columns = {c: X[c].to_numpy(dtype=object) for c in self.feature_names}
         specs = [self.catalog.get(c) for c in self.feature_names]
+        typical = [None if spec is None else self.feature_means.get(spec.context[0] if spec.context else name)
+                   for name, spec in zip(self.feature_names, specs, strict=True)]
+        context = [tuple(columns[c] for c in spec.context) if spec is not None and spec.context
+                   and all(c in columns for c in spec.context) else () for spec in specs]
 
-        def words(row: int, idx: int) -> str:
-            spec = specs[idx]
-            value = columns[idx][row]
-            return spec.describe(value) if spec is not None else f"{self.feature_names[idx]} = {value}"
+        def words(row: int, idx: int, against: bool) -> str:
+            spec, name = specs[idx], self.feature_names[idx]
+            value = columns[name][row]
+            if spec is None:
+                return f"{name} = {value}"
+            return spec.describe(value, against=against, typical=typical[idx],
+                                 context=tuple(c[row] for c in context[idx]))
 
         pos_text, neg_text = [], []
         for row in range(len(X)):
-            ranked = order[row]
-            pos = [i for i in ranked[::-1][:positive] if contrib[row, i] > 0]
-            neg = [i for i in ranked[:negative] if contrib[row, i] < 0]
-            pos_text.append(" · ".join(words(row, i) for i in pos))
-            neg_text.append(" · ".join(words(row, i) for i in neg))
+            told: dict[str, float] = {}
+            for idx in dict.fromkeys(candidates[row].tolist()):
+                effect = effects[row, idx]
+                if effect != 0:
+                    text = words(row, idx, effect < 0)
+                    told[text] = told.get(text, 0.0) + effect
+            ranked = sorted(told.items(), key=lambda item: item[1])
+            pos_text.append(" · ".join(f"{t} ({effect_points(e)})" for t, e in ranked[::-1][:positive] if e > 0))
+            neg_text.append(" · ".join(f"{t} ({effect_points(e)})" for t, e in ranked[:negative] if e < 0))
         empty["reasons_positive"] = pos_text
         empty["reasons_negative"] = neg_text
         return empty
+
+
+@dataclass
+class Explanation:
+    """``base`` (per lead; the same for every lead of a model) + ``effects`` summed over features =
+    ``probability``; effects per feature in ``feature_names`` order, as probabilities (0.042 = 4.2 pts)."""
+
+    base: np.ndarray
+    effects: np.ndarray
+    probability: np.ndarray
+    feature_names: list[str]
+
+
+def effect_points(effect: float) -> str:
+    """An effect on the probability in percentage points: "+4.2 pts", "-0.35 pts", "+<0.01 pts"."""
+    pts = 100 * float(effect)
+    sign = "+" if pts > 0 else "-"
+    size = abs(pts)
+    text = f"{size:.1f}" if size >= 0.095 else f"{size:.2f}" if size >= 0.005 else "<0.01"
+    return f"{sign}{text} pts"
 
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
@@ -222,4 +287,8 @@ def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataF
     scorer.reference_quantiles = np.quantile(p, np.linspace(0, 1, 1001))
     scorer.drift_reference = build_reference(X_reference, p)
     scorer.grade_thresholds = grade_thresholds(p, grade_shares)
+    scorer.feature_means = {c: float(X_reference[c].astype(float).mean()) for c in X_reference.columns
+                            if c not in categories and X_reference[c].notna().any()}
+    if hasattr(model, "contributions") and len(X_reference):
+        scorer.base_probability = float(scorer.explain(X_reference.head(1)).base[0])
     return scorer

@@ -26,5 +26,5 @@ class LeadScoringModel(mlflow.pyfunc.PythonModel):
         self.scorer = read_scorer(Path(context.artifacts["scorer"]))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        """``params={"reasons": True}`` adds the reasons columns (TreeSHAP: slower, so only when asked)."""
+        """``params={"reasons": True}`` adds the reasons columns (from the family's contributions; only when asked)."""
         return self.scorer.predict(model_input, reasons=bool((params or {}).get("reasons", False)))

@@ -82,7 +82,7 @@ class ContractSource:
     def table_params(self) -> dict:
         c = self.config
         return {"labels": c.labels.model_dump(mode="json"), "spine": c.spine.model_dump(mode="json"),
-                "features": c.features.model_dump(mode="json")}
+                "features": c.features.model_dump(mode="json", exclude={"labels"})}  # words do not change the table
 
     def build_training_table(self) -> pd.DataFrame:
         c = self.config

@@ -145,7 +145,9 @@ def test_promote_score_and_queue(workdir):
     assert (top["reasons_positive"].str.len() > 0).all()
     from features.catalog import build_catalog
 
-    phrases = [s.description.split("{value}")[0].strip() for s in build_catalog(config.features)]
+    specs = build_catalog(config.features)
+    phrases = [s.description.split("{value}")[0].strip() for s in specs]
+    phrases += [words for s in specs for words in (s.zero, s.one, s.missing)]
     first = top["reasons_positive"].iloc[0].split(" · ")[0]
     assert any(first.startswith(p) for p in phrases if p), first
 

@@ -100,10 +100,39 @@ def test_sales_touches_stay_out_of_the_model_by_default(config, table, catalog):
     (FeatureSpec("x__m", "fit", "number", "{value} staff"), 12500.0, "12,500 staff"),
     (FeatureSpec("x__r", "engagement", "ratio", "{value}x as much"), 2.0, "2.0x as much"),
     (FeatureSpec("x__f", "fit", "flag", "free email"), 1, "free email"),
-    (FeatureSpec("x__f", "fit", "flag", "free email"), 0, "not: free email"),
+    (FeatureSpec("x__f", "fit", "flag", "free email"), 0, "free email: no"),
+    (FeatureSpec("x__f", "fit", "flag", "a customer", zero="not yet a customer"), 0, "not yet a customer"),
     (FeatureSpec("x__c", "fit", "category", "from {value}"), "DE", "from DE"),
+    (FeatureSpec("x__c", "fit", "category", "from {value}", labels=(("DE", "Germany"),)), "DE", "from Germany"),
+    (FeatureSpec("x__c", "fit", "category", "came through {value}"), "paid_search", "came through paid search"),
     (FeatureSpec("x__c", "fit", "category", "from {value}"), None, "from unknown"),
+    (FeatureSpec("x__n", "engagement", "count", "visited {value} times"), 1, "visited once"),
+    (FeatureSpec("x__n", "engagement", "count", "visited {value} times"), 2, "visited twice"),
+    (FeatureSpec("x__n", "engagement", "count", "visited {value} times", zero="has not visited"), 0, "has not visited"),
+    (FeatureSpec("x__n", "engagement", "count", "filled in {value} forms", one="filled in one form"), 1,
+     "filled in one form"),
+    (FeatureSpec("x__d", "engagement", "days", "{value} days ago"), 0.2, "today"),
+    (FeatureSpec("x__d", "engagement", "days", "{value} days ago"), 1.1, "1 day ago"),
+    (FeatureSpec("x__d", "engagement", "days", "last_visit {value} days before"), 1.0, "last_visit 1 day before"),
 ])
 def test_describe_formats_by_kind(spec, value, text):
-    """Counts as integers, days and numbers rounded with separators, ratios to one decimal, flags in words."""
+    """Counts as integers ("once", "twice"), days rounded ("today", "1 day ago"), numbers with separators,
+    ratios to one decimal, flags in words of their own, categories by their labels."""
     assert spec.describe(value) == text
+
+
+def test_a_reason_against_says_only_when_the_count_is_below_the_average_lead():
+    spec = FeatureSpec("x__n", "engagement", "count", "opened campaign emails {value} times in the last 30 days")
+    assert spec.describe(7, against=True, typical=12.0) == "opened campaign emails only 7 times in the last 30 days"
+    assert spec.describe(7, against=True, typical=3.0) == "opened campaign emails 7 times in the last 30 days"
+    assert spec.describe(7, typical=12.0) == "opened campaign emails 7 times in the last 30 days"
+
+
+def test_decayed_engagement_reads_as_events_in_its_window_and_the_latest(catalog):
+    spec = {s.name: s for s in catalog}["eng__decayed_events_hl7d"]
+    assert spec.context == ("eng__events_7d", "eng__days_since_last_event")
+    assert spec.describe(2.4, context=(4, 2.0)) == "engaged 4 times in the last 7 days, most recently 2 days ago"
+    assert spec.describe(0.01, context=(0, 45.0)) == "has not engaged in the last 7 days (last time 45 days ago)"
+    assert spec.describe(0.0, context=(0, np.nan)) == "has never engaged"
+    assert spec.describe(1.0, against=True, typical=3.0, context=(1, 0.3)) == (
+        "engaged only once in the last 7 days, most recently today")

@@ -49,21 +49,55 @@ def data():
     return X.iloc[:2000], y[:2000], X.iloc[2000:], y[2000:]
 
 
+def _params(config):
+    """The train section with points rules for the frame's columns."""
+    return config.train.model_copy(update={
+        "points": config.train.points.model_copy(update={
+            "windows_days": [7, 30], "decay": [1.0, 0.5],
+            "engagement": {"web_visit": 2.0, "pricing_page_visit": 10.0},
+            "fit": {"fit__seniority": {"student": -25.0}}}),
+    })
+
+
 @pytest.mark.parametrize(("family", "kind"), [("lgbm", LgbmModel), ("logreg", LogRegModel),
                                                ("points", PointsModel)])
 def test_each_family_fits_and_ranks_better_than_chance(data, config, family, kind):
     from sklearn.metrics import roc_auc_score
 
     X_train, y_train, X_valid, y_valid = data
-    params = config.train.model_copy(update={
-        "points": config.train.points.model_copy(update={
-            "windows_days": [7, 30], "decay": [1.0, 0.5],
-            "engagement": {"web_visit": 2.0, "pricing_page_visit": 10.0},
-            "fit": {"fit__seniority": {"student": -25.0}}}),
-    })
+    params = _params(config)
     model = fit_family(family, X_train, y_train, X_valid, y_valid, params=params)
     assert isinstance(model, kind)
     assert roc_auc_score(y_valid, model.predict_raw(X_valid)) > 0.65
+
+
+@pytest.mark.parametrize("family", ["lgbm", "logreg", "points"])
+def test_contributions_add_up_to_the_margin_and_centre_on_the_training_rows(data, config, family):
+    """One column per feature plus the bias; row sums are the margin (log-odds, or points); on the training
+    rows each feature's contributions average to about 0 for logreg and points (relative to the mean); a
+    category's one-hot columns are summed back into its own column."""
+    from scipy.special import logit
+
+    X_train, y_train, X_valid, y_valid = data
+    params = _params(config)
+    model = fit_family(family, X_train, y_train, X_valid, y_valid, params=params)
+    contrib = model.contributions(X_valid)
+    assert contrib.shape == (len(X_valid), X_valid.shape[1] + 1)
+    raw = model.predict_raw(X_valid)
+    margin = logit(raw) if model.raw_is_probability else raw
+    np.testing.assert_allclose(contrib.sum(axis=1), margin, atol=1e-8)
+    assert np.ptp(contrib[:, -1]) < 1e-9  # one bias: the average lead's margin
+    if family != "lgbm":
+        np.testing.assert_allclose(model.contributions(X_train)[:, :-1].mean(axis=0), 0, atol=1e-9)
+        seniority = list(X_valid.columns).index("fit__seniority")
+        assert np.abs(contrib[:, seniority]).max() > 0
+
+
+def test_a_points_flag_rule_applies_to_the_flag_as_an_integer_a_float_or_text():
+    rules = {"fit__free_email": {"1": -15.0}}
+    for values in ([1, 0], [1.0, 0.0], ["1", "0"]):
+        X = pd.DataFrame({"fit__free_email": values})
+        assert points_score(X, {}, decay=[], windows_days=[], fit_points=rules).tolist() == [-15.0, 0.0]
 
 
 def test_unknown_family_is_refused(data, config):

@@ -65,6 +65,20 @@ def test_gap_shorter_than_label_window_is_refused(raw):
         parse_config(raw)
 
 
+def test_labels_name_category_features_with_words(raw):
+    config = parse_config(raw)
+    assert config.features.labels["fit__source"]["paid_search"] == "a paid search ad"
+    raw["features"]["labels"] = {"eng__web_visit_7d": {"1": "one"}}
+    with pytest.raises(ConfigError, match=r"labels\.eng__web_visit_7d: not a category feature"):
+        parse_config(raw)
+    raw["features"]["labels"] = {"fit__country": {"IN": " "}}
+    with pytest.raises(ConfigError, match=r"labels\.fit__country: empty words for IN"):
+        parse_config(raw)
+    raw["features"]["labels"] = {"fit__country": ["IN"]}
+    with pytest.raises(ConfigError, match=r"features\.labels\.fit__country"):
+        parse_config(raw)
+
+
 def test_grade_shares_must_leave_room_for_the_last_grade(raw):
     raw["score"]["grade_shares"] = {"A": 0.5, "B": 0.6}
     with pytest.raises(ConfigError, match="grade_shares"):
