@@ -502,7 +502,7 @@ def propose_column_map(frame: pd.DataFrame, *, max_categories: int = 50,
                          "or the month comes first: read month first; set source.day_first: true if the export "
                          "writes the day first")
         else:
-            reasons["day_first"] = (f"{examples(short)} hold dates such as "
+            reasons["day_first"] = (f"{examples(short)} {'holds' if len(short) == 1 else 'hold'} dates such as "
                                     f"{examples(_telling(frame, short, day_first))}, which only read "
                                     + ("day first" if day_first else "month first"))
     created, why = _propose_created(frame, [c for c in dates if c != converted_date], day_first)

@@ -71,7 +71,8 @@ def init(
             add_row(table, column, role, "")
     for role, why in p.reasons.items():
         column = getattr(p, role)
-        console.print(f"{escape(role)}: {escape(str(column))} ({escape(why)})")
+        shown = str(column).lower() if isinstance(column, bool) else str(column)  # as params.yaml writes it
+        console.print(f"{escape(role)}: {escape(shown)} ({escape(why)})")
     for column, why in p.excluded.items():
         add_row(table, column, text("excluded", "yellow"), why)
     for column, (kind, why) in p.types.items():
