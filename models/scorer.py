@@ -247,10 +247,14 @@ def _reason_texts(X: pd.DataFrame, feature_names: list[str], effects: np.ndarray
             keys[name] = _value_keys(X[name])
         return keys[name]
 
-    for idx in np.unique(candidates[valid]):
+    pair_row, pair_slot = np.nonzero(valid)
+    pair_feature = candidates[pair_row, pair_slot]
+    by_feature = np.argsort(pair_feature, kind="stable")
+    bounds = np.flatnonzero(np.diff(pair_feature[by_feature])) + 1
+    for pairs in np.split(by_feature, bounds) if len(by_feature) else []:
+        idx = pair_feature[pairs[0]]
         name = feature_names[idx]
-        here = valid & (candidates == idx)
-        r, j = np.nonzero(here)
+        r, j = pair_row[pairs], pair_slot[pairs]
         against = effect[r, j] < 0
         group = pd.factorize(key(name)[r])[0].astype(np.int64) * 2 + against
         for c in context[idx]:

@@ -126,11 +126,11 @@ class TreeTables:
 
     def contributions(self, values: np.ndarray) -> np.ndarray:
         """``pred_contrib`` for a float64 matrix of the model's features (as LightGBM sees them: categories as
-        codes, missing as NaN)."""
-        values = np.ascontiguousarray(values, dtype=np.float64)
+        codes, missing as NaN); column-major input is read without a copy."""
+        values = np.asfortranarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got shape {values.shape}")
-        out = np.zeros((values.shape[0], self.n_features + 1))
+        out = np.empty((values.shape[0], self.n_features + 1))
         _contrib_kernel(values, self.node_start, self.node_count, self.feature, self.threshold, self.categorical,
                         self.missing, self.default_left, self.cat_start, self.cat_len, self.cat_words,
                         self.table_start, self.tree_feature_start, self.tree_feature_count, self.tree_features,
@@ -142,7 +142,7 @@ def lightgbm_matrix(X: pd.DataFrame, pandas_categorical: list | None) -> np.ndar
     """The float64 matrix LightGBM predicts on from a pandas frame (``lightgbm.basic._data_from_pandas``):
     category columns as their codes in the training categories (in order, ``pandas_categorical``), missing or
     unseen as NaN; other columns as float64."""
-    out = np.empty((len(X), X.shape[1]), dtype=np.float64)
+    out = np.empty((len(X), X.shape[1]), dtype=np.float64, order="F")  # column by column, as the kernel reads
     cat_index = 0
     for j, col in enumerate(X.columns):
         values = X[col]
@@ -248,28 +248,52 @@ def _goes_left(fval, threshold, categorical, missing, default_left, cat_start, c
     return fval <= threshold
 
 
+BLOCK = 512  # rows a thread takes at once: their columns and sums stay in cache while every tree is added
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _contrib_kernel(values, node_start, node_count, feature, threshold, categorical, missing, default_left,
                     cat_start, cat_len, cat_words, table_start, tree_feature_start, tree_feature_count,
                     tree_features, table, expected_value, out):
     n_rows = values.shape[0]
     n_trees = node_start.shape[0]
-    last = out.shape[1] - 1
-    for r in prange(n_rows):
+    width = out.shape[1]
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for b in prange(n_blocks):
+        lo = b * BLOCK
+        hi = min(n_rows, lo + BLOCK)
+        size = hi - lo
+        pattern = np.empty(size, dtype=np.int64)
+        acc = np.zeros((width, size))
         for t in range(n_trees):
-            pattern = 0
+            pattern[:] = 0
             first = node_start[t]
             for j in range(node_count[t]):
                 node = first + j
-                fval = values[r, feature[node]]
-                if -ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD:  # LightGBM reads tiny values as absent (0)
-                    fval = 0.0
-                if _goes_left(fval, threshold[node], categorical[node], missing[node], default_left[node],
-                              cat_start[node], cat_len[node], cat_words):
-                    pattern |= 1 << j
+                column = values[lo:hi, feature[node]]
+                thr = threshold[node]
+                if categorical[node] == 0 and missing[node] == MISSING_NONE:  # the common case, branch-free
+                    for i in range(size):
+                        fval = column[i]
+                        if np.isnan(fval) or (-ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD):
+                            fval = 0.0
+                        pattern[i] |= np.int64(fval <= thr) << j
+                else:
+                    for i in range(size):
+                        fval = column[i]
+                        if -ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD:  # LightGBM reads tiny values as 0
+                            fval = 0.0
+                        if _goes_left(fval, thr, categorical[node], missing[node], default_left[node],
+                                      cat_start[node], cat_len[node], cat_words):
+                            pattern[i] |= np.int64(1) << j
             k_count = tree_feature_count[t]
-            row_start = table_start[t] + pattern * k_count
+            start = table_start[t]
             f_start = tree_feature_start[t]
             for k in range(k_count):
-                out[r, tree_features[f_start + k]] += table[row_start + k]
-        out[r, last] = expected_value
+                target = acc[tree_features[f_start + k]]
+                for i in range(size):
+                    target[i] += table[start + pattern[i] * k_count + k]
+        for i in range(size):
+            for f in range(width - 1):
+                out[lo + i, f] = acc[f, i]
+            out[lo + i, width - 1] = expected_value
