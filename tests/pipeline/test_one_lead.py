@@ -56,13 +56,63 @@ def test_one_lead_equals_the_batch_night_from_files_and_from_sqlite(store, tmp_p
 def test_the_cli_scores_one_lead_and_publishes_nothing(store, repo_root, tmp_path):
     config, night, explained = _batch_and_lead(store, store.sources)
     row = explained.iloc[0]
-    result = CliRunner().invoke(app, ["score", "--params", str(store.root / "params.yaml")
-                                      if (store.root / "params.yaml").exists() else str(repo_root / "params.yaml"),
+    result = CliRunner().invoke(app, ["score", "--params", str(store.sources.parent / "params.yaml"),
                                       "--lead", str(row["lead_id"]), "--as-of", NIGHT, "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert shown["lead_id"] == str(row["lead_id"]) and shown["grade"] == row["grade"]
     assert shown["model_version"] == 1
+
+
+def test_the_cli_says_why_it_cannot_score(store):
+    signing.sign_and_promote(store.config(), 1, reason="tests")
+    params = str(store.sources.parent / "params.yaml")
+    result = CliRunner().invoke(app, ["score", "--params", params, "--lead", "424242424", "--as-of", NIGHT])
+    assert result.exit_code == 1 and "no lead 424242424 in the sources" in result.output
+    result = CliRunner().invoke(app, ["score", "--params", params, "--lead", "1", "--as-of", NIGHT, "--as-of", NIGHT])
+    assert result.exit_code == 2 and "give --as-of once" in result.output
+    result = CliRunner().invoke(app, ["score", "--params", params, "--lead", "1", "--sources",
+                                      "postgresql+psycopg://reader:s3cr3t-pw@127.0.0.1:1/nowhere"])
+    assert result.exit_code == 1 and "s3cr3t-pw" not in result.output
+    assert "source database postgresql+psycopg://reader:***@127.0.0.1:1/nowhere cannot be read" in result.output
+
+
+def test_the_api_scores_one_lead_for_whoever_may_see_it(store, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pipeline import users
+    from pipeline.web.app import create_app
+
+    config, night, explained = _batch_and_lead(store, store.sources)
+    url = f"sqlite:///{tmp_path}/sources.db"
+    io.copy_sources_to_database(url, folder=store.sources)
+    row = explained.iloc[0]
+    owner = str(row["owner_id"])
+    db = io.db_url()
+    users.add_user("own", team="sales", owner_id=owner, password="own-password-123", url=db)
+    users.add_user("other", team="sales", owner_id="nobody", password="other-password-123", url=db)
+    users.add_user("boss", team="sales", role="manager", password="boss-password-123", url=db)
+    app = create_app(url=db, sources=url, params=store.sources.parent / "params.yaml", secret="x" * 40)
+    with TestClient(app) as client:
+        def post(name, lead, **query):
+            token = users.issue_token(name, url=db) if name else "nope"
+            return client.post(f"/api/leads/{lead}/score", params=query,
+                               headers={"Authorization": f"Bearer {token}"})
+
+        answer = post("own", row["lead_id"], as_of=NIGHT)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["probability"] == pytest.approx(float(row["probability"]), abs=1e-12)
+        assert (body["grade"], body["score"], body["reasons_positive"]) == (row["grade"], int(row["score"]),
+                                                                             row["reasons_positive"])
+        assert body["model_version"] == 1 and body["definition_version"] == row["definition_version"]
+        assert post("boss", row["lead_id"], as_of=NIGHT).status_code == 200
+        assert post("other", row["lead_id"], as_of=NIGHT).status_code == 404  # a member: their own leads only
+        assert post(None, row["lead_id"]).status_code == 401
+        assert post("boss", "no-such-lead").status_code == 404
+        assert post("boss", row["lead_id"], as_of="not a date").status_code == 422
+    logged = one_lead.read_log()
+    assert list(logged["requested_by"]) == ["boss", "own"] and set(logged["via"]) == {"api"}
 
 
 def test_refusals_say_why(store, tmp_path):
