@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from features.schema import check_sources
 from features.timeutil import as_utc
+from models.scorer import to_model_input
 from pipeline import io, signoff, source_db, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
@@ -197,15 +198,18 @@ class OneLeadScorer:
             raise LeadNotScorable(
                 f"lead {lead_id} is not open as of {as_of:%Y-%m-%d %H:%M} UTC (converted, disqualified, an opportunity "
                 f"open, created later, or older than spine.max_lead_age_days): the nightly job would not score it")
-        params = self.config.score.model_copy(update={"reasons": True, "reasons_per_owner": None})
-        row = champion.score(queue[mine].reset_index(drop=True), features[mine].reset_index(drop=True),
-                             params).iloc[0]
+        # What ``Champion.score`` does for a night, for one row: the same model input and the same ``predict``, asked
+        # once for probability, score, grade and reasons together (a night asks twice: reasons for its top leads).
+        X = to_model_input(features[mine].reset_index(drop=True), champion.scorer.feature_names)
+        predicted = champion.scorer.predict(X, reasons=True).iloc[0]
+        lead = queue[mine].iloc[0]
         result = OneLeadScore(
-            lead_id=str(lead_id), as_of_ts=pd.Timestamp(row["as_of_ts"]), probability=float(row["probability"]),
-            score=int(row["score"]), grade=str(row["grade"]), reasons_positive=str(row["reasons_positive"]),
-            reasons_negative=str(row["reasons_negative"]), model_version=int(row["model_version"]),
-            definition_version=str(row["definition_version"]), owner_id=_text(row["owner_id"]),
-            company=_text(row["company"]), source=_text(row["source"]), scored_at=now,
+            lead_id=str(lead_id), as_of_ts=pd.Timestamp(lead["as_of_ts"]), probability=float(predicted["probability"]),
+            score=int(predicted["score"]), grade=str(predicted["grade"]),
+            reasons_positive=str(predicted.get("reasons_positive", "")),
+            reasons_negative=str(predicted.get("reasons_negative", "")), model_version=champion.number,
+            definition_version=champion.definition_version, owner_id=_text(lead["owner_id"]),
+            company=_text(lead["company"]), source=_text(lead["source"]), scored_at=now,
             took_ms=(time.perf_counter() - started) * 1000)
         self._log(result, requested_by=requested_by, via=via)
         return result

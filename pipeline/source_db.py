@@ -92,8 +92,8 @@ def _timestamps(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
         return out.astype("datetime64[ns, UTC]")
-    if values.dtype == object and values.map(lambda v: hasattr(v, "tzinfo"), na_action="ignore").all():
-        return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")  # driver datetimes (mixed offsets)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("datetime", "empty"):
+        return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")  # driver datetimes (any offsets)
     parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     if (parsed.isna() & values.notna()).any():
         return values.astype(object)  # unreadable text: the contract check quarantines those rows, with the reason
@@ -121,7 +121,7 @@ def _convert(values: pd.Series, kind: str) -> pd.Series:
         return values
     if kind == "float":
         return pd.to_numeric(values, errors="coerce") if values.dtype == object else values.astype(float)
-    if values.dtype == object and values.map(lambda v: isinstance(v, str), na_action="ignore").all():
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         return values.astype("str")
     return values
 
