@@ -23,6 +23,7 @@ sales activities, and the campaigns table (small, read whole).
 from __future__ import annotations
 
 import io as textio
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -140,6 +141,12 @@ def _column_kinds(conn: sa.Connection, table: str) -> dict[str, str]:
 
 def _frame(chunks: Iterable[pd.DataFrame], kinds: dict[str, str]) -> pd.DataFrame:
     """The chunks, each converted as it arrives, assembled column by column (each chunk's column freed as it goes)."""
+    chunks = iter(chunks)
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    if first is not None and second is None:  # one chunk (a small table, one lead's rows): no assembly
+        return _small_frame({c: first[c] for c in first.columns}, kinds)
+    chunks = [first, second, *chunks] if first is not None else []
     converted = [pd.DataFrame({c: _convert(chunk[c], kinds.get(c, "text")) for c in chunk.columns})
                  for chunk in chunks]
     if not converted:
@@ -213,6 +220,23 @@ def _key_value(kinds: dict[str, str], column: str, value):
     return str(value)
 
 
+def _small_frame(columns: dict, kinds: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: _finish(_convert(pd.Series(v) if not isinstance(v, pd.Series) else v.reset_index(drop=True),
+                                             kinds.get(c, "text")), kinds.get(c, "text"))
+                         for c, v in columns.items()})
+
+
+def _rows_frame(result, kinds: dict[str, str], wanted: list[str]) -> pd.DataFrame:
+    """A query's few rows in the file path's dtypes, built straight from the row tuples."""
+    rows = result.fetchall()
+    if not rows:
+        return _empty(wanted, kinds)
+    names = list(result.keys())
+    columns = zip(*rows, strict=True)
+    return _small_frame({name: pd.Series(list(values), dtype=object)
+                         for name, values in zip(names, columns, strict=True)}, kinds)
+
+
 def _lead_rows(conn: sa.Connection, name: str, kinds: dict[str, str], wanted: list[str], column: str,
                values) -> pd.DataFrame:
     values = [v for v in ((_key_value(kinds, column, x) for x in values) if isinstance(values, list | tuple)
@@ -222,10 +246,7 @@ def _lead_rows(conn: sa.Connection, name: str, kinds: dict[str, str], wanted: li
         select = select.where(sa.column(column).in_(sa.bindparam("keys", values, expanding=True)))
     else:
         select = select.where(sa.false())
-    result = conn.execute(select)
-    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    return _frame([frame] if len(frame) else [], {c: kinds[c] for c in wanted}) if len(frame) else \
-        _empty(wanted, kinds)
+    return _rows_frame(conn.execute(select), {c: kinds[c] for c in wanted}, wanted)
 
 
 _EMPTY_DTYPES = {"timestamp": "datetime64[ns, UTC]", "int": "int64", "float": "float64", "bool": "bool", "text": "str"}
@@ -239,10 +260,13 @@ class LeadReader:
     """One lead's rows from the source database, with bound, indexed lookups; one engine (and its connection pool)
     and the tables' column types kept for the life of the reader (a server process)."""
 
+    CAMPAIGNS_SECONDS = 60
+
     def __init__(self, url: str):
         self.url = url
         self.engine = _engine(url)
         self._kinds: dict[str, dict[str, str]] | None = None
+        self._campaigns_read: tuple[float, pd.DataFrame] | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -251,6 +275,15 @@ class LeadReader:
         if self._kinds is None:
             self._kinds = {name: _column_kinds(conn, name) for name in contract_tables_in(conn)}
         return self._kinds
+
+    def _campaigns(self, conn: sa.Connection, kinds: dict[str, str]) -> pd.DataFrame:
+        """The campaigns table (small, read whole), kept for ``CAMPAIGNS_SECONDS``: a new campaign is seen within it."""
+        now = time.monotonic()
+        if self._campaigns_read is None or now - self._campaigns_read[0] >= self.CAMPAIGNS_SECONDS:
+            columns = list(kinds)
+            select = sa.select(*[sa.column(c) for c in columns]).select_from(sa.table("campaigns"))
+            self._campaigns_read = (now, _rows_frame(conn.execute(select), kinds, columns))
+        return self._campaigns_read[1].copy()
 
     def read(self, lead_id) -> dict[str, pd.DataFrame] | None:
         """The tables the features of ``lead_id`` need, restricted to it (and its account); None when no lead has
@@ -282,10 +315,7 @@ class LeadReader:
                     if name in kinds:
                         tables[name] = rows(name, "lead_id", lead_id)
                 if "campaigns" in kinds:
-                    result = conn.execute(sa.select(sa.text("*")).select_from(sa.table("campaigns")))
-                    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-                    tables["campaigns"] = (_frame([frame], kinds["campaigns"]) if len(frame)
-                                           else _empty(list(kinds["campaigns"]), kinds["campaigns"]))
+                    tables["campaigns"] = self._campaigns(conn, kinds["campaigns"])
                 return tables
         except sa.exc.SQLAlchemyError as exc:
             raise SourceDatabaseError(problem(exc, self.url)) from None
