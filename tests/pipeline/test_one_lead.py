@@ -149,3 +149,14 @@ def test_no_score_from_a_champion_that_fails_the_signoff_check(store):
     scorer = one_lead.OneLeadScorer(config, sources=store.sources)
     with pytest.raises(signoff.SignoffError, match="no score returned.*no promotion on record"):
         scorer.score("1", as_of=NIGHT)
+
+
+def test_one_lead_equals_the_batch_night_from_postgresql(store, postgres_url):
+    config, night, explained = _batch_and_lead(store, store.sources)
+    io.copy_sources_to_database(postgres_url, folder=store.sources)
+    scorer = one_lead.OneLeadScorer(config, sources=postgres_url)
+    try:
+        for _, row in explained.head(3).iterrows():
+            _assert_same(scorer.score(str(row["lead_id"]), as_of=NIGHT), row)
+    finally:
+        scorer.close()
