@@ -25,7 +25,8 @@ import pandas as pd
 from models.monitoring import binomial_interval
 
 NO_CAMPAIGN = "(no campaign)"
-LEDGER_COLUMNS = ["leads", "quality_leads", "quality_share", "matured_leads", "expected_wins", "realized_wins",
+LEDGER_COLUMNS = ["leads", "quality_leads", "quality_share", "quality_low", "quality_high", "matured_leads",
+                  "expected_wins", "realized_wins",
                   "realized_rate", "realized_low", "realized_high", "expected_rate", "realized_vs_expected",
                   "ratio_low", "ratio_high"]
 
@@ -58,6 +59,10 @@ def ledger(frame: pd.DataFrame, key: str, *, quality_grades: list[str], interval
         expected_wins=("expected", "sum"), realized_wins=("won", "sum"))
     table = table.astype({"quality_leads": "int64", "matured_leads": "int64", "realized_wins": "int64"})
     table["quality_share"] = table["quality_leads"] / table["leads"]
+    shares = [binomial_interval(int(k), int(m), method=interval, confidence=confidence)
+              for k, m in zip(table["quality_leads"], table["leads"], strict=True)]
+    table["quality_low"] = [b[0] for b in shares]
+    table["quality_high"] = [b[1] for b in shares]
     n = table["matured_leads"].where(table["matured_leads"] > 0)
     table["realized_rate"] = table["realized_wins"] / n
     bounds = [binomial_interval(int(k), int(m), method=interval, confidence=confidence) if m > 0 else (np.nan, np.nan)

@@ -259,7 +259,10 @@ def _marketing_section(config: Config, marketing: dict[str, pd.DataFrame], dispo
     quality = " or ".join(config.monitor.quality_grades)
     currency = config.report.currency
     money = lambda v: "–" if pd.isna(v) else f"{v:,.2f} {currency}"  # noqa: E731
-    common = {**_ledger_formats(config), "quality_leads": number, "quality_share": percent}
+    least = config.report.min_matured
+    common = {**_ledger_formats(config), "quality_leads": number, "quality_share": RowFormat(
+        lambda r: percent(r["quality_share"]) if r["leads"] >= least
+        else with_interval(r["quality_share"], r["quality_low"], r["quality_high"]))}
     costs = {"lifetime_leads": number, "cost": lambda v: "–" if pd.isna(v) else f"{v:,.0f} {currency}",
              "cost_per_lead": money, "cost_per_quality_lead": money}
     headers = {**LEDGER_HEADERS, "quality_leads": f"{quality} at hand-off", "quality_share": f"share {quality}",

@@ -187,3 +187,10 @@ def test_sales_view_by_grade_owner_and_speed():
 
 def test_speed_labels_read_in_hours_or_days():
     assert speed_labels([12, 48]) == ["≤ 12 h", "12 h–2 d", "> 2 d or never"]
+
+
+def test_a_quality_share_carries_its_interval():
+    frame = pd.DataFrame({"lead_id": range(4), "key": "x", "grade": ["A", "C", "C", "C"], "probability": 0.1,
+                          "converted": np.nan})
+    x = ledger(frame, "key", quality_grades=["A", "B"]).loc["x"]
+    assert x.quality_share == 0.25 and x.quality_low < 0.25 < x.quality_high
