@@ -107,21 +107,48 @@ class LeadScorer:
 
         Columns already in their final dtype are passed through without a copy: at a million leads a
         night, copies and casts are most of what the wrapper adds to LightGBM's own predict."""
-        missing = [c for c in self.feature_names if c not in frame.columns]
-        if missing:
-            raise ValueError(f"model input lacks {len(missing)} feature columns: {', '.join(missing[:10])}")
+        self._check_columns(frame)
         columns = {}
         for col in self.feature_names:
             values = frame[col]
             if col in self.categories:
                 cats = self.categories[col]
                 same = isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(cats)
-                columns[col] = values if same else pd.Categorical(values, categories=cats)  # unseen → missing
-            elif values.dtype != np.float64:
-                columns[col] = pd.to_numeric(values, errors="raise").astype(np.float64)
+                columns[col] = values if same else pd.Categorical.from_codes(  # unseen → missing
+                    _category_codes(values, cats), dtype=pd.CategoricalDtype(cats))
             else:
-                columns[col] = values
+                columns[col] = _as_float64(values)
         return pd.DataFrame(columns, index=frame.index, copy=False)
+
+    def model_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The rows exactly as LightGBM reads ``prepare(frame)``: float64, the model's column order, each
+        category as its code in the training categories (missing and unseen: NaN).
+
+        Filled column by column into one Fortran-ordered array (LightGBM reads it in place), with no
+        categorical frame in between for LightGBM to convert again: the scoring path of ``predict``."""
+        self._check_columns(frame)
+        out = np.empty((len(frame), len(self.feature_names)), dtype=np.float64, order="F")
+        for j, col in enumerate(self.feature_names):
+            values = frame[col]
+            if col in self.categories:
+                cats = self.categories[col]
+                lookup = np.append(np.arange(len(cats), dtype=np.float64), np.nan)  # code -1 → the NaN slot
+                out[:, j] = lookup[_category_codes(values, cats)]
+            else:
+                out[:, j] = _as_float64(values).to_numpy()
+        return out
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"model input lacks {len(missing)} feature columns: {', '.join(missing[:10])}")
+
+    def _reads_matrix(self) -> bool:
+        """The model takes ``model_matrix`` rows and its categories are this scorer's, in feature order (the
+        codes LightGBM would compute itself from a prepared frame)."""
+        levels = getattr(self.model, "category_levels", None)
+        return levels is not None and hasattr(self.model, "predict_matrix") and levels == [
+            list(self.categories[c]) for c in self.feature_names if c in self.categories]
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_raw(self.prepare(frame))
@@ -137,8 +164,12 @@ class LeadScorer:
         return grade_by_thresholds(probability, self.grade_thresholds)
 
     def predict(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
-        X = self.prepare(frame)
-        p = self.calibrator.transform(self.model.predict_raw(X))
+        if reasons or len(frame) == 0 or not self._reads_matrix():
+            X = self.prepare(frame)
+            raw = self.model.predict_raw(X)
+        else:  # the same numbers LightGBM computes from the prepared frame, without building it
+            raw = self.model.predict_matrix(self.model_matrix(frame))
+        p = self.calibrator.transform(raw)
         out = pd.DataFrame({"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
                            index=frame.index)
         if reasons:
@@ -233,6 +264,20 @@ def effect_points(effect: float) -> str:
     size = abs(pts)
     text = f"{size:.1f}" if size >= 0.095 else f"{size:.2f}" if size >= 0.005 else "<0.01"
     return f"{sign}{text} pts"
+
+
+def _category_codes(values: pd.Series, categories: list) -> np.ndarray:
+    """Codes of ``values`` in ``categories`` (-1: missing or unseen), as ``pd.Categorical(values,
+    categories=categories).codes`` gives them, without its pass over the values for the warning about
+    unseen ones (deprecated there; here unseen values are missing by design)."""
+    dtype = pd.CategoricalDtype(categories)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.Categorical(values, dtype=dtype).codes
+    return dtype.categories.get_indexer_for(values)
+
+
+def _as_float64(values: pd.Series) -> pd.Series:
+    return values if values.dtype == np.float64 else pd.to_numeric(values, errors="raise").astype(np.float64)
 
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
