@@ -122,21 +122,38 @@ class LeadScorer:
 
     def model_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The rows exactly as LightGBM reads ``prepare(frame)``: float64, the model's column order, each
-        category as its code in the training categories (missing and unseen: NaN).
+        category as its code in the training categories (missing and unseen: NaN)."""
+        columns = self._model_columns(frame)
+        return _fill(np.empty((len(frame), len(columns)), dtype=np.float64, order="F"), columns, slice(None))
 
-        Filled column by column into one Fortran-ordered array (LightGBM reads it in place), with no
-        categorical frame in between for LightGBM to convert again: the scoring path of ``predict``."""
+    def _model_columns(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per feature what ``model_matrix`` reads: float64 values, or category codes with the float each code
+        becomes (the last slot, NaN, for code -1)."""
         self._check_columns(frame)
-        out = np.empty((len(frame), len(self.feature_names)), dtype=np.float64, order="F")
-        for j, col in enumerate(self.feature_names):
+        columns = []
+        for col in self.feature_names:
             values = frame[col]
             if col in self.categories:
                 cats = self.categories[col]
-                lookup = np.append(np.arange(len(cats), dtype=np.float64), np.nan)  # code -1 → the NaN slot
-                out[:, j] = lookup[_category_codes(values, cats)]
+                lookup = np.append(np.arange(len(cats), dtype=np.float64), np.nan)  # code -1: the NaN slot
+                columns.append((_category_codes(values, cats), lookup))
             else:
-                out[:, j] = _as_float64(values).to_numpy()
-        return out
+                columns.append((_as_float64(values).to_numpy(), None))
+        return columns
+
+    def _raw_by_blocks(self, frame: pd.DataFrame, block_rows: int = 65_536) -> np.ndarray:
+        """``model.predict_matrix`` of ``model_matrix(frame)``, filled and predicted a block of rows at a time in
+        one buffer: rows are independent, so the numbers are the same, and a million leads never need a
+        matrix of their own (fresh memory is most of what a whole-table matrix costs on a small machine)."""
+        columns = self._model_columns(frame)
+        n = len(frame)
+        raw = np.empty(n, dtype=np.float64)
+        buffer = np.empty((min(n, block_rows), len(columns)), dtype=np.float64, order="F")
+        for lo in range(0, n, block_rows):
+            rows = slice(lo, min(n, lo + block_rows))
+            block = buffer if rows.stop - lo == len(buffer) else np.empty((rows.stop - lo, len(columns)), order="F")
+            raw[rows] = self.model.predict_matrix(_fill(block, columns, rows))
+        return raw
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         missing = [c for c in self.feature_names if c not in frame.columns]
@@ -168,7 +185,7 @@ class LeadScorer:
             X = self.prepare(frame)
             raw = self.model.predict_raw(X)
         else:  # the same numbers LightGBM computes from the prepared frame, without building it
-            raw = self.model.predict_matrix(self.model_matrix(frame))
+            raw = self._raw_by_blocks(frame)
         p = self.calibrator.transform(raw)
         out = pd.DataFrame({"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
                            index=frame.index)
@@ -274,6 +291,12 @@ def _category_codes(values: pd.Series, categories: list) -> np.ndarray:
     if isinstance(values.dtype, pd.CategoricalDtype):
         return pd.Categorical(values, dtype=dtype).codes
     return dtype.categories.get_indexer_for(values)
+
+
+def _fill(out: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray | None]], rows: slice) -> np.ndarray:
+    for j, (values, lookup) in enumerate(columns):
+        out[:, j] = values[rows] if lookup is None else lookup[values[rows]]
+    return out
 
 
 def _as_float64(values: pd.Series) -> pd.Series:

@@ -149,7 +149,9 @@ def test_the_matrix_predict_scores_from_is_what_lightgbm_makes_of_the_prepared_f
     np.testing.assert_array_equal(scorer.model_matrix(frame), theirs)  # NaN where LightGBM has NaN, else identical
     assert scorer._reads_matrix()
     out = scorer.predict(frame)
-    expected = scorer.calibrator.transform(scorer.model.booster.predict(scorer.prepare(frame)))
+    raw = scorer.model.booster.predict(scorer.prepare(frame))
+    assert scorer._raw_by_blocks(frame, block_rows=64).tobytes() == raw.tobytes()  # 7 full blocks and a short one
+    expected = scorer.calibrator.transform(raw)
     assert out.index.equals(frame.index) and out["probability"].to_numpy().tobytes() == expected.tobytes()
     np.testing.assert_array_equal(out["score"].to_numpy(), scorer.percentile_score(expected))
     np.testing.assert_array_equal(out["grade"].to_numpy(), scorer.grade(expected))
