@@ -21,7 +21,7 @@ demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
 
-.PHONY: setup demo test test-fast bench lint clean-demo mlflow-ui serve
+.PHONY: setup demo test test-fast bench bench-one-lead lint clean-demo mlflow-ui serve
 
 setup: $(STAMP)
 
@@ -79,6 +79,12 @@ bench: setup
 	$(BIN)/python benchmarks/bench_features.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_model_quality.py
+	$(MAKE) bench-one-lead
+
+# One lead scored from PostgreSQL: loads BENCH_ONE_LEAD_LEADS leads (default 1M, ~5M events) into the local server
+# once (scripts/ensure-postgres.sh; reused by later runs), then p50/p99 of 1,000 POST /api/leads/{id}/score.
+bench-one-lead: setup
+	BENCH_PG_URL=$${BENCH_PG_URL:-$$(scripts/ensure-postgres.sh)} $(BIN)/python benchmarks/bench_one_lead.py
 
 lint: setup
 	$(BIN)/ruff check features models pipeline tests

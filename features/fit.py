@@ -150,8 +150,12 @@ def build_fit_features(leads: pd.DataFrame, accounts: pd.DataFrame | None, spine
     out["fit__free_email"] = pd.Series(free.astype(np.int8))
     channel = pd.Series(None, index=lead.index, dtype=object)
     if campaigns is not None and "first_campaign_id" in lead.columns:
-        channel_of = campaigns.set_index("campaign_id")["channel"]
-        channel = pd.Series(channel_of.reindex(lead["first_campaign_id"]).to_numpy(), index=lead.index)
+        # Positions, not reindex: pandas' reindex of a RangeIndex-like id index fails when the first id is missing
+        # (a night, or one lead, whose first lead came from no campaign).
+        position = pd.Index(campaigns["campaign_id"]).get_indexer(lead["first_campaign_id"])
+        names = campaigns["channel"].to_numpy(dtype=object)
+        channel = pd.Series(np.where(position >= 0, names[np.maximum(position, 0)] if len(names) else None, None),
+                            index=lead.index, dtype=object)
     out["fit__first_campaign_channel"] = _category(channel)
     created = to_seconds(lead["created_ts"])
     out["lead__age_days"] = pd.Series((to_seconds(spine["as_of_ts"]) - created) / SECONDS_PER_DAY)

@@ -76,11 +76,29 @@ def parse_flag(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, series[words.index[~known]]
 
 
-def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+_SHORT_DATE = r"^\s*(\d{1,2})[-/.](\d{1,2})[-/.]\d{2,4}"
+
+
+def day_first_of(series: pd.Series) -> bool | None:
+    """Whether the column writes its short dates (05/01/2026) day first: True when some value's first number is
+    over 12 (a day), False when some second number is, None when no value tells (or the values disagree)."""
+    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return None
+    text = series.dropna().map(lambda v: str(_plain(v)))
+    parts = text.str.extract(_SHORT_DATE).dropna().astype(int)
+    if parts.empty:
+        return None
+    first, second = bool((parts[0] > 12).any()), bool((parts[1] > 12).any())
+    return True if first and not second else False if second and not first else None
+
+
+def parse_dates(series: pd.Series, day_first: bool | None = None) -> tuple[pd.Series, pd.Series]:
     """(UTC timestamps, NaT where empty, the non-empty values that are not dates).
 
     Only values shaped like a date (digits, separator, digits, separator, digits) are parsed, so words such
-    as "may" or "mon" are never taken for dates."""
+    as "may" or "mon" are never taken for dates. Short dates (05/01/2026) are read day first when ``day_first``
+    says so, or, when it is None, when the column's own values say so (:func:`day_first_of`); month first
+    otherwise. Dates that start with the year are read year-month-day either way."""
     if pd.api.types.is_datetime64_any_dtype(series):
         parsed = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
         return parsed.astype("datetime64[ns, UTC]"), series.iloc[:0]
@@ -88,9 +106,21 @@ def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     shaped = text.str.match(_DATE_SHAPE, na=False)
     parsed = pd.Series(pd.NaT, index=series.index, dtype="datetime64[ns, UTC]")
     if shaped.any():
-        parsed[shaped] = pd.to_datetime(text[shaped], errors="coerce", utc=True, format="mixed")
+        short = shaped & text.str.match(_SHORT_DATE, na=False)
+        order = day_first if day_first is not None else bool(day_first_of(series))
+        if (shaped & ~short).any():
+            parsed[shaped & ~short] = pd.to_datetime(text[shaped & ~short], errors="coerce", utc=True, format="mixed")
+        if short.any():
+            parsed[short] = pd.to_datetime(text[short], errors="coerce", utc=True, format="mixed", dayfirst=order)
     bad = series.notna() & parsed.isna()
     return parsed, series[bad]
+
+
+def export_day_first(frame: pd.DataFrame, columns) -> bool | None:
+    """The export's day order over its date ``columns``: what the columns that tell agree on (None if none tells
+    or they disagree)."""
+    told = {day_first_of(frame[c]) for c in columns if c is not None and c in frame.columns} - {None}
+    return told.pop() if len(told) == 1 else None
 
 
 def infer_type(series: pd.Series, *, max_categories: int) -> tuple[str | None, str]:
@@ -142,6 +172,7 @@ class FlatPlan:
     converted_date_column: str | None
     columns: tuple[ColumnPlan, ...]
     leak_risks: tuple[str, ...] = ()  # flagged by the screens but kept (source.keep): train needs consent
+    day_first: bool = False  # how short dates (05/01/2026) were read at training, and are read when scoring
 
     @property
     def features(self) -> list[str]:
@@ -201,7 +232,7 @@ def screen_export(frame: pd.DataFrame, params: SourceParams) -> Screening:
     candidates = [c for c in frame.columns if c not in skip and c not in params.types]
     ids = screens.screen_ids(frame, candidates)
     id_columns = {f.column for f in ids}
-    created = parse_dates(frame[params.created_column])[0] if params.created_column else None
+    created = parse_dates(frame[params.created_column], params.day_first)[0] if params.created_column else None
     rows = screens.training_rows(frame, created=created, valid_share=params.valid_share,
                                  test_share=params.test_share)
     label = build_label(frame.loc[rows], params)
@@ -245,9 +276,12 @@ def plan_columns(frame: pd.DataFrame, params: SourceParams) -> FlatPlan:
             else:
                 levels = tuple(sorted(counts.index))
         plans.append(ColumnPlan(col, kind, reason, feature_name(col, taken), levels))
+    dates = [params.created_column, params.converted_date_column, *(p.column for p in plans if p.type == DATE)]
+    day_first = params.day_first if params.day_first is not None else bool(export_day_first(frame, dates))
     return FlatPlan(id_column=params.id_column, created_column=params.created_column,
                     converted_column=params.converted_column, converted_date_column=params.converted_date_column,
-                    columns=tuple(plans), leak_risks=tuple(c for c in params.keep if c in flagged))
+                    columns=tuple(plans), leak_risks=tuple(c for c in params.keep if c in flagged),
+                    day_first=day_first)
 
 
 def _missing_columns(frame: pd.DataFrame, params: SourceParams) -> list[str]:
@@ -265,7 +299,7 @@ def build_label(frame: pd.DataFrame, plan: FlatPlan | SourceParams) -> pd.Series
     if plan.converted_column is not None:
         label |= (parse_flag(frame[plan.converted_column])[0] == 1).astype("int64")
     if plan.converted_date_column is not None:
-        label |= parse_dates(frame[plan.converted_date_column])[0].notna().astype("int64")
+        label |= parse_dates(frame[plan.converted_date_column], plan.day_first)[0].notna().astype("int64")
     return label
 
 
@@ -294,7 +328,7 @@ def validate_flat_source(frame: pd.DataFrame, params: SourceParams, *, min_conve
     date_columns = [params.created_column, params.converted_date_column]
     date_columns += [c for c, kind in params.types.items() if kind == DATE]
     for col in dict.fromkeys(c for c in date_columns if c is not None):
-        _, bad = parse_dates(frame[col])
+        _, bad = parse_dates(frame[col], params.day_first)
         if len(bad):
             label_ok = label_ok and col != params.converted_date_column
             problems.append(f"date column {col!r}: {len(bad):,} rows are not parseable dates, e.g. "
@@ -318,7 +352,7 @@ def validate_flat_source(frame: pd.DataFrame, params: SourceParams, *, min_conve
 def extract_time(frame: pd.DataFrame, plan: FlatPlan) -> pd.Timestamp | None:
     """The latest date anywhere in the export: when it was taken, as far as the data tells."""
     columns = [plan.created_column, plan.converted_date_column] + [c.column for c in plan.columns if c.type == DATE]
-    latest = [parse_dates(frame[c])[0].max() for c in columns if c is not None]
+    latest = [parse_dates(frame[c], plan.day_first)[0].max() for c in columns if c is not None]
     latest = [t for t in latest if pd.notna(t)]
     return max(latest) if latest else None
 
@@ -326,7 +360,7 @@ def extract_time(frame: pd.DataFrame, plan: FlatPlan) -> pd.Timestamp | None:
 def build_flat_features(frame: pd.DataFrame, plan: FlatPlan, *, extract_ts: pd.Timestamp | None) -> pd.DataFrame:
     """One feature column per planned column, index preserved. Dates become age in days at the lead's
     creation (or at ``extract_ts`` when the export has no created date)."""
-    created = parse_dates(frame[plan.created_column])[0] if plan.created_column else None
+    created = parse_dates(frame[plan.created_column], plan.day_first)[0] if plan.created_column else None
     out = {}
     for c in plan.columns:
         if c.type is None:
@@ -338,7 +372,7 @@ def build_flat_features(frame: pd.DataFrame, plan: FlatPlan, *, extract_ts: pd.T
             out[c.feature] = parse_flag(values)[0]
         elif c.type == DATE:
             reference = created if created is not None else extract_ts
-            out[c.feature] = (reference - parse_dates(values)[0]) / pd.Timedelta(days=1)
+            out[c.feature] = (reference - parse_dates(values, plan.day_first)[0]) / pd.Timedelta(days=1)
         else:
             text = _as_text(values)
             if c.type == TEXT:
@@ -356,7 +390,7 @@ def build_flat_table(frame: pd.DataFrame, plan: FlatPlan, *, extract_ts: pd.Time
         ROW_NUMBER: row_number,
     }, index=frame.index)
     if plan.created_column:
-        created = parse_dates(frame[plan.created_column])[0]
+        created = parse_dates(frame[plan.created_column], plan.day_first)[0]
         keys[CREATED] = created
         keys["as_of_ts"] = (created - pd.to_timedelta(created.dt.dayofweek, unit="D")).dt.floor("D")
     else:
@@ -408,23 +442,24 @@ class ColumnMapProposal:
     notes: tuple[str, ...]
     placeholders: dict[str, list[str]] = field(default_factory=dict)  # column → placeholder values found
     reasons: dict[str, str] = field(default_factory=dict)             # role → why that column was chosen
+    day_first: bool | None = None  # short dates (05/01/2026) read day first, month first, or None: no short dates
 
     @property
     def leaky(self) -> tuple[str, ...]:
         return tuple(c for c, why in self.excluded.items() if why.startswith("leak risk"))
 
 
-def _propose_created(frame: pd.DataFrame, dates: list[str]) -> tuple[str | None, str]:
+def _propose_created(frame: pd.DataFrame, dates: list[str], day_first: bool | None) -> tuple[str | None, str]:
     """The creation date among the date columns: one named like it, else the column that is the earliest
     date of the row most often. Only a column whose every filled value parses (train checks it)."""
-    usable = [c for c in dates if parse_dates(frame[c])[1].empty and not screens.name_says_after_contact(c)]
+    usable = [c for c in dates if parse_dates(frame[c], day_first)[1].empty and not screens.name_says_after_contact(c)]
     named = [c for c in usable if _CREATED_NAME.search(c)]
     if named:
         return named[0], "a date column named like a creation date"
     if not usable:
         return None, ""
-    parsed = pd.DataFrame({c: parsed_dates for c in usable if (parsed_dates := parse_dates(frame[c])[0]).notna().mean()
-                           >= screens.DATE_SHARE})
+    read = {c: parse_dates(frame[c], day_first)[0] for c in usable}
+    parsed = pd.DataFrame({c: d for c, d in read.items() if d.notna().mean() >= screens.DATE_SHARE})
     if parsed.empty:
         return None, ""
     if parsed.shape[1] == 1:
@@ -457,7 +492,20 @@ def propose_column_map(frame: pd.DataFrame, *, max_categories: int = 50,
     if converted is None and converted_date is None:
         raise FlatSourceError([f"no converted column found: none of the binary columns ({examples(binary) or 'none'})"
                                " is named like y, converted, is_won or won; set source.converted_column by hand"])
-    created, why = _propose_created(frame, [c for c in dates if c != converted_date])
+    day_first = base.day_first
+    short = [c for c in dates if frame[c].dropna().map(lambda v: str(_plain(v))).str.match(_SHORT_DATE).any()]
+    if short and day_first is None:
+        day_first = export_day_first(frame, short)
+        if day_first is None:
+            day_first = False
+            notes.append(f"warning: the short dates of {examples(short)} (like 05/01/2026) do not say whether the day "
+                         "or the month comes first: read month first; set source.day_first: true if the export "
+                         "writes the day first")
+        else:
+            reasons["day_first"] = (f"{examples(short)} {'holds' if len(short) == 1 else 'hold'} dates such as "
+                                    f"{examples(_telling(frame, short, day_first))}, which only read "
+                                    + ("day first" if day_first else "month first"))
+    created, why = _propose_created(frame, [c for c in dates if c != converted_date], day_first)
     if created is not None:
         reasons["created_column"] = why
     ids = screens.screen_ids(frame, [c for c in frame.columns if c not in {id_column, created, converted,
@@ -470,17 +518,29 @@ def propose_column_map(frame: pd.DataFrame, *, max_categories: int = 50,
     if created is None:
         notes.append("no created-date column: the split follows row order (train … valid … test by position)")
         for c in dates:
-            d = parse_dates(frame[c])[0].dropna()
+            d = parse_dates(frame[c], day_first)[0].dropna()
             if len(d) > 1 and not (d.is_monotonic_increasing or d.is_monotonic_decreasing):
                 notes.append(f"warning: the rows are not in the order of the dates in {c!r}, so a row-order split "
                              "is in effect a shuffled one and flatters the model; set source.created_column")
                 break
     mapped = {id_column, created, converted, converted_date}
     params = SourceParams(**{**base.model_dump(), "kind": "flat", "id_column": id_column, "created_column": created,
-                             "converted_column": converted, "converted_date_column": converted_date})
+                             "converted_column": converted, "converted_date_column": converted_date,
+                             "day_first": day_first})
     excluded = {**{f.column: f.reason for f in ids}, **screen_export(frame, params).flagged()}
     excluded = {c: excluded[c] for c in frame.columns if c in excluded and c not in mapped and c not in base.keep}
     rest = {c: t for c, t in types.items() if c not in mapped and c not in excluded}
     return ColumnMapProposal(id_column=id_column, created_column=created, converted_column=converted,
                              converted_date_column=converted_date, excluded=excluded, types=rest, notes=tuple(notes),
-                             placeholders=placeholders, reasons=reasons)
+                             placeholders=placeholders, reasons=reasons, day_first=day_first if short else None)
+
+
+def _telling(frame: pd.DataFrame, columns: list[str], day_first: bool) -> list[str]:
+    """A few short dates whose day order is unambiguous (the evidence for it)."""
+    out = []
+    for c in columns:
+        text = frame[c].dropna().map(lambda v: str(_plain(v)))
+        parts = text.str.extract(_SHORT_DATE).dropna().astype(int)
+        telling = parts[0] > 12 if day_first else parts[1] > 12
+        out += text[parts.index[telling]].head(MAX_EXAMPLES - len(out)).tolist()
+    return out[:MAX_EXAMPLES]

@@ -162,6 +162,9 @@ class SourceParams(Section):
     keep: list[str] = Field(default_factory=list)
     # Values that mean "nothing chosen" (trimmed, any case): missing before typing.
     placeholders: list[str] = Field(default_factory=lambda: ["Select", "--", "N/A", "unknown", ""])
+    # Dates written 05/01/2026: true reads day first (5 January), false month first (May 1). None: each column's
+    # values say (a first number over 12 can only be a day); training freezes what it read into the model version.
+    day_first: bool | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SourceParams:

@@ -40,14 +40,20 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from models.classifier import fit_classifier, make_classifier
 from models.params import TrainParams
+from models.treeshap import TreeTables, lightgbm_matrix
 
 FAMILIES = ("lgbm", "points", "logreg")
+
+
+_NOT_BUILT = object()
 
 
 @dataclass
 class LgbmModel:
     booster: lgb.Booster
     raw_is_probability: bool = True
+    # the trees as SHAP tables (models.treeshap), built from the booster on first use; never stored
+    _tables: object = field(default=_NOT_BUILT, init=False, repr=False, compare=False)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(X)
@@ -62,8 +68,14 @@ class LgbmModel:
         return self.booster.predict(matrix)
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """Per-feature log-odds contributions (TreeSHAP), last column the bias."""
-        return self.booster.predict(X, pred_contrib=True)
+        """Per-feature log-odds contributions (exact path-dependent TreeSHAP), last column the bias:
+        LightGBM's ``pred_contrib``, computed by table look-up for small trees (``models.treeshap``), by
+        ``pred_contrib`` itself for a model the tables do not cover."""
+        if self._tables is _NOT_BUILT:
+            self._tables = TreeTables.from_booster(self.booster)
+        if self._tables is None:
+            return self.booster.predict(X, pred_contrib=True)
+        return self._tables.contributions(lightgbm_matrix(X, self.booster.pandas_categorical))
 
 
 def margin_to_raw(model, margin: np.ndarray) -> np.ndarray:

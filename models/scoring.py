@@ -27,7 +27,9 @@ def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Pre
     """``queue`` (``QUEUE_COLUMNS``; one row per lead, aligned with ``features``) with the model's probability,
     score, grade and, for the leads sales reads, reasons; best first."""
     X = to_model_input(features, feature_names)
-    predictions = (predict(X, False) if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
+    everyone = reasons and reasons_per_owner is None and len(features) > 0
+    # reasons for every lead: one pass predicts and explains (a second predict would cost seconds a 1M-lead night)
+    predictions = (predict(X, everyone) if len(features) else pd.DataFrame(columns=["probability", "score", "grade"]))
     # `.array` keeps each column's own dtype: to_numpy() would box a million timestamps and strings
     scores = pd.DataFrame({
         "lead_id": queue["lead_id"].array,
@@ -45,7 +47,11 @@ def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Pre
     })
     scores["as_of_ts"] = pd.to_datetime(scores["as_of_ts"], utc=True)
     scores["scored_at"] = scored_at
-    if reasons and len(scores):
+    if everyone:
+        for col in ("reasons_positive", "reasons_negative"):
+            if col in predictions.columns:
+                scores[col] = predictions[col].astype(str).to_numpy()
+    elif reasons and len(scores):
         explain = leads_sales_reads(scores, reasons_per_owner)
         explained = predict(X[explain], True)
         for col in ("reasons_positive", "reasons_negative"):
@@ -57,7 +63,7 @@ def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Pre
 def leads_sales_reads(scores: pd.DataFrame, per_owner: int | None) -> np.ndarray:
     """Which leads get reasons: each owner's best ``per_owner`` of the night (leads without an owner count
     as one queue), or every lead when ``per_owner`` is None. Exact TreeSHAP for a million-lead night
-    takes minutes; for the queue tops sales actually reads, a fraction of a second."""
+    is a few seconds with ``models.treeshap``; a team may still keep reasons to the queue tops sales reads."""
     if per_owner is None:
         return np.ones(len(scores), dtype=bool)
     owner, _ = pd.factorize(scores["owner_id"], use_na_sentinel=False)

@@ -2,8 +2,9 @@
 
 Locations come from the environment (see .env.example), never from params.yaml:
 - ``LEADSCORE_SOURCES``: folder with the source tables as ``<table>.parquet`` or ``<table>.csv``
-  (default ``data/demo``); for a flat CRM export (``source.kind: flat``), the export file itself or a
-  folder holding exactly one ``.csv`` or ``.parquet`` file;
+  (default ``data/demo``), or a database holding them (a SQLAlchemy URL: ``postgresql+psycopg://…``,
+  ``sqlite:///…``; see ``pipeline.source_db``); for a flat CRM export (``source.kind: flat``), the export file
+  itself or a folder holding exactly one ``.csv`` or ``.parquet`` file;
 - ``LEADSCORE_SCORES_DIR``: where scores are written as parquet, one folder per as-of date
   (default ``data/scores``);
 - ``LEADSCORE_DB_URL``: SQLAlchemy URL of the scores database (default ``sqlite:///leadscore.db``); the run log
@@ -33,7 +34,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.schema import CONTRACT, validate_sources
-from pipeline import store
+from pipeline import source_db, store
 
 SCORES_TABLE = store.SCORES_TABLE
 RUNS_TABLE = "runs"
@@ -143,6 +144,29 @@ def sources_dir() -> Path:
     return at_home(os.environ.get("LEADSCORE_SOURCES") or "data/demo")
 
 
+SourceLocation = Path | str  # a folder (or a flat export file), or a database URL (str)
+
+
+def source_location(value: str | Path | None = None) -> SourceLocation:
+    """Where the sources are: ``value`` (``--sources``) or $LEADSCORE_SOURCES (default ``data/demo``), as a database
+    URL (a relative SQLite file moved under the project home) or else a path under the project home."""
+    value = value if value is not None else (os.environ.get("LEADSCORE_SOURCES") or "data/demo")
+    if source_db.is_url(str(value)) and not isinstance(value, Path):
+        return sqlite_at_home(str(value))
+    return at_home(value)
+
+
+def is_database(location: SourceLocation | None) -> bool:
+    """Whether the sources (``location``, default $LEADSCORE_SOURCES) are a database rather than files."""
+    return source_db.is_url(location if location is not None else source_location())
+
+
+def shown_location(location: SourceLocation | None = None) -> str:
+    """The sources' location fit to print: a database URL with its password masked."""
+    location = location if location is not None else source_location()
+    return source_db.shown(location) if source_db.is_url(location) else str(location)
+
+
 def scores_dir() -> Path:
     return at_home(os.environ.get("LEADSCORE_SCORES_DIR") or "data/scores")
 
@@ -167,16 +191,19 @@ def shown_url(url: str | None = None) -> str:
     return sa.make_url(url or db_url()).render_as_string(hide_password=True)
 
 
-def read_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
+def read_sources(folder: SourceLocation | None = None) -> dict[str, pd.DataFrame]:
     """Read every contract table present in ``folder`` and hold it strictly to the contract (any bad row
     is an error: what training wants). The nightly job quarantines bad rows instead (``load_sources`` +
     ``features.schema.check_sources``)."""
     return validate_sources(load_sources(folder))
 
 
-def load_sources(folder: Path | None = None) -> dict[str, pd.DataFrame]:
-    """Every contract table present in ``folder``, as stored (unchecked)."""
-    folder = folder or sources_dir()
+def load_sources(folder: SourceLocation | None = None) -> dict[str, pd.DataFrame]:
+    """Every contract table present in ``folder`` (a folder or a database URL), as stored (unchecked); a database's
+    tables read in chunks, in the dtypes the files give (``pipeline.source_db``)."""
+    folder = folder if folder is not None else source_location()
+    if source_db.is_url(folder):
+        return source_db.read_tables(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"source folder {folder} does not exist (run `leadscore generate` or set LEADSCORE_SOURCES)"
@@ -199,6 +226,25 @@ def write_sources(tables: dict[str, pd.DataFrame], folder: Path) -> None:
         tmp = folder / f".{name}.parquet.tmp"
         frame.to_parquet(tmp, index=False)
         tmp.replace(folder / f"{name}.parquet")
+
+
+def copy_sources_to_database(url: str, *, folder: Path | None = None) -> dict[str, int]:
+    """The contract tables of ``folder`` (default $LEADSCORE_SOURCES, which must then be a folder) written into the
+    database at ``url`` with the indexes reads need (``source_db.INDEXES``); rows per table."""
+    if not source_db.is_url(url):
+        raise ValueError(f"--to must be a database URL (postgresql+psycopg://…, sqlite:///…), not {url!r}")
+    folder = folder if folder is not None else source_location()
+    if source_db.is_url(folder):
+        raise ValueError("the tables are read from a folder: pass --from FOLDER (LEADSCORE_SOURCES is a database)")
+    tables = load_sources(folder)
+    if not tables:
+        raise FileNotFoundError(f"{folder} holds no source tables (<table>.parquet or <table>.csv)")
+    return source_db.write_tables(tables, sqlite_at_home(url))
+
+
+def source_indexes(table: str) -> list[tuple[str, ...]]:
+    """The indexes a source database needs on ``table`` (what ``copy_sources_to_database`` creates)."""
+    return source_db.INDEXES.get(table, [])
 
 
 FLAT_SUFFIXES = (".csv", ".parquet")
@@ -240,7 +286,10 @@ def read_flat_source(location: Path | None = None) -> pd.DataFrame:
 
 def read_truth(folder: Path | None = None) -> pd.DataFrame | None:
     """The demo world's true propensities, when the sources folder holds them (never for real data)."""
-    path = (folder or sources_dir()) / "truth.parquet"
+    folder = folder if folder is not None else source_location()
+    if source_db.is_url(folder):
+        return None  # the demo's truth stays with its files
+    path = folder / "truth.parquet"
     return pd.read_parquet(path) if path.exists() else None
 
 
@@ -743,11 +792,13 @@ def _read_score_rows(where: str, binds: list, params: dict, url: str | None) -> 
 
 
 def read_source_table(name: str, *, columns: list[str] | None = None, lead_id: str | None = None,
-                      folder: Path | None = None) -> pd.DataFrame | None:
-    """One source table as stored (unchecked), None when the folder lacks it: only those of ``columns`` it has
-    (all by default), and only one lead's rows when ``lead_id`` is given (a parquet filter: the workspace's lead
-    page reads one lead's events, never the whole table)."""
-    folder = folder or sources_dir()
+                      folder: SourceLocation | None = None) -> pd.DataFrame | None:
+    """One source table as stored (unchecked), None when the folder (or database) lacks it: only those of
+    ``columns`` it has (all by default), and only one lead's rows when ``lead_id`` is given (a parquet filter or a
+    bound, indexed query: the workspace's lead page reads one lead's events, never the whole table)."""
+    folder = folder if folder is not None else source_location()
+    if source_db.is_url(folder):
+        return source_db.read_table(folder, name, columns=columns, lead_id=lead_id)
     parquet, csv_path = folder / f"{name}.parquet", folder / f"{name}.csv"
     if parquet.exists():
         import pyarrow as pa

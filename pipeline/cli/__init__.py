@@ -36,6 +36,7 @@ def _help_rank(command: typer.models.CommandInfo) -> int:
 
 app.registered_commands.extend(sorted((c for g in GROUPS for c in g.group.registered_commands), key=_help_rank))
 app.add_typer(workspace.user_group, name="user")
+app.add_typer(data_science.sources_group, name="sources")
 
 
 @app.callback()

@@ -33,7 +33,8 @@ from pipeline.publish_lock import LockHeld
 EXIT_FAILED = 1  # README: failed; nothing new published
 EXIT_INVALID_PARAMS = 2  # README: invalid params.yaml (and a wrong combination of options)
 EXIT_LOCKED = 4  # README: another run holds the publish lock
-FAILURES = (ValueError, FileNotFoundError, LookupError)  # what a step raises for bad input: "error: …", exit 1
+# What a step raises for bad input (or a source database it cannot read): "error: …", exit 1
+FAILURES = (ValueError, FileNotFoundError, LookupError, ConnectionError)
 
 LOG_FORMATS = ("auto", "plain", "json")
 _output = {"format": os.environ.get("LEADSCORE_LOG_FORMAT", "auto")}
@@ -93,8 +94,15 @@ def set_log_format(fmt: str, command: str = "") -> None:
     _COMMAND["name"] = command
 
 ParamsOpt = Annotated[Path, typer.Option("--params", help="Path to params.yaml.")]
+def parse_sources(value: str) -> Path | str:
+    """``--sources``: a folder (or export file) as a path, a database URL (``dialect[+driver]://…``) as text."""
+    return value if "://" in value else Path(value)
+
+
 SourcesOpt = Annotated[Path | None, typer.Option(
-    "--sources", help="Folder of source tables (default: $LEADSCORE_SOURCES or data/demo).")]
+    "--sources", parser=parse_sources, metavar="FOLDER|URL",
+    help="Folder of source tables, or a database URL holding them (postgresql+psycopg://…, sqlite:///…) "
+         "(default: $LEADSCORE_SOURCES or data/demo).")]
 VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version.")]
 LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
 

@@ -43,6 +43,33 @@ def generate(
     console.print(f"lead-to-sale rate: {won / len(world.tables['leads']):.1%} ({won:,} won opportunities)")
 
 
+sources_group = typer.Typer(help="The source tables: copy a folder of them into a database.", no_args_is_help=True)
+
+
+@sources_group.command("load")
+@handle_errors()
+def sources_load(
+    to: Annotated[str, typer.Option("--to", help="SQLAlchemy URL of the database to write the tables into "
+                                                  "(postgresql+psycopg://…, sqlite:///…).")],
+    from_: Annotated[Path | None, typer.Option(
+        "--from", help="Folder of source tables (default: $LEADSCORE_SOURCES or data/demo).")] = None,
+):
+    """Copy the contract tables of a folder into a database (each table replaced), with the indexes that reading
+    one lead needs; then set LEADSCORE_SOURCES to the URL."""
+    from pipeline import io
+
+    started = time.perf_counter()
+    written = io.copy_sources_to_database(to, folder=from_)
+    table = Table(title=f"Sources loaded into {escape(io.shown_location(to))} ({time.perf_counter() - started:.1f} s)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("indexes")
+    for name, rows in written.items():
+        add_row(table, name, f"{rows:,}", ", ".join("(" + ", ".join(c) + ")" for c in io.source_indexes(name)))
+    console.print(table)
+    console.print(f"use them with: LEADSCORE_SOURCES='{escape(io.shown_location(to))}' (password as you gave it)")
+
+
 @group.command()
 @handle_errors()
 def init(
@@ -71,7 +98,8 @@ def init(
             add_row(table, column, role, "")
     for role, why in p.reasons.items():
         column = getattr(p, role)
-        console.print(f"{escape(role)}: {escape(str(column))} ({escape(why)})")
+        shown = str(column).lower() if isinstance(column, bool) else str(column)  # as params.yaml writes it
+        console.print(f"{escape(role)}: {escape(shown)} ({escape(why)})")
     for column, why in p.excluded.items():
         add_row(table, column, text("excluded", "yellow"), why)
     for column, (kind, why) in p.types.items():

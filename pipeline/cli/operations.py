@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -42,11 +43,18 @@ def score(
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
     allow_unapproved: AllowUnapprovedOpt = False,
+    lead: Annotated[str | None, typer.Option(
+        "--lead", help="Score this one lead only, as of now (or --as-of), and print it: nothing is published, the "
+                       "score is logged (table leadscore_one_lead_scores). Fast with a source database.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --lead: print the score as JSON.")] = False,
 ):
-    """Score every lead open at AS_OF with the champion and publish the scores."""
+    """Score every lead open at AS_OF with the champion and publish the scores (or, with --lead, one lead)."""
     from pipeline.steps import score as step
 
     config = _config(params)
+    if lead is not None:
+        _score_one_lead(config, lead, as_of or [], sources, as_json=as_json, allow_unapproved=allow_unapproved)
+        return
     try:
         results = step.run_nights(config, nights=as_of or [], sources=sources, allow_unapproved=allow_unapproved)
     except step.ScoreFailed as exc:
@@ -54,6 +62,31 @@ def score(
         err_console.print(f"[red]error:[/red] {escape(str(exc))}{_logged(exc.logged_to)}", soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     _print_scored(results, config)
+
+
+def _score_one_lead(config, lead: str, as_of: list, sources, *, as_json: bool, allow_unapproved: bool) -> None:
+    from pipeline import one_lead
+
+    if len(as_of) > 1:
+        raise typer.BadParameter("--lead scores one moment: give --as-of once (or not at all, for now)")
+    if allow_unapproved:
+        raise typer.BadParameter("--lead returns a score only from a champion that passes the sign-off check: "
+                                 "--allow-unapproved does not apply")
+    scorer = one_lead.OneLeadScorer(config, sources=sources)
+    try:
+        result = scorer.score(lead, as_of=as_of[0] if as_of else None, requested_by=os.environ.get("USER"),
+                              via="cli")
+    finally:
+        scorer.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    console.print(f"lead {escape(result.lead_id)} as of {result.as_of_ts:%Y-%m-%d %H:%M} UTC: grade {result.grade}, "
+                  f"score {result.score}, probability {result.probability:.4f} (model version {result.model_version}, "
+                  f"definition {escape(result.definition_version)}; {result.took_ms:.0f} ms, not published)")
+    for label, reasons in (("for", result.reasons_positive), ("against", result.reasons_negative)):
+        for reason in filter(None, reasons.split(" · ")):
+            console.print(f"  {label}: {escape(reason)}")
 
 
 def _print_scored(results, config) -> None:

@@ -122,11 +122,22 @@ def _check_sources(config) -> Check:
     if config.source.kind == "flat":
         where = io.flat_source_path()  # a missing or ambiguous export raises, with what to pass instead
         return Check("sources", OK, f"CRM export {where.resolve()}: {len(io.read_flat_source(where)):,} rows")
+    if io.is_database(None):
+        where = io.shown_location()
+        try:
+            _, checked = lead_sources.open_quarantined_source(config, None, now=pd.Timestamp.now(tz="UTC"))
+        except OSError as exc:
+            return Check("sources", FAIL, str(exc), "check LEADSCORE_SOURCES (the source database's URL)")
+        return _sources_verdict(where, checked)
     where = io.sources_dir().resolve()
     if not where.is_dir():
         return Check("sources", FAIL, f"{where} does not exist",
                      "set LEADSCORE_SOURCES to the folder of source tables (or LEADSCORE_HOME)")
     _, checked = lead_sources.open_quarantined_source(config, None, now=pd.Timestamp.now(tz="UTC"))
+    return _sources_verdict(where, checked)
+
+
+def _sources_verdict(where, checked) -> Check:
     rows = sum(len(t) for t in checked.tables.values()) + len(checked.rejects)
     if len(checked.rejects):
         return Check("sources", WARN, f"{where}: {len(checked.tables)} tables, {rows:,} rows; "

@@ -57,6 +57,9 @@ def render_source_section(proposal: flat.ColumnMapProposal, export: Path) -> str
         f"  converted_column: {_value(proposal.converted_column)}",
         f"  converted_date_column: {_value(proposal.converted_date_column)}",
     ]
+    if proposal.day_first is not None:
+        lines.append(f"  day_first: {_value(proposal.day_first)}  # short dates like 05/01/2026 read "
+                     + ("day first (5 January)" if proposal.day_first else "month first (May 1)"))
     lines.append("  exclude: []  # add columns filled in by sales after contact that the screens miss")
     if proposal.excluded:
         lines.append("  keep: []  # the screens exclude the columns below (train screens again); to use one, list "

@@ -99,7 +99,7 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
             _check_still_champion(config, champion)  # a rollback since loading says so, not "moved outside leadscore"
             champion = _check_signoff(config, champion, result, allow_unapproved=allow_unapproved)
             rows = table_rows(raw)
-            _check_volumes(config, rows, champion, location=sources or io.sources_dir())
+            _check_volumes(config, rows, champion, location=io.shown_location(sources))
             source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
             if result.as_of is None:
                 result.as_of = source.default_as_of(None)
@@ -181,14 +181,14 @@ def _check_signoff(config: Config, champion, result: NightlyResult, *, allow_una
     return dataclasses.replace(champion, unapproved=True)
 
 
-def _check_volumes(config: Config, rows: dict[str, int], champion, *, location: Path) -> None:
+def _check_volumes(config: Config, rows: dict[str, int], champion, *, location: str) -> None:
     """Fail the night, before anything is scored, when a table it needs is missing, or one is empty or changed in
     size beyond ``nightly.max_volume_change`` against the last published night. Needed: the contract's mandatory
     tables, those the last published night had and those the champion was trained on."""
     previous = io.last_published_volumes()
     required = MANDATORY | set(previous or {}) | _trained_on(champion)
     problems = volume_problems(rows, previous, required=required, max_change=config.nightly.max_volume_change,
-                               location=str(location))
+                               location=location)
     if problems:
         raise VolumeError("the sources do not look like a night's extract, nothing published: " + " | ".join(problems))
 

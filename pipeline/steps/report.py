@@ -142,13 +142,15 @@ def _definition_section(config: Config, url: str | None) -> Section:
     signed = signoff.approvals(name, version, definition_version(d), url=url)  # the database record, never the tags
     sign = "; ".join(f"{team}: {a['by']} ({a['at'][:10]})" for team, a in sorted(signed.items())) or "not signed"
     m, label = d["test_metrics"], d["label"]
+    # A flat export without dates has neither a window nor weeks: its label is the outcome the export records.
+    when = f" within {label['window_days']} days of the night it is scored" if label.get("window_days") else ""
+    weekly = {"weekly_volume": number} if d["population"].get("dated", True) else {}
     body = [paragraph(
-        f"A quality lead is scored by the probability that it reaches {label['milestone_words']} within "
-        f"{label['window_days']} days of the night it is scored. Champion: model version {version}, definition "
-        f"{d['definition_version']}; signed by {sign}."),
+        f"A quality lead is scored by the probability that it reaches {label['milestone_words']}{when}. Champion: "
+        f"model version {version}, definition {d['definition_version']}; signed by {sign}."),
         paragraph(d["population"]["description"], "note"),
         table(pd.DataFrame(d["grades"]), {
-            "grade": str, "min_probability": lambda v: f"{v:.2%}", "weekly_volume": number,
+            "grade": str, "min_probability": lambda v: f"{v:.2%}", **weekly,
             "promised_rate": percent, "promised_low": percent, "promised_high": percent},
             headers={"min_probability": "probability from", "weekly_volume": "leads / week",
                      "promised_rate": "promised conversion", "promised_low": "95 % CI low",

@@ -112,6 +112,17 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
 
         return load_config(params_path)
 
+    scorers: list = []  # the one-lead scorer: its champion loaded once per process, on the first request
+    scorer_lock = threading.Lock()
+
+    def lead_scorer():
+        from pipeline import one_lead
+
+        with scorer_lock:
+            if not scorers:
+                scorers.append(one_lead.OneLeadScorer(config(), sources=sources, url=url))
+            return scorers[0]
+
     report_cache = reports.ReportCache(config, sources=sources, url=url, sources_stamp=context.stamp,
                                        params=params_path)
 
@@ -125,6 +136,8 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
 
         threading.Thread(target=warm, daemon=True).start()
         yield
+        if scorers:
+            scorers[0].close()
 
     app = FastAPI(lifespan=lifespan, title="leadscore workspace", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None,
@@ -500,6 +513,31 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
     def api_lead_feedback(lead_id: str, body: FeedbackIn, user: ApiUser) -> dict:
         row = record_feedback(user, lead_id, body)
         return {**_records(pd.DataFrame([row]))[0], "disposition_label": feedback.label(row["disposition"])}
+
+    @app.post("/api/leads/{lead_id}/score", tags=["api"],
+              summary="Score one lead now with the champion (not published; logged)",
+              description="Reads only this lead's rows (and its account's) from the sources, builds the nightly job's "
+                          "features as of now (or `as_of`, ISO 8601, UTC) and scores them with the champion, which "
+                          "must pass the nightly job's sign-off check. Returns probability, score, grade and reasons "
+                          "with the model and definition version. Never published into the nightly scores; each score "
+                          "is logged (table leadscore_one_lead_scores). A member may score their own leads only. 404: "
+                          "no such lead that you may see; 422: the lead is not open then, or quarantined, or a bad "
+                          "`as_of`; 503: no champion, or it fails the sign-off check, or the sources cannot be read.")
+    def api_score_lead(lead_id: str, user: ApiUser, as_of: str | None = None) -> dict:
+        from pipeline import one_lead, signoff
+
+        try:
+            when = pd.Timestamp(as_of) if as_of else None
+        except ValueError:
+            raise HTTPException(422, f"as_of {as_of!r} is not an ISO 8601 date or time") from None
+
+        def may_see(owner: str | None) -> bool:
+            return user.sees_every_owner or (owner or "").strip().lower() == user.owner_key
+
+        with _answered_as({one_lead.LeadNotFound: 404, one_lead.LeadNotScorable: 422, LookupError: 503,
+                           signoff.SignoffError: 503, ConnectionError: 503, FileNotFoundError: 503, ValueError: 422}):
+            result = lead_scorer().score(lead_id, as_of=when, may_see=may_see, requested_by=user.name, via="api")
+        return result.to_json()
 
     @app.get("/api/definition", tags=["api"], summary="A version's quality-lead definition (default the champion), "
              "its diff against the champion and its sign-off record")

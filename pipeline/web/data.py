@@ -9,8 +9,8 @@ the CRM export has neither. Title: ``job_title``.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -60,17 +60,26 @@ class Queue:
 
 
 class SourceContext:
-    """The source tables the workspace shows next to the scores, read once and again only when a file changes."""
+    """The source tables the workspace shows next to the scores, read once and again only when a file changes; from a
+    source database (``LEADSCORE_SOURCES`` a URL), read again at most every ``DATABASE_REFRESH_SECONDS`` (a database
+    has no file times to watch), one lead's rows read from it when asked (bound, indexed)."""
 
-    def __init__(self, folder: Path | None):
+    DATABASE_REFRESH_SECONDS = 300
+
+    def __init__(self, folder: io.SourceLocation | None):
         self.folder = folder
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
         self._tables: dict[str, pd.DataFrame] = {}
         self.problem = ""
 
+    def location(self) -> io.SourceLocation:
+        return self.folder if self.folder is not None else io.source_location()
+
     def stamp(self) -> tuple:
-        folder = self.folder or io.sources_dir()
+        folder = self.location()
+        if io.is_database(folder):
+            return (io.shown_location(folder), int(time.time() // self.DATABASE_REFRESH_SECONDS))
         if not folder.is_dir():
             return (str(folder),)
         return (str(folder),) + tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.iterdir()
@@ -78,14 +87,19 @@ class SourceContext:
 
     def lead_rows(self, table: str, lead_id: str) -> pd.DataFrame | None:
         """One lead's rows of a source table, read when asked (None when the table or the folder is missing)."""
-        folder = self.folder or io.sources_dir()
-        return io.read_source_table(table, lead_id=lead_id, folder=folder) if folder.is_dir() else None
+        folder = self.location()
+        if io.is_database(folder) or folder.is_dir():
+            return io.read_source_table(table, lead_id=lead_id, folder=folder)
+        return None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         with self._lock:
             stamp = self.stamp()
             if stamp != self._stamp:
-                self._tables, self.problem = _prepare(self.folder or io.sources_dir())
+                try:
+                    self._tables, self.problem = _prepare(self.location())
+                except OSError as exc:  # a source database that cannot be read: the scores still show
+                    self._tables, self.problem = {}, f"{exc}: contact, title and sales touches are blank"
                 self._stamp = stamp
             return self._tables
 
@@ -113,10 +127,10 @@ def _utc(values: pd.Series) -> pd.Series:
 LEAD_COLUMNS = ["lead_id", "created_ts", "job_title", "contact_name", "first_name", "last_name", "first_campaign_id"]
 
 
-def _prepare(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
+def _prepare(folder: io.SourceLocation) -> tuple[dict[str, pd.DataFrame], str]:
     """What the queue shows next to each score, read with only the columns it needs (engagement is read per lead,
     on the lead page): contact, title and creation per lead, the last sales touch per lead, campaign names."""
-    if not folder.is_dir():
+    if not io.is_database(folder) and not folder.is_dir():
         return {}, f"no source tables at {folder}: contact, title and sales touches are blank"
     out: dict[str, pd.DataFrame] = {}
     campaigns = io.read_source_table("campaigns", columns=["campaign_id", "name"], folder=folder)

@@ -197,3 +197,18 @@ def test_catalog_words_come_from_column_names():
     assert specs["crm__newsletter"].describe(0.0) == "newsletter: no"
     assert specs["crm__last_visit"].describe(12.0) == "last_visit 12 days before the lead was created"
     assert specs["crm__employees"].describe(float("nan")) == "employees is empty"
+
+
+def test_short_dates_are_read_in_the_order_their_values_tell():
+    day_first = pd.Series(["05/01/2026", "31/01/2026", None, "2026-02-03"])
+    parsed, bad = flat.parse_dates(day_first)
+    assert flat.day_first_of(day_first) is True and bad.empty
+    assert parsed.dt.strftime("%Y-%m-%d").tolist()[:2] == ["2026-01-05", "2026-01-31"]
+    assert parsed.iloc[3] == pd.Timestamp("2026-02-03", tz="UTC")  # year first stays year-month-day
+    month_first = pd.Series(["05/01/2026", "01/31/2026"])
+    assert flat.day_first_of(month_first) is False
+    assert flat.parse_dates(month_first)[0].iloc[0] == pd.Timestamp("2026-05-01", tz="UTC")
+    ambiguous = pd.Series(["05/01/2026", "06.02.2026"])
+    assert flat.day_first_of(ambiguous) is None
+    assert flat.parse_dates(ambiguous, day_first=True)[0].iloc[1] == pd.Timestamp("2026-02-06", tz="UTC")
+    assert flat.day_first_of(pd.Series(["13/01/2026", "01/13/2026"])) is None  # the values disagree

@@ -80,3 +80,19 @@ def test_reasons_off_explains_nobody_and_an_empty_night_has_the_layout():
                             feature_names=["f__x"], model_version=1, definition_version="", scored_at=SCORED_AT,
                             reasons=True, reasons_per_owner=None)
     assert empty.empty and list(empty.columns) == SCORE_TABLE_COLUMNS
+
+
+def test_reasons_for_every_lead_come_from_one_predict():
+    calls = []
+
+    def predict(X: pd.DataFrame, reasons: bool) -> pd.DataFrame:
+        calls.append(reasons)
+        return _FakeModel()(X, reasons)
+
+    features = pd.DataFrame({"f__x": [0.2, 0.9, 0.6]})
+    scores = assemble_scores(_queue(["ann", "ann", "bob"]), features, predict=predict, feature_names=["f__x"],
+                             model_version=1, definition_version="", scored_at=SCORED_AT, reasons=True,
+                             reasons_per_owner=None)
+    assert calls == [True]
+    assert scores["reasons_positive"].tolist() == ["x is 0.9", "x is 0.6", "x is 0.2"]
+    assert (scores["reasons_negative"] == "none").all()

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import mlflow
 import pytest
 import yaml
 
@@ -53,6 +54,7 @@ def store(trained_template, tmp_path, monkeypatch):
     monkeypatch.setenv("LEADSCORE_SCORES_DIR", str(tmp_path / "scores"))
     monkeypatch.chdir(tmp_path)
     tracking.configure()
+    mlflow.set_experiment("Default")  # the active experiment is process-wide: another test's id means nothing here
 
     def config(**sections):
         raw = {**trained_template.raw, **{k: {**trained_template.raw.get(k, {}), **v} for k, v in sections.items()}}

@@ -229,7 +229,7 @@ def test_help_lists_every_command():
     listed = set(re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE))
     expected = {"generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
                 "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features",
-                "feedback", "doctor", "serve", "user"}
+                "feedback", "doctor", "serve", "user", "sources"}
     assert listed == expected
 
 

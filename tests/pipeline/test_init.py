@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -106,29 +109,17 @@ def test_a_converted_flag_exported_as_yes_or_blank_is_proposed(tmp_path, repo_ro
     assert _run(path, repo_root).config.source.converted_column == "converted"
 
 
-def _messy_export(folder, n=600, seed=4):
-    """A lead export as many CRMs write it: a second id, a sales-set status that almost decides the outcome, a
-    creation date under an unhelpful name (rows not in its order), and the form's "Select" for no city."""
-    import numpy as np
-    import pandas as pd
+MESSY = Path(__file__).parents[1] / "data" / "crm_export_messy.csv"
 
-    rng = np.random.default_rng(seed)
-    first = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 300, n), unit="D")
-    visits = rng.poisson(2, n)
-    converted = rng.random(n) < 1 / (1 + np.exp(-(visits - 3)))
-    frame = pd.DataFrame({
-        "Prospect ID": [f"p-{i:05x}" for i in rng.permutation(n)],
-        "Lead Number": np.arange(660_001, 660_001 + n),
-        "first_contact_date": first.strftime("%Y-%m-%d"),
-        "last_touch": (first + pd.to_timedelta(rng.integers(1, 60, n), unit="D")).strftime("%d/%m/%Y"),
-        "Lead Status": np.where(converted, "Closed", rng.choice(["Lost", "Ringing", "Closed"], n, p=[.6, .38, .02])),
-        "City": rng.choice(["Mumbai", "Pune", "Select"], n),
-        "Page Views": visits,
-        "Converted": converted.astype(int),
-    })
+
+def _messy_export(folder):
+    """A lead export as many CRMs write it (``tests/data/crm_export_messy.csv``, 600 rows): a second id
+    (``Lead Number``), a sales-set status that almost decides the outcome, a creation date under an unhelpful name
+    (``first_contact_date``; rows not in its order), a day-first date (``last_touch``) and the form's "Select" for
+    no city. Made once by a seeded generator; ``leadscore init --from-csv`` on it prints each exclusion."""
     path = folder / "messy.csv"
-    frame.to_csv(path, index=False)
-    return path, frame
+    shutil.copy(MESSY, path)
+    return path, pd.read_csv(path)
 
 
 def test_the_screens_exclude_a_second_id_and_a_sales_set_status_and_find_the_date_by_its_values(
@@ -171,6 +162,41 @@ def test_falling_back_to_row_order_on_rows_out_of_date_order_is_warned(tmp_path,
     warning = next(n for n in p.notes if n.startswith("warning"))
     assert "not in the order of the dates in 'last_touch'" in warning
     assert "# warning: the rows are not in the order" in result.path.read_text()
+
+
+def test_a_day_first_export_is_read_day_first_at_init_and_frozen_for_scoring(tmp_path, repo_root):
+    rows = ["lead_id,signed_up,industry,converted"]
+    for i in range(60):  # 2 January to 1 March 2026, written day first: 02/01/2026 … 01/03/2026
+        day = pd.Timestamp("2026-01-02") + pd.Timedelta(days=i)
+        rows.append(f"L{i},{day:%d/%m/%Y},{'retail' if i % 3 else 'bank'},{'yes' if i % 7 == 0 else 'no'}")
+    path = tmp_path / "crm.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = _run(path, repo_root)
+    p = result.proposal
+    assert p.created_column == "signed_up" and p.day_first is True
+    assert "only read day first" in p.reasons["day_first"] and "13/01/2026" in p.reasons["day_first"]
+    assert "day_first: true" in result.path.read_text()
+    assert result.config.source.day_first is True
+
+    frame = flat_frame(path)
+    plan = flat.plan_columns(frame, result.config.source)
+    assert plan.day_first is True
+    created = flat.build_flat_table(frame, plan, extract_ts=None)["created_ts"]
+    assert created.is_monotonic_increasing and created.iloc[1] == pd.Timestamp("2026-01-03", tz="UTC")
+    # A night's file whose dates are all ambiguous (03/01/2026) is read the way training read its export
+    tonight = frame.head(5)
+    assert flat.build_flat_table(tonight, flat.FlatPlan.from_dict(plan.to_dict()), extract_ts=None)[
+        "created_ts"].iloc[1] == pd.Timestamp("2026-01-03", tz="UTC")
+
+
+def test_short_dates_that_do_not_tell_their_order_are_read_month_first_with_a_warning(tmp_path, repo_root):
+    rows = ["lead_id,signed_up,converted"] + [f"L{i},0{1 + i % 9}/0{1 + i % 3}/2026,{'yes' if i % 5 == 0 else 'no'}"
+                                              for i in range(40)]
+    path = tmp_path / "crm.csv"
+    path.write_text("\n".join(rows) + "\n")
+    p = _run(path, repo_root).proposal
+    assert p.day_first is False
+    assert any("do not say whether the day or the month comes first" in n for n in p.notes)
 
 
 def test_train_refuses_a_kept_flagged_column_unless_the_risk_is_accepted_and_then_tags_the_run(

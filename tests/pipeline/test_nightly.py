@@ -22,6 +22,8 @@ def test_a_night_publishes_every_open_lead_and_logs_the_run(store):
     assert len(published) == result.leads_scored > 0
     assert (published["model_version"] == 1).all()
     assert published["as_of_ts"].iloc[0] == result.as_of
+    # reasons for every lead of the night, not only the queue tops (issue 17; score.reasons_per_owner: null)
+    assert ((published["reasons_positive"] != "") | (published["reasons_negative"] != "")).all()
     [logged] = io.read_runs().to_dict("records")
     assert (logged["run_id"], logged["status"], logged["leads_scored"]) == (result.run_id, result.status,
                                                                              result.leads_scored)

@@ -36,3 +36,22 @@ def test_a_rate_on_a_small_sample_is_greyed_and_never_shown_without_its_interval
     assert "<tr><td>big</td><td>400</td><td>5.0% [3.3%, 7.6%]</td></tr>" in html
     assert '<tr><td>small</td><td>7</td><td class="few">14.3% [2.6%, 51.3%]</td></tr>' in html
     assert with_interval(float("nan"), 0.1, 0.2) == "–"
+
+
+def test_the_definition_of_a_dateless_export_names_no_window_and_no_weeks(monkeypatch, repo_root):
+    from pipeline import signoff, tracking
+    from pipeline.config import load_config
+    from pipeline.steps import report
+
+    definition = {
+        "definition_version": "d-flat", "label": {"milestone_words": "a recorded conversion", "window_days": None},
+        "population": {"description": "Every row of the export.", "dated": False}, "test_metrics": {"roc_auc": 0.8},
+        "grades": [{"grade": "A", "min_probability": 0.4, "weekly_volume": None, "share": 0.1, "promised_rate": 0.5,
+                    "promised_low": 0.4, "promised_high": 0.6}], "periods": {"test": "rows 80–100 %"}}
+    monkeypatch.setattr(tracking, "configure", lambda **_: "sqlite://")
+    monkeypatch.setattr(tracking, "champion_version", lambda name: 1)
+    monkeypatch.setattr(tracking, "load_definition", lambda name, version: (None, definition))
+    monkeypatch.setattr(signoff, "approvals", lambda *a, **k: {})
+    section = report._definition_section(load_config(repo_root / "params.yaml"), None)
+    assert "reaches a recorded conversion. Champion" in section.body
+    assert "days" not in section.body and "week" not in section.body
