@@ -1,4 +1,5 @@
-"""Engagement feature build: throughput and peak memory, against a plain pandas-groupby reference.
+"""Engagement feature build: throughput and peak memory, against two peers measured in the same run: a plain
+pandas-groupby reference and the same features in DuckDB SQL (``duckdb_engagement.py``).
 
 Run by ``make bench``. Events are generated for the benchmark (never stored), chunk by chunk, the way a
 nightly job streams them from storage: each chunk holds the events of a block of leads, and the builder
@@ -7,6 +8,8 @@ Printed figures are ratios against the reference measured in the same run; nothi
 
     python benchmarks/bench_features.py                 # the full benchmark (1M leads; 10M and 50M events)
     python benchmarks/bench_features.py --leads 100000 --sizes 1000000 5000000   # a quicker look
+
+Both peers are checked equal to the project's builder (every column, to 1e-9) before anything is timed.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from duckdb_engagement import duckdb_reference  # noqa: E402  (beside this file)
 
 from features.engagement import build_engagement_features  # noqa: E402
 from features.params import EngagementParams  # noqa: E402
@@ -121,11 +127,14 @@ def run_worker(engine: str, n_leads: int, n_events: int) -> dict:
     built = seconds = 0.0
     total_events = 0
     outputs = []
+    connection = duckdb.connect() if engine == "duckdb" else None  # one in-memory database, as a notebook has
     for events, spine in event_chunks(n_leads, n_events, params):
         total_events += len(events)
         started = time.perf_counter()
         if engine == "ours":
             frame = build_engagement_features(events, spine, params, campaigns=campaigns)
+        elif engine == "duckdb":
+            frame = duckdb_reference(events, spine, params, campaigns, connection=connection)
         else:
             frame = pandas_reference(events, spine, params, campaigns)
         seconds += time.perf_counter() - started
@@ -141,17 +150,19 @@ def run_worker(engine: str, n_leads: int, n_events: int) -> dict:
 
 
 def check_same_features() -> None:
-    """Both engines must compute the same thing, or the comparison is meaningless."""
+    """Every engine must compute the same thing, or the comparison is meaningless."""
     params = engagement_params()
     campaigns = campaigns_table()
     events, spine = next(event_chunks(2_000, 100_000, params, seed=5))
     ours = build_engagement_features(events, spine, params, campaigns=campaigns)
-    ref = pandas_reference(events, spine, params, campaigns)
-    assert sorted(ref.columns) == sorted(ours.columns), set(ref.columns) ^ set(ours.columns)
-    ref = ref[ours.columns]
-    for col in ours.columns:
-        np.testing.assert_allclose(ours[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-9, atol=1e-9,
-                                   err_msg=col)
+    for name, ref in (("pandas", pandas_reference(events, spine, params, campaigns)),
+                      ("duckdb", duckdb_reference(events, spine, params, campaigns))):
+        assert sorted(ref.columns) == sorted(ours.columns), (name, set(ref.columns) ^ set(ours.columns))
+        assert ref.index.equals(ours.index), name
+        ref = ref[ours.columns]
+        for col in ours.columns:
+            np.testing.assert_allclose(ours[col].to_numpy(float), ref[col].to_numpy(float), rtol=1e-9, atol=1e-9,
+                                       err_msg=f"{name}: {col}")
 
 
 def spawn(engine: str, leads: int, events: int) -> dict:
@@ -166,7 +177,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000_000, 50_000_000])
     parser.add_argument("--reference-size", type=int, default=None,
                         help="events for the pandas reference (default: the smallest size)")
-    parser.add_argument("--worker", choices=["ours", "pandas"])
+    parser.add_argument("--worker", choices=["ours", "pandas", "duckdb"])
     parser.add_argument("--events", type=int)
     args = parser.parse_args()
     if args.worker:
@@ -174,19 +185,22 @@ def main() -> None:
         return
 
     check_same_features()
-    print("engines agree on every engagement feature (2,000 leads, 100,000 events)")
+    print("engines agree on every engagement feature (2,000 leads, 100,000 events): ours, pandas, DuckDB")
     ref_size = args.reference_size or min(args.sizes)
     reference = spawn("pandas", args.leads, ref_size)
+    duck = spawn("duckdb", args.leads, ref_size)
     ours = [spawn("ours", args.leads, n) for n in args.sizes]
-    rows = [reference, *ours]
+    rows = [reference, duck, *ours]
     print(f"\nEngagement features ({reference['columns']} columns) for {args.leads:,} leads, "
-          f"events streamed in chunks of ~{CHUNK_EVENTS:,}")
+          f"events streamed in chunks of ~{CHUNK_EVENTS:,}; DuckDB {duckdb.__version__} on its default threads "
+          f"(one per core), ours on params' threads, pandas on one")
     print(f"{'engine':<8} {'events':>12} {'seconds':>8} {'events/s':>12} {'leads/s':>10} {'peak RSS':>10}"
-          f" {'speed vs pandas':>16}")
+          f" {'speed vs pandas':>16} {'vs DuckDB':>10}")
     for r in rows:
         print(f"{r['engine']:<8} {r['events']:>12,} {r['seconds']:>8.2f} {r['events_per_s']:>12,.0f} "
               f"{r['leads_per_s']:>10,.0f} {r['peak_rss_mb']:>8,.0f}MB "
-              f"{r['events_per_s'] / reference['events_per_s']:>15.1f}x")
+              f"{r['events_per_s'] / reference['events_per_s']:>15.1f}x "
+              f"{r['events_per_s'] / duck['events_per_s']:>9.1f}x")
     small, large = ours[0], ours[-1]
     print(f"\npeak RSS at {large['events']:,} events / at {small['events']:,} events: "
           f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}x (target <= 1.5x)")

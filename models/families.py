@@ -58,6 +58,15 @@ class LgbmModel:
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return self.booster.predict(X)
 
+    @property
+    def category_levels(self) -> list[list]:
+        """The training categories of the category columns, in column order (codes are positions in these)."""
+        return list(self.booster.pandas_categorical or [])
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """``predict_raw`` of rows already as LightGBM reads a prepared frame (``LeadScorer.model_matrix``)."""
+        return self.booster.predict(matrix)
+
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Per-feature log-odds contributions (exact path-dependent TreeSHAP), last column the bias:
         LightGBM's ``pred_contrib``, computed by table look-up for small trees (``models.treeshap``), by

@@ -107,21 +107,65 @@ class LeadScorer:
 
         Columns already in their final dtype are passed through without a copy: at a million leads a
         night, copies and casts are most of what the wrapper adds to LightGBM's own predict."""
-        missing = [c for c in self.feature_names if c not in frame.columns]
-        if missing:
-            raise ValueError(f"model input lacks {len(missing)} feature columns: {', '.join(missing[:10])}")
+        self._check_columns(frame)
         columns = {}
         for col in self.feature_names:
             values = frame[col]
             if col in self.categories:
                 cats = self.categories[col]
                 same = isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(cats)
-                columns[col] = values if same else pd.Categorical(values, categories=cats)  # unseen → missing
-            elif values.dtype != np.float64:
-                columns[col] = pd.to_numeric(values, errors="raise").astype(np.float64)
+                columns[col] = values if same else pd.Categorical.from_codes(  # unseen → missing
+                    _category_codes(values, cats), dtype=pd.CategoricalDtype(cats))
             else:
-                columns[col] = values
+                columns[col] = _as_float64(values)
         return pd.DataFrame(columns, index=frame.index, copy=False)
+
+    def model_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The rows exactly as LightGBM reads ``prepare(frame)``: float64, the model's column order, each
+        category as its code in the training categories (missing and unseen: NaN)."""
+        columns = self._model_columns(frame)
+        return _fill(np.empty((len(frame), len(columns)), dtype=np.float64, order="F"), columns, slice(None))
+
+    def _model_columns(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per feature what ``model_matrix`` reads: float64 values, or category codes with the float each code
+        becomes (the last slot, NaN, for code -1)."""
+        self._check_columns(frame)
+        columns = []
+        for col in self.feature_names:
+            values = frame[col]
+            if col in self.categories:
+                cats = self.categories[col]
+                lookup = np.append(np.arange(len(cats), dtype=np.float64), np.nan)  # code -1: the NaN slot
+                columns.append((_category_codes(values, cats), lookup))
+            else:
+                columns.append((_as_float64(values).to_numpy(), None))
+        return columns
+
+    def _raw_by_blocks(self, frame: pd.DataFrame, block_rows: int = 65_536) -> np.ndarray:
+        """``model.predict_matrix`` of ``model_matrix(frame)``, filled and predicted a block of rows at a time in
+        one buffer: rows are independent, so the numbers are the same, and a million leads never need a
+        matrix of their own (fresh memory is most of what a whole-table matrix costs on a small machine)."""
+        columns = self._model_columns(frame)
+        n = len(frame)
+        raw = np.empty(n, dtype=np.float64)
+        buffer = np.empty((min(n, block_rows), len(columns)), dtype=np.float64, order="F")
+        for lo in range(0, n, block_rows):
+            rows = slice(lo, min(n, lo + block_rows))
+            block = buffer if rows.stop - lo == len(buffer) else np.empty((rows.stop - lo, len(columns)), order="F")
+            raw[rows] = self.model.predict_matrix(_fill(block, columns, rows))
+        return raw
+
+    def _check_columns(self, frame: pd.DataFrame) -> None:
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise ValueError(f"model input lacks {len(missing)} feature columns: {', '.join(missing[:10])}")
+
+    def _reads_matrix(self) -> bool:
+        """The model takes ``model_matrix`` rows and its categories are this scorer's, in feature order (the
+        codes LightGBM would compute itself from a prepared frame)."""
+        levels = getattr(self.model, "category_levels", None)
+        return levels is not None and hasattr(self.model, "predict_matrix") and levels == [
+            list(self.categories[c]) for c in self.feature_names if c in self.categories]
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_raw(self.prepare(frame))
@@ -137,8 +181,12 @@ class LeadScorer:
         return grade_by_thresholds(probability, self.grade_thresholds)
 
     def predict(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
-        X = self.prepare(frame)
-        p = self.calibrator.transform(self.model.predict_raw(X))
+        if reasons or len(frame) == 0 or not self._reads_matrix():
+            X = self.prepare(frame)
+            raw = self.model.predict_raw(X)
+        else:  # the same numbers LightGBM computes from the prepared frame, without building it
+            raw = self._raw_by_blocks(frame)
+        p = self.calibrator.transform(raw)
         out = pd.DataFrame({"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
                            index=frame.index)
         if reasons:
@@ -309,6 +357,26 @@ def effect_points(effect: float) -> str:
     size = abs(pts)
     text = f"{size:.1f}" if size >= 0.095 else f"{size:.2f}" if size >= 0.005 else "<0.01"
     return f"{sign}{text} pts"
+
+
+def _category_codes(values: pd.Series, categories: list) -> np.ndarray:
+    """Codes of ``values`` in ``categories`` (-1: missing or unseen), as ``pd.Categorical(values,
+    categories=categories).codes`` gives them, without its pass over the values for the warning about
+    unseen ones (deprecated there; here unseen values are missing by design)."""
+    dtype = pd.CategoricalDtype(categories)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.Categorical(values, dtype=dtype).codes
+    return dtype.categories.get_indexer_for(values)
+
+
+def _fill(out: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray | None]], rows: slice) -> np.ndarray:
+    for j, (values, lookup) in enumerate(columns):
+        out[:, j] = values[rows] if lookup is None else lookup[values[rows]]
+    return out
+
+
+def _as_float64(values: pd.Series) -> pd.Series:
+    return values if values.dtype == np.float64 else pd.to_numeric(values, errors="raise").astype(np.float64)
 
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from lightgbm.basic import _data_from_pandas
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
@@ -125,3 +126,44 @@ def test_reasons_name_real_features_with_the_leads_own_values(scorer):
     assert "the company is in education" in cold["reasons_negative"]
     assert out.loc[0, "probability"] > out.loc[1, "probability"]
 
+
+
+def _awkward(scorer) -> pd.DataFrame:
+    """Text with unseen and missing values, nullable numbers, shuffled columns and an index of its own."""
+    X, _ = _frame(500, 3)
+    text = to_model_input(X, scorer.feature_names)
+    text.loc[text.index[:20], "fit__industry"] = "aerospace"
+    text.loc[text.index[20:40], "fit__industry"] = None
+    text["eng__web_visit_7d"] = X["eng__web_visit_7d"].astype("Float64")
+    text.loc[text.index[40:45], "eng__web_visit_7d"] = pd.NA
+    return text[text.columns[::-1]].set_index(pd.Index(np.arange(len(text)) * 3 + 1))
+
+
+@pytest.mark.parametrize("as_categories", [False, True])
+def test_the_matrix_predict_scores_from_is_what_lightgbm_makes_of_the_prepared_frame(scorer, as_categories):
+    frame = _awkward(scorer)
+    if as_categories:  # another category list than the training one, and integer counts
+        frame = frame.assign(fit__industry=pd.Categorical(frame["fit__industry"], categories=["retail", "x"]),
+                             eng__web_visit_7d=frame["eng__web_visit_7d"].fillna(0).astype("int32"))
+    theirs = _data_from_pandas(scorer.prepare(frame), "auto", "auto", scorer.model.booster.pandas_categorical)[0]
+    np.testing.assert_array_equal(scorer.model_matrix(frame), theirs)  # NaN where LightGBM has NaN, else identical
+    assert scorer._reads_matrix()
+    out = scorer.predict(frame)
+    raw = scorer.model.booster.predict(scorer.prepare(frame))
+    assert scorer._raw_by_blocks(frame, block_rows=64).tobytes() == raw.tobytes()  # 7 full blocks and a short one
+    expected = scorer.calibrator.transform(raw)
+    assert out.index.equals(frame.index) and out["probability"].to_numpy().tobytes() == expected.tobytes()
+    np.testing.assert_array_equal(out["score"].to_numpy(), scorer.percentile_score(expected))
+    np.testing.assert_array_equal(out["grade"].to_numpy(), scorer.grade(expected))
+    with_reasons = scorer.predict(frame, reasons=True)  # through the prepared frame, for the reasons
+    pd.testing.assert_frame_equal(with_reasons[list(out.columns)], out, check_exact=True)
+
+
+def test_a_model_whose_categories_are_not_the_scorers_scores_through_the_frame(scorer):
+    other = replace(scorer, categories={"fit__industry": ["software", "retail", "education"]})  # not sorted
+    assert not other._reads_matrix()  # LightGBM's own category list wins there, as it always did
+    frame = _awkward(scorer)
+    expected = other.calibrator.transform(other.model.booster.predict(other.prepare(frame)))
+    assert other.predict(frame)["probability"].to_numpy().tobytes() == expected.tobytes()
+    with pytest.raises(ValueError, match="eng__web_visit_7d"):
+        scorer.model_matrix(frame.drop(columns=["eng__web_visit_7d"]))
