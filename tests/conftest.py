@@ -24,14 +24,23 @@ def config():
     return load_config(REPO_ROOT / "params.yaml")
 
 
-def pytest_configure(config):
-    pytest.reported_figures = []  # lines tests measure and want shown (e.g. the bank AUCs), printed at the end
+FIGURE = "reported_figure"
+
+
+@pytest.fixture
+def report_figure(request):
+    """``report_figure(line)``: a figure the test measured (the bank AUCs, the forward promises), printed at the end
+    of the run. Kept on the test's report, so it reaches the summary from pytest-xdist's worker processes too."""
+    return lambda line: request.node.user_properties.append((FIGURE, line))
 
 
 def pytest_terminal_summary(terminalreporter):
     """Print the figures tests measured (model against baseline), so every `make test` reports them."""
-    for line in getattr(pytest, "reported_figures", []):
-        terminalreporter.write_line(line)
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, line in getattr(report, "user_properties", []):
+                if name == FIGURE and getattr(report, "when", "call") == "call":
+                    terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

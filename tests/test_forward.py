@@ -47,12 +47,12 @@ def test_the_model_learned_only_from_what_was_known_before_the_night(replay):
     assert definition["population"]["as_of"] == AS_OF
 
 
-def test_the_grades_sales_works_keep_their_promises_on_the_nights_after(replay):
+def test_the_grades_sales_works_keep_their_promises_on_the_nights_after(replay, report_figure):
     _, trained, result = replay
     assert list(result.evidence.matured.strftime("%Y-%m-%d")) == NIGHTS
     promises = result.promises.set_index("grade")
     assert set(promises.index) == set(trained.grades["grade"]) and promises["leads"].min() > 0
-    pytest.reported_figures.append(f"forward promise check (6,000-lead world, trained as of {AS_OF}): " + "; ".join(
+    report_figure(f"forward promise check (6,000-lead world, trained as of {AS_OF}): " + "; ".join(
         f"{g} promised {r.promised_rate:.2%} [{r.promised_low:.2%}, {r.promised_high:.2%}], realized "
         f"{r.realized_rate:.2%} [{r.low:.2%}, {r.high:.2%}] {r.verdict}" for g, r in promises.iterrows()))
     assert not promises["breach"].any(), promises.to_string()
