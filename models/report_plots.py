@@ -82,7 +82,6 @@ def _ratio_panel(ax, labels, table: pd.DataFrame) -> None:
     ax.errorbar(ratio, y, xerr=[low, high], fmt="o", color=PROMISE_COLOUR, ecolor="#a0aec0", capsize=3)
     ax.axvline(1.0, color="#4a5568", ls="--", lw=1)
     ax.set_yticks(y, labels, fontsize=8)
-    ax.set_ylim(len(labels) - 0.5, -0.5)
     ax.set_title("realized / expected wins (matured)")
     ax.grid(alpha=0.3, axis="x")
 
@@ -96,6 +95,7 @@ def marketing_figure(by_channel: pd.DataFrame, quality_words: str):
     _ratio_panel(axes[1], labels, by_channel)
     _barh(axes[2], labels, by_channel["cost_per_quality_lead"].fillna(0), title="cost per quality lead",
           colour=BREACH_COLOUR, percent=False)
+    axes[0].set_ylim(len(labels) - 0.5, -0.5)  # the table's order, top down (the panels share this axis)
     fig.tight_layout()
     return fig
 
