@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 COUNT, DAYS, CATEGORY, NUMBER, FLAG, RATIO = "count", "days", "category", "number", "flag", "ratio"
 DECIMAL = "decimal"  # a number shown as given (4.857, not 5): the columns of a flat CRM export
 DTYPES = {COUNT: "int32", DAYS: "float64", CATEGORY: "category", NUMBER: "float64", FLAG: "int8",
@@ -137,6 +139,18 @@ class FeatureSpec:
         elif self.kind == DECIMAL:
             value = f"{float(value):g}"
         return self.description.format(value=value)
+
+    def word_keys(self, values: np.ndarray) -> np.ndarray:
+        """Per value, an integer equal for two values only when ``describe`` gives them the same words (for
+        the same direction, typical value and context): so a million leads' reasons ask for words once per
+        key, not once per lead. Days and whole numbers read rounded ("12 days ago" for 11.6 and 12.4), so
+        they key by the rounded value (``round`` and the ``,.0f`` format both round half to even, as
+        ``np.rint`` does, sign of zero kept); every other kind by the value's bits (never merging two
+        values whose words might differ; all missing values are one key)."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.kind in (DAYS, NUMBER):
+            values = np.rint(values)
+        return np.where(np.isnan(values), np.nan, values).view(np.int64)
 
     def _describe_recent(self, count, days, *, against: bool, typical: float | None) -> str:
         """Recent engagement in words: how often within the window, and when last."""

@@ -20,14 +20,18 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.calibration import ProbabilityCalibrator
 from models.drift import build_reference
 from models.families import family_from_artifacts, family_of, family_to_artifacts, margin_to_raw
 
 SCORE_COLUMNS = ["probability", "score", "grade"]
+STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's default ``str``: what text columns hold
 
 SCORER_FILE = "scorer.json"            # what the scorer is: format, family, features, calibration, grades
 REFERENCE_FILE = "reference.json"      # the reference quantiles and the drift reference
@@ -181,7 +185,11 @@ class LeadScorer:
         return grade_by_thresholds(probability, self.grade_thresholds)
 
     def predict(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
-        if reasons or len(frame) == 0 or not self._reads_matrix():
+        contrib = None
+        if reasons and len(frame) and hasattr(self.model, "contributions"):
+            X = self.prepare(frame)
+            raw, contrib = _raw_and_contributions(self.model, X)
+        elif reasons or len(frame) == 0 or not self._reads_matrix():
             X = self.prepare(frame)
             raw = self.model.predict_raw(X)
         else:  # the same numbers LightGBM computes from the prepared frame, without building it
@@ -190,10 +198,11 @@ class LeadScorer:
         out = pd.DataFrame({"probability": p, "score": self.percentile_score(p), "grade": self.grade(p)},
                            index=frame.index)
         if reasons:
-            out = out.join(self.reasons(X, probability=p))
+            out = out.join(self.reasons(X, probability=p, contributions=contrib))
         return out
 
-    def explain(self, X: pd.DataFrame, *, probability: np.ndarray | None = None) -> Explanation:
+    def explain(self, X: pd.DataFrame, *, probability: np.ndarray | None = None,
+                contributions: np.ndarray | None = None) -> Explanation:
         """Each feature's effect on each lead's calibrated probability; base + effects = probability.
 
         The family's ``contributions`` split the lead's margin (log-odds; points for the points family) into
@@ -201,8 +210,9 @@ class LeadScorer:
         of that average margin; the difference between the lead's calibrated probability and the base is
         shared among the features in proportion to their contributions, so the effects add up exactly and
         each has its contribution's sign (the opposite one if the calibration reversed the order)."""
-        X = self.prepare(X)
-        contrib = np.asarray(self.model.contributions(X), dtype=float)
+        if contributions is None:
+            contributions = self.model.contributions(self.prepare(X))
+        contrib = np.asarray(contributions, dtype=float)
         phi, bias = contrib[:, :-1], contrib[:, -1]
         if probability is None:
             probability = self.calibrator.transform(margin_to_raw(self.model, contrib.sum(axis=1)))
@@ -220,7 +230,7 @@ class LeadScorer:
                            feature_names=list(self.feature_names))
 
     def reasons(self, X: pd.DataFrame, *, positive: int = 3, negative: int = 2,
-                probability: np.ndarray | None = None) -> pd.DataFrame:
+                probability: np.ndarray | None = None, contributions: np.ndarray | None = None) -> pd.DataFrame:
         """The strongest effects for and against each lead, in a rep's words, with the lead's own values and
         each effect in percentage points of the calibrated probability ("… (+4.2 pts)"; ``explain``).
         Features whose words are the same for a lead ("has never engaged") are told once, their effects added."""
@@ -228,10 +238,9 @@ class LeadScorer:
         if not hasattr(self.model, "contributions") or len(X) == 0:
             return empty
         X = self.prepare(X)
-        effects = self.explain(X, probability=probability).effects
-        order = np.argsort(effects, axis=1, kind="stable")
+        effects = self.explain(X, probability=probability, contributions=contributions).effects
         spare = 2  # a few more candidates, so that features that read the same are told once, effects added
-        candidates = np.concatenate([order[:, ::-1][:, :positive + spare], order[:, :negative + spare]], axis=1)
+        candidates = strongest_effects(effects, positive + spare, negative + spare)
         specs = [self.catalog.get(c) for c in self.feature_names]
         typical = [None if spec is None else self.feature_means.get(spec.context[0] if spec.context else name)
                    for name, spec in zip(self.feature_names, specs, strict=True)]
@@ -245,10 +254,16 @@ class LeadScorer:
             return spec.describe(value, against=against, typical=typical[idx], context=context_values)
 
         pos_text, neg_text = _reason_texts(X, self.feature_names, effects, candidates, context, words,
-                                           positive=positive, negative=negative)
+                                           positive=positive, negative=negative, catalog=self.catalog)
         empty["reasons_positive"] = pos_text
         empty["reasons_negative"] = neg_text
         return empty
+
+
+def _raw_and_contributions(model, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The family's ``predict_raw`` and ``contributions`` of the same rows, in one pass where it has one."""
+    both = getattr(model, "raw_and_contributions", None)
+    return both(X) if both is not None else (model.predict_raw(X), model.contributions(X))
 
 
 @dataclass
@@ -262,18 +277,59 @@ class Explanation:
     feature_names: list[str]
 
 
-def _value_keys(values: pd.Series) -> np.ndarray:
-    """Per row, an integer equal for two rows exactly when their values are the same to the bit (so their
-    words are the same): a number's bits, a category's code; any other column, the row itself."""
+def strongest_effects(effects: np.ndarray, largest: int, smallest: int) -> np.ndarray:
+    """Per row, the columns of the ``largest`` effects, largest first (ties: the later column first), then of
+    the ``smallest``, smallest first (ties: the earlier first): what a stable ``argsort`` of each row gives
+    at its two ends, without sorting a million rows of every feature."""
+    effects = np.ascontiguousarray(effects, dtype=np.float64)
+    largest, smallest = min(largest, effects.shape[1]), min(smallest, effects.shape[1])
+    out = np.empty((effects.shape[0], largest + smallest), dtype=np.int64)
+    _strongest_kernel(effects, largest, smallest, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _strongest_kernel(effects, largest, smallest, out):
+    n, width = effects.shape
+    for i in numba.prange(n):
+        row = effects[i]
+        n_top = 0
+        n_bottom = 0
+        for j in range(width):
+            n_top = _keep(row, out[i, :largest], n_top, j, 1.0, True)  # a later column wins a tie
+            n_bottom = _keep(row, out[i, largest:], n_bottom, j, -1.0, False)  # an earlier column wins
+
+
+@numba.njit(cache=True, nogil=True)
+def _keep(row, kept, count, j, sign, later_wins):
+    """Insert column ``j`` into ``kept[:count]`` (columns ordered by ``sign`` × effect, largest first) if it is
+    among the ``len(kept)`` strongest; the new count."""
+    e = sign * row[j]
+    k = count
+    while k > 0 and (sign * row[kept[k - 1]] < e or (later_wins and sign * row[kept[k - 1]] == e)):
+        k -= 1
+    if k >= len(kept):
+        return count
+    for m in range(min(count, len(kept) - 1), k, -1):
+        kept[m] = kept[m - 1]
+    kept[k] = j
+    return min(count + 1, len(kept))
+
+
+def _value_keys(values: pd.Series, spec) -> np.ndarray:
+    """Per row, an integer equal for two rows only when their values read the same: a number's
+    ``FeatureSpec.word_keys`` (its bits without a spec), a category's code; any other column, the row itself."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy().astype(np.int64)
     if values.dtype == np.float64:
-        return values.to_numpy().view(np.int64)
+        word_keys = getattr(spec, "word_keys", None)  # a catalog entry (``features.specs.FeatureSpec``)
+        return word_keys(values.to_numpy()) if word_keys is not None else values.to_numpy().view(np.int64)
     return np.arange(len(values), dtype=np.int64)
 
 
 def _reason_texts(X: pd.DataFrame, feature_names: list[str], effects: np.ndarray, candidates: np.ndarray,
-                  context: list[tuple], words: Callable, *, positive: int, negative: int) -> tuple[list, list]:
+                  context: list[tuple], words: Callable, *, positive: int, negative: int,
+                  catalog: Mapping[str, object]) -> tuple[list, list]:
     """``LeadScorer.reasons``' texts, computed column-wise (a million leads in seconds). For each lead, as a
     loop over its candidates would: each candidate feature once, those with a non-zero effect in their words
     (``words(idx, against, value, context_values)``; asked once per distinct value, context and direction),
@@ -292,7 +348,7 @@ def _reason_texts(X: pd.DataFrame, feature_names: list[str], effects: np.ndarray
 
     def key(name: str) -> np.ndarray:
         if name not in keys:
-            keys[name] = _value_keys(X[name])
+            keys[name] = _value_keys(X[name], catalog.get(name))
         return keys[name]
 
     pair_row, pair_slot = np.nonzero(valid)
@@ -304,7 +360,10 @@ def _reason_texts(X: pd.DataFrame, feature_names: list[str], effects: np.ndarray
         name = feature_names[idx]
         r, j = pair_row[pairs], pair_slot[pairs]
         against = effect[r, j] < 0
-        group = pd.factorize(key(name)[r])[0].astype(np.int64) * 2 + against
+        # a catalogue entry's words made of its context columns do not depend on its own value (``describe``)
+        told_by_context = bool(context[idx]) and catalog.get(name) is not None
+        own = np.zeros(len(r), dtype=np.int64) if told_by_context else pd.factorize(key(name)[r])[0].astype(np.int64)
+        group = own * 2 + against
         for c in context[idx]:
             group = pd.factorize(group * (n + 1) + pd.factorize(key(c)[r])[0])[0].astype(np.int64)
         uniq, first = np.unique(group, return_index=True)
@@ -334,20 +393,43 @@ def _reason_texts(X: pd.DataFrame, feature_names: list[str], effects: np.ndarray
 
 
 def _joined(slots: np.ndarray, total: np.ndarray, text_id: np.ndarray, texts: dict[str, int],
-            shown: np.ndarray) -> list[str]:
-    """Per row, the chosen slots' "words (+x pts)" joined by " · " (those ``shown``)."""
-    n = len(slots)
+            shown: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """Per row, the chosen slots' "words (+x pts)" joined by " · " (those ``shown``: a prefix of each row).
+
+    Each distinct piece is written once and the rows are joined by Arrow: a million rows' texts in a
+    fraction of a second, in the ``str`` dtype the scores table publishes."""
+    n, width = slots.shape
+    rows = np.arange(n)[:, None]
+    points, point_id = _points_texts(total[rows, slots][shown])
+    pair = text_id[rows, slots][shown] * len(points) + point_id
+    pairs, piece_of = np.unique(pair, return_inverse=True)
     words = np.array(list(texts), dtype=object)
-    pieces = np.full(slots.shape, "", dtype=object)
-    r, c = np.nonzero(shown)
-    chosen = slots[r, c]
-    if len(r):
-        points = np.array([effect_points(e) for e in total[r, chosen].tolist()], dtype=object)
-        pieces[r, c] = words[text_id[r, chosen]] + " (" + points + ")"
-    out = pieces[:, 0] if slots.shape[1] else np.full(n, "", dtype=object)
-    for c in range(1, slots.shape[1]):
-        out = np.where(shown[:, c], out + " · " + pieces[:, c], out)
-    return out.tolist()
+    pieces = pa.array((words[pairs // len(points)] + " (" + points[pairs % len(points)] + ")").tolist(), pa.string())
+    piece = np.full(slots.shape, -1, dtype=np.int64)
+    piece[shown] = piece_of
+    # the first column is never null: Arrow's "skip" drops a row whose inputs are all null (pyarrow 25)
+    columns = [pieces.take(pa.array(piece[:, c], mask=piece[:, c] < 0)) for c in range(width)]
+    if not columns:
+        return pd.array(np.full(n, "", dtype=object), dtype=STR)
+    columns[0] = pc.fill_null(columns[0], "")
+    joined = pc.binary_join_element_wise(*columns, " · ", null_handling="skip") if width > 1 else columns[0]
+    return pd.array(joined, dtype=STR)
+
+
+def _points_texts(effects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``effect_points`` of many effects: (the distinct texts, each effect's position in them), formatting
+    each distinct text once. An effect is keyed by what its text shows (sign, precision, digits rounded as
+    the format rounds); one within rounding error of a tie gets a key of its own, so two effects share a key
+    only when their texts are equal."""
+    effects = np.asarray(effects, dtype=np.float64)
+    size = np.abs(100 * effects)
+    precision = np.where(size >= 0.095, 2, np.where(size >= 0.005, 1, 0))
+    scaled = np.where(precision == 2, size * 10, np.where(precision == 1, size * 100, 0.0))
+    near_tie = (precision > 0) & (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    key = (((precision * 2 + (100 * effects > 0)) << 40) + np.rint(scaled).astype(np.int64))
+    key[near_tie] = -1 - np.arange(int(near_tie.sum()))
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return np.array([effect_points(e) for e in effects[first].tolist()], dtype=object), inverse
 
 
 def effect_points(effect: float) -> str:

@@ -50,7 +50,7 @@ def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Pre
     if everyone:
         for col in ("reasons_positive", "reasons_negative"):
             if col in predictions.columns:
-                scores[col] = predictions[col].astype(str).to_numpy()
+                scores[col] = predictions[col].astype(str).array  # Arrow strings stay Arrow strings
     elif reasons and len(scores):
         explain = leads_sales_reads(scores, reasons_per_owner)
         explained = predict(X[explain], True)

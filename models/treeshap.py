@@ -57,6 +57,8 @@ class TreeTables:
     tree_features: np.ndarray   # each tree's distinct features, the columns of its table
     table: np.ndarray
     expected_value: float       # the sum of the trees' expected values: the bias column
+    leaf_start: np.ndarray      # per tree: its first value in ``leaf_value`` (one per decision pattern)
+    leaf_value: np.ndarray      # the value of the leaf each decision pattern reaches
 
     @classmethod
     def from_booster(cls, booster, *, max_nodes: int = MAX_NODES) -> TreeTables | None:
@@ -74,6 +76,8 @@ class TreeTables:
         node_start, node_count, table_start, tf_start, tf_count = [], [], [], [], []
         tree_features: list[int] = []
         tables: list[np.ndarray] = []
+        leaf_start: list[int] = []
+        leaf_values: list[np.ndarray] = []
         cat_words: list[int] = []
         cat_start: list[int] = []
         cat_len: list[int] = []
@@ -88,6 +92,8 @@ class TreeTables:
             if [node["split_index"] for node in internal] != list(range(len(internal))):
                 return None
             phi, features, value = _tree_table(internal, leaves)
+            leaf_start.append(sum(len(v) for v in leaf_values))
+            leaf_values.append(_pattern_leaves(internal, leaves))
             expected += value
             node_start.append(len(nodes))
             node_count.append(len(internal))
@@ -122,20 +128,27 @@ class TreeTables:
             table_start=as_int(table_start), tree_feature_start=as_int(tf_start), tree_feature_count=as_int(tf_count),
             tree_features=as_int(tree_features),
             table=np.concatenate(tables) if tables else np.zeros(0), expected_value=expected,
+            leaf_start=as_int(leaf_start), leaf_value=np.concatenate(leaf_values) if leaf_values else np.zeros(0),
         )
 
     def contributions(self, values: np.ndarray) -> np.ndarray:
         """``pred_contrib`` for a float64 matrix of the model's features (as LightGBM sees them: categories as
         codes, missing as NaN); column-major input is read without a copy."""
+        return self.margin_and_contributions(values)[1]
+
+    def margin_and_contributions(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(``predict(raw_score=True)``, ``pred_contrib``) from one walk of the trees: the margin is each
+        tree's leaf value added in tree order, as LightGBM's ``PredictRaw`` adds them (the same bits)."""
         values = np.asfortranarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got shape {values.shape}")
         out = np.empty((values.shape[0], self.n_features + 1))
+        margin = np.empty(values.shape[0])
         _contrib_kernel(values, self.node_start, self.node_count, self.feature, self.threshold, self.categorical,
                         self.missing, self.default_left, self.cat_start, self.cat_len, self.cat_words,
                         self.table_start, self.tree_feature_start, self.tree_feature_count, self.tree_features,
-                        self.table, self.expected_value, out)
-        return out
+                        self.table, self.expected_value, self.leaf_start, self.leaf_value, out, margin)
+        return margin, out
 
 
 def lightgbm_matrix(X: pd.DataFrame, pandas_categorical: list | None) -> np.ndarray:
@@ -216,6 +229,17 @@ def _tree_table(internal: list[dict], leaves) -> tuple[np.ndarray, list[int], fl
     return phi, features, expected
 
 
+def _pattern_leaves(internal: list[dict], leaves) -> np.ndarray:
+    """Per decision pattern (bit j: node j goes left), the value of the leaf the pattern reaches."""
+    out = np.empty(1 << len(internal))
+    for pattern in range(len(out)):
+        for leaf, path in leaves:
+            if all(((pattern >> j) & 1) == left for j, left in path):
+                out[pattern] = float(leaf["leaf_value"])
+                break
+    return out
+
+
 def _bitset(threshold) -> list[int]:
     """LightGBM's bitset of the categories in a dumped categorical threshold ``"a||b||c"``."""
     categories = [int(v) for v in str(threshold).split("||") if v != ""]
@@ -254,7 +278,7 @@ BLOCK = 512  # rows a thread takes at once: their columns and sums stay in cache
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _contrib_kernel(values, node_start, node_count, feature, threshold, categorical, missing, default_left,
                     cat_start, cat_len, cat_words, table_start, tree_feature_start, tree_feature_count,
-                    tree_features, table, expected_value, out):
+                    tree_features, table, expected_value, leaf_start, leaf_value, out, margin):
     n_rows = values.shape[0]
     n_trees = node_start.shape[0]
     width = out.shape[1]
@@ -265,6 +289,7 @@ def _contrib_kernel(values, node_start, node_count, feature, threshold, categori
         size = hi - lo
         pattern = np.empty(size, dtype=np.int64)
         acc = np.zeros((width, size))
+        raw = np.zeros(size)
         for t in range(n_trees):
             pattern[:] = 0
             first = node_start[t]
@@ -286,6 +311,9 @@ def _contrib_kernel(values, node_start, node_count, feature, threshold, categori
                         if _goes_left(fval, thr, categorical[node], missing[node], default_left[node],
                                       cat_start[node], cat_len[node], cat_words):
                             pattern[i] |= np.int64(1) << j
+            leaves = leaf_start[t]
+            for i in range(size):
+                raw[i] += leaf_value[leaves + pattern[i]]
             k_count = tree_feature_count[t]
             start = table_start[t]
             f_start = tree_feature_start[t]
@@ -297,3 +325,4 @@ def _contrib_kernel(values, node_start, node_count, feature, threshold, categori
             for f in range(width - 1):
                 out[lo + i, f] = acc[f, i]
             out[lo + i, width - 1] = expected_value
+            margin[lo + i] = raw[i]

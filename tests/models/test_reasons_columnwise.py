@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from test_reasons import demo  # noqa: F401  (the demo world's snapshots: a module fixture)
 
+from features.specs import COUNT, DAYS, DECIMAL, NUMBER, RATIO, FeatureSpec
 from models.calibration import ProbabilityCalibrator
 from models.families import FAMILIES, fit_family
-from models.scorer import LeadScorer, _reason_texts, build_scorer, effect_points
+from models.scorer import LeadScorer, _points_texts, _reason_texts, build_scorer, effect_points, strongest_effects
 
 
 def _row_by_row(X, feature_names, effects, candidates, context, words, *, positive, negative):
@@ -54,8 +55,45 @@ def test_hand_made_ties_zeros_and_same_words():
     for positive, negative in ((3, 2), (1, 1), (5, 4)):
         candidates = _candidates(effects, positive, negative)
         args = (X, list(X.columns), effects, candidates, context, words)
-        assert _reason_texts(*args, positive=positive, negative=negative) == \
-            _row_by_row(*args, positive=positive, negative=negative)
+        ours = _reason_texts(*args, positive=positive, negative=negative, catalog={})
+        assert tuple(t.tolist() for t in ours) == _row_by_row(*args, positive=positive, negative=negative)
+
+
+def test_the_strongest_effects_are_the_ends_of_a_stable_sort():
+    rng = np.random.default_rng(1)
+    for width, largest, smallest in ((45, 5, 4), (3, 5, 4), (1, 5, 4), (10, 0, 4), (10, 5, 0)):
+        effects = np.round(rng.normal(0, 1, (5000, width)), 1)  # many ties
+        effects[:, ::3] = 0.0
+        assert np.array_equal(strongest_effects(effects, largest, smallest),
+                              _candidates(effects, largest - 2, smallest - 2) if largest >= 2 and smallest >= 2
+                              else np.concatenate([np.argsort(effects, axis=1, kind="stable")[:, ::-1][:, :largest],
+                                                   np.argsort(effects, axis=1, kind="stable")[:, :smallest]], axis=1))
+
+
+def test_points_are_formatted_once_per_text_and_read_as_one_at_a_time():
+    rng = np.random.default_rng(2)
+    ties = np.array([0.0, -0.0, 0.00095, -0.00095, 0.00005, 0.0005, 0.00125, 0.000125, 0.00095000001, 0.0009499999,
+                     0.0015, 0.0025, 0.0035, -0.0045, 0.00015, 0.00025])  # the edges of each precision, halves
+    effects = np.concatenate([ties, rng.normal(0, 0.05, 20000), rng.normal(0, 0.0005, 20000),
+                              np.round(rng.normal(0, 0.05, 20000), 3), np.round(rng.normal(0, 0.001, 20000), 4)])
+    texts, position = _points_texts(effects)
+    assert texts[position].tolist() == [effect_points(e) for e in effects.tolist()]
+    assert len(texts) < len(effects) / 10
+
+
+@pytest.mark.parametrize("kind", [DAYS, NUMBER, COUNT, RATIO, DECIMAL])
+def test_values_with_one_word_key_read_the_same(kind):
+    """Reasons ask for words once per key: two values may share a key only if their words are equal."""
+    spec = FeatureSpec("f", "test", kind, "seen {value} days ago" if kind == DAYS else "has {value} of it")
+    rng = np.random.default_rng(3)
+    values = np.concatenate([np.arange(-3, 4) + 0.5, [-0.0, 0.0, -0.4, 0.4, np.nan, np.nan, 1e9 + 0.5],
+                             rng.uniform(-5, 60, 5000), np.round(rng.uniform(0, 20, 2000), 1)])
+    keys = spec.word_keys(values)
+    words = np.array([spec.describe(v) for v in values.tolist()], dtype=object)
+    for key in np.unique(keys):
+        assert len(set(words[keys == key])) == 1, (kind, values[keys == key][:5])
+    if kind in (DAYS, NUMBER):  # continuous values share keys: that is the point
+        assert len(np.unique(keys)) < len(values) / 10
 
 
 @pytest.mark.parametrize("family", FAMILIES)
