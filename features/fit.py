@@ -10,6 +10,7 @@ lives in ``features.history``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -91,17 +92,27 @@ def _category(values) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=[uniques[i] for i in order]))
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_rules(rules: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern]]:
+    return [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in rules]
+
+
 def classify_titles(titles: pd.Series, rules: dict[str, str]) -> pd.Series:
     """The first rule label whose pattern matches each title (case-insensitive); None when none does.
 
     The rules run once per distinct title, not once per lead."""
     codes, uniques = pd.factorize(titles)
-    distinct = pd.Series(uniques, dtype=object).astype(str)
-    labels = pd.Series(None, index=distinct.index, dtype=object)
-    for label, pattern in rules.items():
-        hit = distinct.str.contains(re.compile(pattern, re.IGNORECASE), regex=True) & labels.isna()
-        labels[hit] = label
-    labels = labels.to_numpy(dtype=object)
+    if len(uniques) <= 64:  # a lead scored on demand: a loop costs microseconds where each Series op costs more
+        compiled = _compiled_rules(tuple(rules.items()))
+        labels = np.array([next((label for label, rule in compiled if rule.search(str(title))), None)
+                           for title in uniques], dtype=object)
+    else:
+        distinct = pd.Series(uniques, dtype=object).astype(str)
+        found = pd.Series(None, index=distinct.index, dtype=object)
+        for label, pattern in rules.items():
+            hit = distinct.str.contains(re.compile(pattern, re.IGNORECASE), regex=True) & found.isna()
+            found[hit] = label
+        labels = found.to_numpy(dtype=object)
     out = np.full(len(titles), None, dtype=object)
     out[codes >= 0] = labels[codes[codes >= 0]]
     return pd.Series(out, index=titles.index, dtype=object)

@@ -142,8 +142,11 @@ def _text(value) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)[:200]
 
 
+_EMPTY_REJECTS = pd.DataFrame({c: pd.Series(dtype="int64" if c == "row_number" else object) for c in REJECT_COLUMNS})
+
+
 def _empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row_number" else object) for c in REJECT_COLUMNS})
+    return _EMPTY_REJECTS.copy()  # a copy of one built frame: a lead scored on demand asks for several
 
 
 def _coerce(q: _Quarantine, col: str, s: pd.Series, kind: str) -> tuple[pd.Series, str | None]:

@@ -57,6 +57,9 @@ class LeadScorer:
     drift_reference: dict = field(default_factory=dict)  # models.drift reference of the validation slice
     feature_means: dict = field(default_factory=dict)  # numeric feature → its mean on the reference rows
     base_probability: float | None = None  # the average lead's calibrated probability (``explain``'s base)
+    # each category column's dtype, built once (building one checks its categories: a lead scored on demand
+    # would pay that for every column of every request)
+    _dtypes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def to_artifacts(self) -> dict[str, str]:
         """The scorer as named text files: JSON, plus the model family's own files (``models.families``)."""
@@ -116,10 +119,10 @@ class LeadScorer:
         for col in self.feature_names:
             values = frame[col]
             if col in self.categories:
-                cats = self.categories[col]
-                same = isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == list(cats)
+                dtype = self._category_dtype(col)
+                same = isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.equals(dtype.categories)
                 columns[col] = values if same else pd.Categorical.from_codes(  # unseen → missing
-                    _category_codes(values, cats), dtype=pd.CategoricalDtype(cats))
+                    _category_codes(values, dtype), dtype=dtype)
             else:
                 columns[col] = _as_float64(values)
         return pd.DataFrame(columns, index=frame.index, copy=False)
@@ -138,9 +141,9 @@ class LeadScorer:
         for col in self.feature_names:
             values = frame[col]
             if col in self.categories:
-                cats = self.categories[col]
-                lookup = np.append(np.arange(len(cats), dtype=np.float64), np.nan)  # code -1: the NaN slot
-                columns.append((_category_codes(values, cats), lookup))
+                dtype = self._category_dtype(col)
+                lookup = np.append(np.arange(len(dtype.categories), dtype=np.float64), np.nan)  # code -1: NaN slot
+                columns.append((_category_codes(values, dtype), lookup))
             else:
                 columns.append((_as_float64(values).to_numpy(), None))
         return columns
@@ -158,6 +161,11 @@ class LeadScorer:
             block = buffer if rows.stop - lo == len(buffer) else np.empty((rows.stop - lo, len(columns)), order="F")
             raw[rows] = self.model.predict_matrix(_fill(block, columns, rows))
         return raw
+
+    def _category_dtype(self, col: str) -> pd.CategoricalDtype:
+        if col not in self._dtypes:
+            self._dtypes[col] = pd.CategoricalDtype(self.categories[col])
+        return self._dtypes[col]
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
         missing = [c for c in self.feature_names if c not in frame.columns]
@@ -233,11 +241,13 @@ class LeadScorer:
                 probability: np.ndarray | None = None, contributions: np.ndarray | None = None) -> pd.DataFrame:
         """The strongest effects for and against each lead, in a rep's words, with the lead's own values and
         each effect in percentage points of the calibrated probability ("… (+4.2 pts)"; ``explain``).
-        Features whose words are the same for a lead ("has never engaged") are told once, their effects added."""
+        Features whose words are the same for a lead ("has never engaged") are told once, their effects added.
+        ``contributions``: the family's, of ``X`` already prepared (``predict`` explains what it predicted)."""
         empty = pd.DataFrame({"reasons_positive": "", "reasons_negative": ""}, index=X.index)
         if not hasattr(self.model, "contributions") or len(X) == 0:
             return empty
-        X = self.prepare(X)
+        if contributions is None:
+            X = self.prepare(X)
         effects = self.explain(X, probability=probability, contributions=contributions).effects
         spare = 2  # a few more candidates, so that features that read the same are told once, effects added
         candidates = strongest_effects(effects, positive + spare, negative + spare)
@@ -441,11 +451,10 @@ def effect_points(effect: float) -> str:
     return f"{sign}{text} pts"
 
 
-def _category_codes(values: pd.Series, categories: list) -> np.ndarray:
-    """Codes of ``values`` in ``categories`` (-1: missing or unseen), as ``pd.Categorical(values,
-    categories=categories).codes`` gives them, without its pass over the values for the warning about
-    unseen ones (deprecated there; here unseen values are missing by design)."""
-    dtype = pd.CategoricalDtype(categories)
+def _category_codes(values: pd.Series, dtype: pd.CategoricalDtype) -> np.ndarray:
+    """Codes of ``values`` in ``dtype``'s categories (-1: missing or unseen), as ``pd.Categorical(values,
+    dtype=dtype).codes`` gives them, without its pass over the values for the warning about unseen ones
+    (deprecated there; here unseen values are missing by design)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return pd.Categorical(values, dtype=dtype).codes
     return dtype.categories.get_indexer_for(values)
@@ -463,13 +472,15 @@ def _as_float64(values: pd.Series) -> pd.Series:
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:
     """Feature columns as the pyfunc signature declares them: categories as text, numbers as float."""
-    X = features[feature_names].copy()
-    for col in X.columns:
-        if isinstance(X[col].dtype, pd.CategoricalDtype):
-            X[col] = X[col].astype("object").where(X[col].notna(), None).astype(object)
+    columns = {}
+    for col in feature_names:  # built as arrays, one frame at the end: one lead costs microseconds, not a frame op
+        values = features[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            levels = np.append(values.cat.categories.to_numpy(dtype=object), None)  # code -1: the None slot
+            columns[col] = pd.Series(levels[values.cat.codes.to_numpy()], index=features.index, dtype=object)
         else:
-            X[col] = X[col].astype(float)
-    return X
+            columns[col] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame(columns, index=features.index, columns=list(feature_names))
 
 
 def grade_by_thresholds(probability: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:

@@ -158,6 +158,20 @@ def test_classify_titles_first_match_wins_and_no_title_is_missing():
     assert reordered.tolist() == ["manager"]
 
 
+def test_titles_read_the_same_one_lead_at_a_time_as_in_a_night(config):
+    """A few titles are matched by a loop, many by pandas' string methods: the labels are the same."""
+    rng = np.random.default_rng(0)
+    words = ["Head of", "Sales", "VP", "vp.", "Chief", "Technology", "Officer", "Director", "Manager", "IT",
+             "Intern", "Student", "Analyst", "Senior", "Marketing", "Founder", "CEO", "Ingénieur", "(acting)", "of"]
+    titles = pd.Series([" ".join(rng.choice(words, rng.integers(1, 4))) for _ in range(600)] + [None, ""])
+    rules = config.features.fit.seniority_rules
+    night = classify_titles(titles, rules)
+    assert len(titles.dropna().unique()) > 64  # the night's path
+    one_at_a_time = [classify_titles(titles.iloc[[i]], rules).iloc[0] for i in range(len(titles))]
+    assert [None if pd.isna(v) else v for v in night] == [None if pd.isna(v) else v for v in one_at_a_time]
+    assert night.notna().sum() > 100
+
+
 def test_size_bands_labels_and_edges():
     """Exclusive upper bounds: 9 → '1-9', 10 → '10-49', 4999 → '1000-4999', 5000 → '5000+'; NaN → None."""
     employees = np.array([np.nan, 1, 9, 10, 49, 50, 199, 200, 999, 1000, 4999, 5000, 250_000], dtype=float)
