@@ -40,7 +40,7 @@ stop_pid() {  # a pid file of ours: stop that process (and its children), wait, 
   pid=$(cat "$file")
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 25); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done  # 5 s to finish requests
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   rm -f "$file"
@@ -79,6 +79,8 @@ MLFLOW_TRACKING_URI=$tracking
 LEADSCORE_HOME=$home
 LEADSCORE_SOURCES=${LEADSCORE_SOURCES:-data/demo}
 LEADSCORE_SCORES_DIR=$DIR/scores
+MLFLOW_BACKEND_STORE_URI=$db_url
+LEADSCORE_ARTIFACTS_DIR=$DIR/artifacts
 LEADSCORE_SECRET_KEY=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
 ENV
   cat > "$DIR/client.env" <<ENV
@@ -87,17 +89,18 @@ MLFLOW_TRACKING_URI=$tracking
 LEADSCORE_WORKSPACE_URL=http://127.0.0.1:$SERVE_PORT
 ENV
   umask 022
+  # Both start at once (each spends most of its start importing); the workspace reaches MLflow only per request.
   setsid "$BIN/mlflow" server --backend-store-uri "$db_url" --artifacts-destination "$DIR/artifacts" \
     --serve-artifacts --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
     >"$DIR/logs/mlflow.log" 2>&1 < /dev/null &
   echo $! > "$DIR/run/mlflow.pid"
-  if ! wait_http "$tracking/health" 120 "$(cat "$DIR/run/mlflow.pid")"; then
-    log "mlflow server did not start: see $DIR/logs/mlflow.log"; down_all; exit 1
-  fi
   (set -a; . "$DIR/team.env"; set +a; cd "$home"
    exec setsid "$BIN/leadscore" serve --host 127.0.0.1 --port "$SERVE_PORT" \
      >"$DIR/logs/serve.log" 2>&1 < /dev/null) &
   echo $! > "$DIR/run/serve.pid"
+  if ! wait_http "$tracking/health" 120 "$(cat "$DIR/run/mlflow.pid")"; then
+    log "mlflow server did not start: see $DIR/logs/mlflow.log"; down_all; exit 1
+  fi
   if ! wait_http "http://127.0.0.1:$SERVE_PORT/health" 60 "$(cat "$DIR/run/serve.pid")"; then
     log "the workspace did not start: see $DIR/logs/serve.log"; down_all; exit 1
   fi

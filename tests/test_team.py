@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,32 @@ class Browser(requests.Session):
         return self.post(self.base + action, data={**fields, "csrf": csrf}, allow_redirects=False, timeout=300)
 
 
-def test_team_stack_end_to_end_and_after_the_folder_moved(tmp_path, database, repo_root):
+class Clock:
+    """Seconds per phase, reported at the end of `make test` (report_figure)."""
+
+    def __init__(self):
+        self.last, self.phases = time.monotonic(), []
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases.append(f"{name} {now - self.last:.0f}s")
+        self.last = now
+
+
+def _signoff_and_scores(url: str) -> dict:
+    """What a restore must give back of leadscore's database: every approval and promotion, every score row."""
+    eng = sa.create_engine(url)
+    try:
+        with eng.connect() as conn:
+            return {table: conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order}")).all()
+                    for table, order in (("leadscore_approvals", "id"), ("leadscore_promotions", "id"),
+                                         ("leadscore_scores", "as_of_ts, lead_id"))}
+    finally:
+        eng.dispose()
+
+
+def test_team_stack_end_to_end_moved_and_restored(tmp_path, database, fresh_database, repo_root, report_figure):
+    clock = Clock()
     project = tmp_path / "project"
     project.mkdir()
     raw = yaml.safe_load((repo_root / "params.yaml").read_text())
@@ -118,8 +144,10 @@ def test_team_stack_end_to_end_and_after_the_folder_moved(tmp_path, database, re
     stack = Stack(project, database)
     generated = stack.leadscore("generate", "--leads", "3000", "--seed", "1", "--out", "data/demo", env=_base_env())
     assert generated.returncode == 0, generated.stderr
+    clock.lap("generate")
 
     up = stack.up()
+    clock.lap("up")
     try:
         assert up.returncode == 0, up.stderr + up.stdout
         assert f"http://127.0.0.1:{stack.mlflow_port}" in up.stdout and "Workspace:" in up.stdout
@@ -131,6 +159,7 @@ def test_team_stack_end_to_end_and_after_the_folder_moved(tmp_path, database, re
         assert "LEADSCORE_DB_URL" not in client
         trained = stack.leadscore("train", env=client)
         assert trained.returncode == 0, trained.stderr[-3000:]
+        clock.lap("train")
         assert not (project / "mlflow.db").exists() and not (project / "mlruns").exists()
         assert not (project / "leadscore.db").exists()
         assert any((stack.folder / "artifacts").rglob("definition.json"))  # artifacts went through the server
@@ -149,15 +178,18 @@ def test_team_stack_end_to_end_and_after_the_folder_moved(tmp_path, database, re
         promoted = Browser(base, "dana").submit("/definition?version=1", "/definition/1/promote",
                                                 {"reason": "team stack test"})
         assert promoted.status_code == 303, promoted.text[:1000]
+        clock.lap("users, approve, promote")
 
         nightly = stack.leadscore("nightly")
         assert nightly.returncode in CLEAN_PASSED, nightly.stderr[-3000:]
+        clock.lap("nightly")
         queue = stack.leadscore("queue", "--top", "5")
         assert queue.returncode == 0 and "A" in queue.stdout, queue.stderr
         report = stack.leadscore("report", "--out", str(tmp_path / "report.html"))
         assert report.returncode == 0 and (tmp_path / "report.html").stat().st_size > 10_000, report.stderr
         runs = stack.leadscore("runs")
         assert runs.returncode == 0 and "published" in runs.stdout, runs.stdout + runs.stderr
+        clock.lap("queue, report, runs")
         # one database holds both: MLflow's runs table and leadscore's prefixed tables
         eng = sa.create_engine(database)
         with eng.connect() as conn:
@@ -170,6 +202,7 @@ def test_team_stack_end_to_end_and_after_the_folder_moved(tmp_path, database, re
             assert "password" not in shown.lower() or "***" in shown
     finally:
         stack.down()
+    clock.lap("down")
 
     # the whole project folder (artifacts, scores, sources) moves; the stack comes up at the new path
     moved = tmp_path / "moved" / "project"
@@ -177,17 +210,46 @@ def test_team_stack_end_to_end_and_after_the_folder_moved(tmp_path, database, re
     shutil.move(str(project), str(moved))
     stack = Stack(moved, database)
     up = stack.up()
+    clock.lap("up after the move")
     try:
         assert up.returncode == 0, up.stderr + up.stdout
         again = stack.leadscore("nightly")
         assert again.returncode in CLEAN_PASSED, again.stderr[-3000:]
+        clock.lap("nightly after the move")
         definition = stack.leadscore("definition", "--json", env=stack.client_env())
         assert definition.returncode == 0 and '"grades"' in definition.stdout, definition.stderr[-2000:]
+        archive = tmp_path / "team-backup.tar.gz"
+        backed = stack.leadscore("backup", "--out", str(archive))
+        assert backed.returncode == 0, backed.stderr[-2000:]
+        assert "leadscore + mlflow: postgresql" in backed.stdout
     finally:
         down = stack.down()
     assert down.returncode == 0
     for pid_file in ("mlflow.pid", "serve.pid"):
         assert not (stack.folder / "run" / pid_file).exists()
+    clock.lap("definition, backup, down")
+
+    # restored into an empty stack (a new database, a new folder): the same champion, definition, sign-off, scores
+    restored = tmp_path / "restored"
+    shutil.copytree(moved, restored, ignore=shutil.ignore_patterns(".team"))
+    empty = fresh_database("team_e2e")
+    target = Stack(restored, empty)
+    restore_env = {**_base_env(), "LEADSCORE_DB_URL": empty, "MLFLOW_BACKEND_STORE_URI": empty}
+    artifacts = ["--artifacts", str(target.folder / "artifacts")]
+    loaded = target.leadscore("restore", str(archive), *artifacts, env=restore_env)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    again = target.leadscore("restore", str(archive), *artifacts, env=restore_env)
+    assert again.returncode == 1 and "is not empty" in again.stderr  # never over a stack in use
+    up = target.up()
+    try:
+        assert up.returncode == 0, up.stderr + up.stdout
+        same = target.leadscore("definition", "--json", env=target.client_env())
+        assert same.returncode == 0 and same.stdout == definition.stdout, same.stderr[-2000:]
+        assert _signoff_and_scores(empty) == _signoff_and_scores(database)
+    finally:
+        target.down()
+    clock.lap("restore, up, compare, down")
+    report_figure("team stack end to end: " + ", ".join(clock.phases))
 
 
 def test_team_up_refuses_a_port_already_taken(tmp_path, database):
