@@ -344,7 +344,7 @@ def test_a_failure_mid_publish_leaves_the_published_night_intact(workdir, monkey
     real_to_sql = pd.DataFrame.to_sql
 
     def failing_to_sql(self, name, *args, **kwargs):
-        if name == "scores":
+        if name == io.SCORES_TABLE:
             real_to_sql(self.head(10), name, *args, **kwargs)  # part of the rows are written ...
             raise OSError("disk full")                           # ... then the write dies
         return real_to_sql(self, name, *args, **kwargs)

@@ -140,6 +140,8 @@ def test_team_stack_end_to_end_moved_and_restored(tmp_path, database, fresh_data
     raw = yaml.safe_load((repo_root / "params.yaml").read_text())
     raw["score"]["grade_capacity_per_week"] = {"A": 30, "B": 90, "C": 210}  # a small world's small sales team
     raw["evaluate"]["bootstrap_samples"] = 20
+    raw["train"]["lgbm"]["learning_rate"] = 0.15  # fewer trees: the model's quality is not what this test is about
+    raw["train"]["early_stopping_rounds"] = 30
     (project / "params.yaml").write_text(yaml.safe_dump(raw))
     stack = Stack(project, database)
     generated = stack.leadscore("generate", "--leads", "3000", "--seed", "1", "--out", "data/demo", env=_base_env())
