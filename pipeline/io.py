@@ -110,7 +110,7 @@ def read_rejects(*, run_id: str | None = None, url: str | None = None) -> pd.Dat
 
 
 def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
-    """The run log, newest first: the database's ``runs`` merged with the local fallback run log (column
+    """The run log, newest first: the database's ``leadscore_runs`` merged with the local fallback run log (column
     ``logged_to``: ``database`` or the fallback file). Raises DatabaseUnavailable when the database cannot be read
     (:func:`read_run_log` shows the fallback's lines then)."""
     frame, problem = read_run_log(url=url, limit=limit)
@@ -575,7 +575,7 @@ class DatabaseUnavailable(RuntimeError):
 def fallback_run_log() -> Path:
     """Where a run is recorded when the database cannot be: ``<scores dir>/runs-fallback.jsonl``, one JSON line per
     record, beside the parquet scores and the publish lock (on the machine that ran it). ``leadscore runs`` reads it
-    with the database's ``runs``; a later line of the same run replaces an earlier one."""
+    with the database's ``leadscore_runs``; a later line of the same run replaces an earlier one."""
     return scores_dir() / FALLBACK_RUN_LOG
 
 

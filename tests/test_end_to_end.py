@@ -638,5 +638,5 @@ def test_help_lists_the_commands():
     assert sorted(listed) == sorted([
         "generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
         "definition", "score", "nightly", "runs", "rejects", "queue", "monitor", "report", "features", "doctor",
-        "serve", "user", "feedback", "sources",
+        "serve", "user", "feedback", "sources", "backup", "restore",
     ])
