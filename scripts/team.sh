@@ -32,7 +32,7 @@ wait_http() {  # url, seconds, pid
   return 1
 }
 
-masked() { "$BIN/python" -c "import sys, sqlalchemy as sa; print(sa.make_url(sys.argv[1]).render_as_string(hide_password=True))" "$1"; }
+masked() { SHOWN_URL=$1 "$BIN/python" -c "import os, sqlalchemy as sa; print(sa.make_url(os.environ['SHOWN_URL']).render_as_string(hide_password=True))"; }
 
 stop_pid() {  # a pid file of ours: stop that process (and its children), wait, remove the file
   local file=$1 pid
@@ -90,7 +90,8 @@ LEADSCORE_WORKSPACE_URL=http://127.0.0.1:$SERVE_PORT
 ENV
   umask 022
   # Both start at once (each spends most of its start importing); the workspace reaches MLflow only per request.
-  setsid "$BIN/mlflow" server --backend-store-uri "$db_url" --artifacts-destination "$DIR/artifacts" \
+  # The database URL goes through the environment, never the command line (which `ps` shows every user).
+  MLFLOW_BACKEND_STORE_URI=$db_url setsid "$BIN/mlflow" server --artifacts-destination "$DIR/artifacts" \
     --serve-artifacts --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1 \
     >"$DIR/logs/mlflow.log" 2>&1 < /dev/null &
   echo $! > "$DIR/run/mlflow.pid"

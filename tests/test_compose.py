@@ -34,6 +34,8 @@ def test_compose_services_reference_what_exists():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
     assert "--serve-artifacts" in services["mlflow"]["command"]  # clients need only the server's URL
+    assert "MLFLOW_BACKEND_STORE_URI" in services["mlflow"]["environment"]  # no password on a command line
+    assert "postgresql" not in services["mlflow"]["command"]
     assert services["workspace"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert (REPO / services["workspace"]["build"] / "Dockerfile").exists()
 
@@ -62,6 +64,7 @@ def test_systemd_units_parse_and_the_nightly_treats_drift_warnings_as_success():
     assert nightly["ExecStart"].endswith("leadscore nightly") and nightly["SuccessExitStatus"] == "3"
     readme = (REPO / "README.md").read_text()
     assert re.search(r"\|\s*`?3`?\s*\|[^\n]*warning", readme), "exit code 3 is no longer 'published with warnings'"
-    assert "--serve-artifacts" in units["leadscore-mlflow.service"]["Service"]["ExecStart"]
+    mlflow = units["leadscore-mlflow.service"]["Service"]["ExecStart"]
+    assert "--serve-artifacts" in mlflow and "backend-store-uri" not in mlflow  # the URL comes from team.env
     for name in ("leadscore-mlflow.service", "leadscore-workspace.service", "leadscore-nightly.service"):
         assert units[name]["Service"]["EnvironmentFile"].endswith("team.env"), name
