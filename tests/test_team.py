@@ -185,13 +185,17 @@ def test_team_stack_end_to_end_moved_and_restored(tmp_path, database, fresh_data
         nightly = stack.leadscore("nightly")
         assert nightly.returncode in CLEAN_PASSED, nightly.stderr[-3000:]
         clock.lap("nightly")
+        rescored = stack.leadscore("score")  # the same night again, by hand: replaced, never doubled
+        assert rescored.returncode in CLEAN_PASSED, rescored.stderr[-3000:]
+        monitored = stack.leadscore("monitor")  # 0 kept / nothing matured yet, 3 a grade outside its promise
+        assert monitored.returncode in (0, 3), monitored.stderr[-3000:]
         queue = stack.leadscore("queue", "--top", "5")
         assert queue.returncode == 0 and "A" in queue.stdout, queue.stderr
         report = stack.leadscore("report", "--out", str(tmp_path / "report.html"))
         assert report.returncode == 0 and (tmp_path / "report.html").stat().st_size > 10_000, report.stderr
         runs = stack.leadscore("runs")
         assert runs.returncode == 0 and "published" in runs.stdout, runs.stdout + runs.stderr
-        clock.lap("queue, report, runs")
+        clock.lap("score, monitor, queue, report, runs")
         # one database holds both: MLflow's runs table and leadscore's prefixed tables
         eng = sa.create_engine(database)
         with eng.connect() as conn:
