@@ -21,7 +21,7 @@ demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
 
-.PHONY: setup demo test test-fast bench bench-one-lead lint clean-demo mlflow-ui serve
+.PHONY: setup demo test test-fast bench bench-one-lead lint clean-demo mlflow-ui serve team-up team-down
 
 setup: $(STAMP)
 
@@ -103,3 +103,12 @@ mlflow-ui: setup
 
 clean-demo:
 	rm -rf data mlruns mlflow.db leadscore.db report.html
+
+# A team stack on this machine under TEAM_DIR (PostgreSQL, mlflow server with proxied artifacts, the workspace); see
+# README "Team deployment". Ports: TEAM_PG_PORT, TEAM_MLFLOW_PORT, TEAM_SERVE_PORT; TEAM_DB_URL for an existing database.
+TEAM_DIR ?= .team
+team-up: setup
+	bash scripts/team.sh up $(TEAM_DIR)
+
+team-down:
+	bash scripts/team.sh down $(TEAM_DIR)

@@ -80,7 +80,7 @@ def label(disposition: str) -> str:
 
 
 def _engine(url: str | None) -> sa.Engine:
-    return io.engine_with(metadata, url)
+    return io.migrated_engine(url)
 
 
 def _scored_night(history: pd.DataFrame, night: str | None) -> pd.Series:

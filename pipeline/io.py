@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from features.schema import CONTRACT, validate_sources
+from features.schema import CONTRACT, REJECT_COLUMNS, validate_sources
 from pipeline import source_db, store
 
 SCORES_TABLE = store.SCORES_TABLE
-RUNS_TABLE = "runs"
-REJECTS_TABLE = "rejects"
-SOURCE_VOLUMES_TABLE = "source_volumes"
+RUNS_TABLE = "leadscore_runs"
+REJECTS_TABLE = "leadscore_rejects"
+SOURCE_VOLUMES_TABLE = "leadscore_source_volumes"
 RUN_COLUMNS = ("run_id", "as_of", "started", "finished", "status", "leads_scored", "rejects", "model_version",
                "definition_version", "warnings", "error")
 _RUN_TYPES = {"leads_scored": sa.Integer(), "rejects": sa.Integer(), "model_version": sa.Integer(),
@@ -49,17 +49,16 @@ _VOLUME_TYPES = {"run_id": sa.Text(), "as_of": sa.Text(), "table_name": sa.Text(
 
 
 def record_run(row: dict, *, volumes: dict[str, int] | None = None, url: str | None = None) -> str:
-    """Write one run's line to the run log (table ``runs``), replacing the line the run wrote when it started;
-    with ``volumes`` (a published night's rows per source table) the table ``source_volumes`` too, in the same
+    """Write one run's line to the run log (table ``leadscore_runs``), replacing the line the run wrote when it
+    started; with ``volumes`` (a published night's rows per source table) ``leadscore_source_volumes`` too, in the same
     transaction. When the database cannot be written (down, unreachable, full), the line goes to the local
     fallback run log instead (:func:`fallback_run_log`): a run is never recorded nowhere. Returns where it went."""
     line = {column: row.get(column) for column in RUN_COLUMNS}
     try:
-        eng = engine(url)
+        eng = migrated_engine(url)
         try:
             with eng.begin() as conn:
-                if sa.inspect(conn).has_table(RUNS_TABLE):
-                    conn.execute(sa.text(f"DELETE FROM {RUNS_TABLE} WHERE run_id = :r"), {"r": line["run_id"]})
+                conn.execute(sa.text(f"DELETE FROM {RUNS_TABLE} WHERE run_id = :r"), {"r": line["run_id"]})
                 pd.DataFrame([line]).to_sql(RUNS_TABLE, conn, if_exists="append", index=False, dtype=_RUN_TYPES)
                 if volumes:
                     pd.DataFrame({"run_id": line["run_id"], "as_of": line["as_of"], "table_name": list(volumes),
@@ -74,12 +73,19 @@ def record_run(row: dict, *, volumes: dict[str, int] | None = None, url: str | N
 
 def write_rejects(rejects: pd.DataFrame, *, run_id: str, as_of: pd.Timestamp | None,
                   url: str | None = None) -> None:
-    """Keep the quarantined rows of one run (table, row number and key, column, reason, value)."""
+    """Keep the quarantined rows of one run (table, row number and key, column, reason, value: the columns of
+    ``features.schema.REJECT_COLUMNS``, which the table ``leadscore_rejects`` holds)."""
     if rejects.empty:
         return
+    unknown = set(rejects.columns) - set(REJECT_COLUMNS)
+    if unknown:
+        raise ValueError(f"rejected rows carry columns the quarantine table does not hold: {sorted(unknown)}")
+    rejects = rejects.reindex(columns=REJECT_COLUMNS)
     rows = rejects.assign(run_id=run_id, as_of=f"{as_of:%Y-%m-%d}" if as_of is not None else None,
                           recorded_at=pd.Timestamp.now(tz="UTC").isoformat(timespec="microseconds"))
-    eng = engine(url)
+    for column in ("row_key", "value"):  # text columns: a number or a date is kept as it was written
+        rows[column] = rows[column].map(lambda v: None if v is None or v is pd.NA or v != v else str(v))
+    eng = migrated_engine(url)
     try:
         with eng.begin() as conn:
             rows.to_sql(REJECTS_TABLE, conn, if_exists="append", index=False, chunksize=10_000)
@@ -91,6 +97,7 @@ def read_rejects(*, run_id: str | None = None, url: str | None = None) -> pd.Dat
     """Quarantined rows of one run (the latest run that had any, by default)."""
     eng = engine(url)
     try:
+        _upgrade_store(eng, url, migrate_empty=False)
         with eng.connect() as conn:
             if not sa.inspect(conn).has_table(REJECTS_TABLE):
                 return pd.DataFrame()
@@ -103,7 +110,7 @@ def read_rejects(*, run_id: str | None = None, url: str | None = None) -> pd.Dat
 
 
 def read_runs(*, url: str | None = None, limit: int = 20) -> pd.DataFrame:
-    """The run log, newest first: the database's ``runs`` merged with the local fallback run log (column
+    """The run log, newest first: the database's ``leadscore_runs`` merged with the local fallback run log (column
     ``logged_to``: ``database`` or the fallback file). Raises DatabaseUnavailable when the database cannot be read
     (:func:`read_run_log` shows the fallback's lines then)."""
     frame, problem = read_run_log(url=url, limit=limit)
@@ -336,17 +343,15 @@ def engine(url: str | None = None) -> sa.Engine:
     return eng
 
 
-_tables_made: set[tuple[int, str]] = set()  # (metadata, database) pairs whose tables this process made sure of
-
-
-def engine_with(metadata: sa.MetaData, url: str | None = None) -> sa.Engine:
-    """An engine on the leadscore database whose ``metadata`` tables exist: created on first use, once per process
-    (``create_all`` creates only what is missing)."""
+def migrated_engine(url: str | None = None) -> sa.Engine:
+    """An engine on the leadscore database with every leadscore table in place: the store is brought to the newest
+    layout (``pipeline.store.upgrade``, which creates what is missing). Checked on every call, one read of the
+    version table: a database dropped and made again under the same URL is not taken for a migrated one."""
     eng = engine(url)
-    key = (id(metadata), eng.url.render_as_string(hide_password=False))
-    if key not in _tables_made:
-        metadata.create_all(eng)
-        _tables_made.add(key)
+    with eng.connect() as conn:
+        behind = store.needs_upgrade(conn)
+    if behind:
+        store.upgrade(url or db_url())
     return eng
 
 
@@ -481,14 +486,14 @@ def _remove_nights_before(root: Path, cutoff: pd.Timestamp) -> set[str]:
 
 def _upgrade_store(eng: sa.Engine, url: str | None, *, migrate_empty: bool) -> bool:
     """Migrate the store to the newest layout when it is behind (a store written by an older leadscore);
-    returns whether it holds a scores table. Only a publish (``migrate_empty``) versions a store that has
-    none yet: reading never creates anything."""
+    returns whether it holds a scores table. Only a writer (``migrate_empty``) versions a database that holds
+    none of leadscore's tables yet: reading never creates anything."""
     with eng.connect() as conn:
-        exists = sa.inspect(conn).has_table(SCORES_TABLE)
-        behind = (exists or migrate_empty) and store.needs_upgrade(conn)
+        behind = (migrate_empty or store.is_store(conn)) and store.needs_upgrade(conn)
     if behind:
         store.upgrade(url or db_url())
-    return exists
+    with eng.connect() as conn:
+        return sa.inspect(conn).has_table(SCORES_TABLE)
 
 
 HISTORY_COLUMNS = ("lead_id", "as_of_ts", "probability", "grade", "model_version", "definition_version",
@@ -570,7 +575,7 @@ class DatabaseUnavailable(RuntimeError):
 def fallback_run_log() -> Path:
     """Where a run is recorded when the database cannot be: ``<scores dir>/runs-fallback.jsonl``, one JSON line per
     record, beside the parquet scores and the publish lock (on the machine that ran it). ``leadscore runs`` reads it
-    with the database's ``runs``; a later line of the same run replaces an earlier one."""
+    with the database's ``leadscore_runs``; a later line of the same run replaces an earlier one."""
     return scores_dir() / FALLBACK_RUN_LOG
 
 
@@ -618,6 +623,7 @@ def _database_runs(url: str | None, limit: int | None) -> pd.DataFrame:
         return pd.DataFrame(columns=[*RUN_COLUMNS, "logged_to"])
     eng = engine(url)
     try:
+        _upgrade_store(eng, url, migrate_empty=False)
         with eng.connect() as conn:
             if not sa.inspect(conn).has_table(RUNS_TABLE):
                 return pd.DataFrame(columns=[*RUN_COLUMNS, "logged_to"])
@@ -656,6 +662,7 @@ def last_published_volumes(*, url: str | None = None) -> dict[str, int] | None:
     start), as recorded in ``source_volumes``; None before the first."""
     eng = engine(url)
     try:
+        _upgrade_store(eng, url, migrate_empty=False)
         with eng.connect() as conn:
             if not sa.inspect(conn).has_table(SOURCE_VOLUMES_TABLE):
                 return None

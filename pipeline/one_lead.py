@@ -217,7 +217,7 @@ class OneLeadScorer:
     def _log(self, result: OneLeadScore, *, requested_by: str | None, via: str) -> None:
         with self._lock:
             if self._log_engine is None:
-                self._log_engine = io.engine_with(_metadata, self.url)
+                self._log_engine = io.migrated_engine(self.url)
         with self._log_engine.begin() as conn:
             conn.execute(log_table.insert().values(
                 scored_at=result.scored_at.isoformat(timespec="microseconds"), lead_id=result.lead_id,
@@ -229,7 +229,7 @@ class OneLeadScorer:
 
 def read_log(*, url: str | None = None, limit: int = 50) -> pd.DataFrame:
     """The latest one-lead scores, newest first (empty before the first)."""
-    eng = io.engine_with(_metadata, url)
+    eng = io.migrated_engine(url)
     try:
         with eng.connect() as conn:
             return pd.read_sql(sa.select(log_table).order_by(log_table.c.id.desc()).limit(limit), conn)

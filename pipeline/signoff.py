@@ -81,16 +81,9 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-_created: set[str] = set()
-
-
 def _engine(url: str | None) -> sa.Engine:
-    eng = io.engine(url)
-    key = eng.url.render_as_string(hide_password=False)
-    if key not in _created:
-        metadata.create_all(eng)
-        _created.add(key)
-    return eng
+    """The leadscore database, its tables made or migrated by ``pipeline.store`` (revision 0002 creates them)."""
+    return io.migrated_engine(url)
 
 
 def _insert(table: sa.Table, row: dict, url: str | None) -> None:

@@ -1,5 +1,9 @@
-"""The scores store: the ``scores`` table as declared here, the ``latest_scores`` view, retention, and the
-versioned migrations (Alembic, ``pipeline/migrations``) that bring an existing store to this layout.
+"""The scores store: the ``leadscore_scores`` table as declared here, the ``leadscore_latest_scores`` view,
+retention, and the versioned migrations (Alembic, ``pipeline/migrations``) that bring an existing store to this
+layout and create every other table of leadscore's (users, sign-off, feedback, run log …).
+
+Every table and view leadscore owns carries the ``leadscore_`` prefix (revision 0002), so the leadscore
+database may be MLflow's own (which has ``runs``, ``experiments``, ``metrics`` …) on PostgreSQL and SQLite alike.
 
 ``pipeline.io`` calls it; nothing else does. The layout, one row per lead and night:
 
@@ -24,11 +28,11 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-SCORES_TABLE = "scores"
-LATEST_VIEW = "latest_scores"
+SCORES_TABLE = "leadscore_scores"
+LATEST_VIEW = "leadscore_latest_scores"
 QUEUE_INDEX = "ix_scores_queue"
 VERSION_TABLE = "leadscore_alembic_version"  # MLflow's is alembic_version: the two must never be one table
-HEAD = "0001"  # the newest migration (tests hold it to the migrations folder's head)
+HEAD = "0002"  # the newest migration (tests hold it to the migrations folder's head)
 MIGRATIONS = Path(__file__).with_name("migrations")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # SQLite's stored form: UTC, to the second, sortable as text
 
@@ -63,7 +67,7 @@ class UtcTimestamp(sa.types.TypeDecorator):
 
 
 def scores_table(lead_id_type: sa.types.TypeEngine | None = None, metadata: sa.MetaData | None = None) -> sa.Table:
-    """The ``scores`` table (columns in ``models.scoring.SCORE_TABLE_COLUMNS`` order)."""
+    """The ``leadscore_scores`` table (columns in ``models.scoring.SCORE_TABLE_COLUMNS`` order)."""
     table = sa.Table(
         SCORES_TABLE, metadata if metadata is not None else sa.MetaData(),
         sa.Column("lead_id", lead_id_type if lead_id_type is not None else sa.BigInteger(), nullable=False),
@@ -152,6 +156,20 @@ def current_version(conn: sa.Connection) -> str | None:
 
 def needs_upgrade(conn: sa.Connection) -> bool:
     return current_version(conn) != HEAD
+
+
+# Tables that make a database a leadscore store (older names included): a reader migrates such a store, and
+# creates nothing in any other database. A bare ``runs`` counts only with leadscore's columns (MLflow has one).
+_STORE_MARKS = ("scores", "rejects", "source_volumes", "leadscore_users", "leadscore_approvals",
+                "leadscore_feedback", "leadscore_one_lead_scores", SCORES_TABLE)
+
+
+def is_store(conn: sa.Connection) -> bool:
+    """Whether the database holds any of leadscore's tables, in this layout or an older one."""
+    inspector = sa.inspect(conn)
+    if inspector.has_table(VERSION_TABLE) or any(inspector.has_table(t) for t in _STORE_MARKS):
+        return True
+    return inspector.has_table("runs") and "leads_scored" in {c["name"] for c in inspector.get_columns("runs")}
 
 
 def upgrade(url: str) -> None:

@@ -14,6 +14,7 @@ import os
 import posixpath
 import subprocess
 import tempfile
+import urllib.parse
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,31 @@ class PickledModelRefused(ValueError):
     """A version logged the old way (a pickled pyfunc): refused, never loaded."""
 
 
+def moved_local_artifacts(uri: str) -> str:
+    """An artifact URI as a local store recorded it, found again after the project folder moved.
+
+    A local store (SQLite + ``mlruns/``) records absolute ``file:`` paths; a project folder copied or moved elsewhere
+    would lose every artifact ("No such artifact: ''"). A ``file:`` path that no longer exists is looked for at the
+    same place under this project's ``mlruns/`` (``LEADSCORE_HOME``). Any other URI (``mlflow-artifacts:/`` through a
+    tracking server, the team set-up, which is relocatable by design) is returned as it is."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme not in ("file", ""):
+        return uri
+    path = Path(urllib.parse.unquote(parsed.path))
+    if path.exists() or "mlruns" not in path.parts:
+        return uri
+    below = path.parts[len(path.parts) - path.parts[::-1].index("mlruns"):]
+    here = io.at_home("mlruns").resolve().joinpath(*below)
+    return here.as_uri() if here.exists() else uri
+
+
+def run_artifact(run_id: str, artifact: str) -> str:
+    """The URI of one artifact of a run (``runs:/<id>/<artifact>``, resolved here so a moved local store still
+    finds it: :func:`moved_local_artifacts`)."""
+    root = MlflowClient().get_run(run_id).info.artifact_uri
+    return f"{moved_local_artifacts(root).rstrip('/')}/{artifact}"
+
+
 def load_scorer(mv: ModelVersion, model_name: str) -> LeadScorer:
     """The version's scorer, rebuilt by this project's code from its data artifacts (``artifacts/scorer/``).
 
@@ -133,7 +159,7 @@ def load_scorer(mv: ModelVersion, model_name: str) -> LeadScorer:
     refused = PickledModelRefused(
         f"{model_name} version {mv.version} is a pickled model (older leadscore) and is not loaded: retrain "
         "with `leadscore train`")
-    root = MlflowClient().get_model_version_download_uri(model_name, str(mv.version)).rstrip("/")
+    root = moved_local_artifacts(MlflowClient().get_model_version_download_uri(model_name, str(mv.version))).rstrip("/")
     # Listed first, so that an artifact store that cannot be reached is reported as that, not as an old model.
     listed = mlflow.artifacts.list_artifacts(artifact_uri=f"{root}/artifacts")
     if not any(f.is_dir and posixpath.basename(f.path) == model_artifacts.SCORER_FOLDER for f in listed):
@@ -213,7 +239,7 @@ def load_definition(model_name: str, version: int | None = None) -> tuple[int, d
             raise LookupError("no champion yet: pass --version N")
     mv = get_version(model_name, version)
     try:
-        return version, mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/definition/definition.json")
+        return version, mlflow.artifacts.load_dict(run_artifact(mv.run_id, "definition/definition.json"))
     except Exception as exc:  # the run predates definitions or its artifacts are gone
         raise LookupError(f"version {version} has no definition artifact") from exc
 
@@ -286,7 +312,7 @@ def check_source_kind(mv: ModelVersion, kind: str, model_name: str) -> None:
 
 def load_source_state(mv: ModelVersion, artifact: str | None) -> dict | None:
     """What the version froze of its source at training (a flat export's column plan), if anything."""
-    return mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{artifact}") if artifact else None
+    return mlflow.artifacts.load_dict(run_artifact(mv.run_id, artifact)) if artifact else None
 
 
 RECIPE_ARTIFACT = "recipe/train.json"
@@ -297,7 +323,7 @@ def recipe_of(model_name: str, version: int) -> tuple[str, TrainParams] | None:
     None for versions logged before recipes were kept."""
     mv = get_version(model_name, version)
     try:
-        params = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{RECIPE_ARTIFACT}")
+        params = mlflow.artifacts.load_dict(run_artifact(mv.run_id, RECIPE_ARTIFACT))
     except Exception:  # noqa: BLE001 — an older run without the artifact
         return None
     return (mv.tags or {}).get("model_family", "lgbm"), TrainParams.model_validate(params)

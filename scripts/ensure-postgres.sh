@@ -3,10 +3,13 @@
 # package when no server binaries are present, creates a cluster under /tmp on first use, starts it if it
 # is not running, and prints the SQLAlchemy URL of an empty-able test database on stdout (logs go to stderr).
 #   LEADSCORE_TEST_PG_URL=$(scripts/ensure-postgres.sh) pytest
+# scripts/team.sh reuses it for a team stack's own cluster: LEADSCORE_TEST_PG_PORT, LEADSCORE_TEST_PG_DIR and
+# LEADSCORE_PG_DB (a plain identifier) choose the port, the folder and the database.
 set -euo pipefail
 PORT=${LEADSCORE_TEST_PG_PORT:-54329}
 DIR=${LEADSCORE_TEST_PG_DIR:-${TMPDIR:-/tmp}/leadscore-pgtest-$PORT}
-DB=leadscore_test
+DB=${LEADSCORE_PG_DB:-leadscore_test}
+[[ "$DB" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "ensure-postgres: LEADSCORE_PG_DB must be a plain identifier" >&2; exit 2; }
 log() { echo "ensure-postgres: $*" >&2; }
 
 bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

@@ -57,17 +57,31 @@ def postgres_server_url() -> str:
 
 
 @pytest.fixture
-def postgres_url(postgres_server_url):
-    """A fresh, empty database on the test server for one test, dropped afterwards."""
+def fresh_database(postgres_server_url):
+    """``fresh_database(prefix)``: the URL of a new, empty database on the test server, named ``<prefix>_<random>``;
+    every one made is dropped when the test ends (the server is shared: a test only drops its own)."""
     import uuid
 
     import sqlalchemy as sa
 
-    name = f"leadscore_t_{uuid.uuid4().hex[:10]}"
+    made: list[str] = []
     admin = sa.create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        made.append(name)
+        return str(sa.make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False))
+
+    yield make
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield str(sa.make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False))
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        for name in made:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(fresh_database):
+    """A fresh, empty database on the test server for one test, dropped afterwards."""
+    return fresh_database("leadscore_t")

@@ -166,7 +166,7 @@ def test_scoring_the_same_night_twice_replaces_rather_than_duplicates(workdir):
     second = io.read_scores().drop(columns="scored_at")
     pd.testing.assert_frame_equal(first, second)
     _invoke("score", "--as-of", "2026-06-08")
-    both = pd.read_sql("SELECT as_of_ts, COUNT(*) AS n FROM scores GROUP BY as_of_ts", io.engine())
+    both = pd.read_sql("SELECT as_of_ts, COUNT(*) AS n FROM leadscore_scores GROUP BY as_of_ts", io.engine())
     assert len(both) == 2
     assert both.loc[both["as_of_ts"].str.startswith(AS_OF), "n"].item() == len(first)
 
@@ -316,7 +316,7 @@ def test_training_refuses_too_few_conversions(workdir, tmp_path):
 
 
 def _night_rows(as_of: str) -> int:
-    counts = pd.read_sql("SELECT as_of_ts, COUNT(*) AS n FROM scores GROUP BY as_of_ts", io.engine())
+    counts = pd.read_sql("SELECT as_of_ts, COUNT(*) AS n FROM leadscore_scores GROUP BY as_of_ts", io.engine())
     return int(counts.loc[counts["as_of_ts"].str.startswith(as_of), "n"].sum())
 
 
@@ -344,7 +344,7 @@ def test_a_failure_mid_publish_leaves_the_published_night_intact(workdir, monkey
     real_to_sql = pd.DataFrame.to_sql
 
     def failing_to_sql(self, name, *args, **kwargs):
-        if name == "scores":
+        if name == io.SCORES_TABLE:
             real_to_sql(self.head(10), name, *args, **kwargs)  # part of the rows are written ...
             raise OSError("disk full")                           # ... then the write dies
         return real_to_sql(self, name, *args, **kwargs)
@@ -638,5 +638,5 @@ def test_help_lists_the_commands():
     assert sorted(listed) == sorted([
         "generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
         "definition", "score", "nightly", "runs", "rejects", "queue", "monitor", "report", "features", "doctor",
-        "serve", "user", "feedback", "sources",
+        "serve", "user", "feedback", "sources", "backup", "restore",
     ])

@@ -22,7 +22,7 @@ GROUPS = (data_science, governance, operations, views, environment, workspace)
 # listed after these, in its group's order.
 HELP_ORDER = ("generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
               "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features", "feedback",
-              "doctor", "serve")
+              "doctor", "backup", "restore", "serve")
 
 
 def _name(command: typer.models.CommandInfo) -> str:

@@ -21,6 +21,7 @@ from pipeline.cli.common import (
     console,
     err_console,
     escape,
+    fail,
     handle_errors,
     text,
 )
@@ -257,3 +258,44 @@ def monitor(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None)
     console.print(f"[{colour}]{escape(str(result.message))}[/{colour}] (MLflow run {escape(result.run_id[:8])} in "
                   f"{escape(config.monitor.experiment_name)})")
     raise typer.Exit(result.exit_code)
+
+
+ArtifactsOpt = Annotated[Path | None, typer.Option(
+    "--artifacts", help="The MLflow server's artifacts folder (--artifacts-destination); default "
+                        "$LEADSCORE_ARTIFACTS_DIR, which team.sh writes to team.env.")]
+
+
+@group.command()
+@handle_errors()
+def backup(
+    out: Annotated[Path, typer.Option("--out", help="The archive to write (.tar.gz).")],
+    artifacts: ArtifactsOpt = None,
+):
+    """Dump leadscore's database, MLflow's database ($MLFLOW_BACKEND_STORE_URI) and MLflow's artifacts to one
+    archive (run it where the services run: it needs the database URLs of team.env)."""
+    from pipeline import backup as backups
+
+    try:
+        manifest = backups.backup(out, artifacts=artifacts)
+    except backups.BackupError as exc:
+        raise fail(str(exc)) from None
+    for entry in manifest["databases"]:
+        console.print(f"{escape(' + '.join(entry['roles']))}: {entry['kind']}, {entry['tables']} tables")
+    console.print(f"backup written to {escape(str(out))} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+@group.command()
+@handle_errors()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="An archive written by `leadscore backup`.")],
+    artifacts: ArtifactsOpt = None,
+):
+    """Load a backup into an empty stack: empty databases ($LEADSCORE_DB_URL, $MLFLOW_BACKEND_STORE_URI) and an empty
+    artifacts folder, before the MLflow server starts on them. A database or folder that holds anything is refused."""
+    from pipeline import backup as backups
+
+    try:
+        manifest = backups.restore(archive, artifacts=artifacts)
+    except backups.BackupError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"restored the backup of {escape(manifest['created'])} into {escape(io.shown_url())}")

@@ -1,6 +1,6 @@
 """monitor: published scores + the outcomes that arrived since → each grade's promise checked → MLflow.
 
-Inputs: the ``scores`` table (every published night), the source tables (``opportunities`` say who
+Inputs: the ``leadscore_scores`` table (every published night), the source tables (``opportunities`` say who
 converted, the latest timestamp in the extract says which nights have matured), and the definition of
 each model version that scored a matured night (its promised rate per grade). Outcomes use
 ``features.labels.build_labels``, so "converted" means here exactly what it meant in training.

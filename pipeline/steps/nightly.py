@@ -1,12 +1,12 @@
 """nightly: validate sources → features for the leads open tonight → champion → publish → drift → run log.
 
 Inputs: the source tables, ``models:/<model_name>@<model_alias>``. Outputs: the published scores (see
-``score``), the run in the run log (``runs``: as_of, started, finished, status, leads scored, rejects, model and
-definition version, warnings, error; logged when it starts and when it ends, in the local fallback run log when
-the database cannot take it), each published night's rows per source table (``source_volumes``), and drift
-metrics in the MLflow monitoring experiment.
+``score``), the run in the run log (``leadscore_runs``: as_of, started, finished, status, leads scored, rejects,
+model and definition version, warnings, error; logged when it starts and when it ends, in the local fallback run log
+when the database cannot take it), each published night's rows per source table (``leadscore_source_volumes``),
+and drift metrics in the MLflow monitoring experiment.
 
-Bad rows in the sources are quarantined, not dropped: each goes to the ``rejects`` table with its table,
+Bad rows in the sources are quarantined, not dropped: each goes to the ``leadscore_rejects`` table with its table,
 row number, key, column, reason and this run's id. A night whose rejects exceed
 ``nightly.max_reject_share`` of any table fails (the rejects are still recorded, to be fixed at the source).
 A night whose tables do not look like a night's extract fails before anything is scored

@@ -29,7 +29,7 @@ TIMESTAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (INFO   |WARNING|ERR
 GROUPS = {
     data_science: {"generate", "init", "train", "compare", "tune", "features", "feedback"},
     governance: {"definition", "approve", "promote", "rollback", "promotions"},
-    operations: {"score", "nightly", "runs", "rejects", "monitor"},
+    operations: {"score", "nightly", "runs", "rejects", "monitor", "backup", "restore"},
     views: {"queue", "report"},
     environment: {"doctor"},
     workspace: {"serve"},
@@ -229,7 +229,7 @@ def test_help_lists_every_command():
     listed = set(re.findall(r"^│ (\w+) ", result.stdout, flags=re.MULTILINE))
     expected = {"generate", "init", "train", "compare", "tune", "approve", "promote", "rollback", "promotions",
                 "definition", "score", "nightly", "monitor", "report", "runs", "rejects", "queue", "features",
-                "feedback", "doctor", "serve", "user", "sources"}
+                "feedback", "doctor", "backup", "restore", "serve", "user", "sources"}
     assert listed == expected
 
 

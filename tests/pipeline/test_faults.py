@@ -163,7 +163,7 @@ RUNNER = textwrap.dedent(r"""
     def die_soon():  # from another thread, while this one carries on into the commit or the rename
         threading.Thread(target=lambda: (time.sleep(0.001), die()), daemon=True).start()
 
-    WRITES = re.compile(r"^\s*(DELETE|INSERT|UPDATE|CREATE\s+INDEX)\b.*\bscores\b", re.I | re.S)
+    WRITES = re.compile(r"^\s*(DELETE|INSERT|UPDATE|CREATE\s+INDEX)\b.*\bleadscore_scores\b", re.I | re.S)
 
     @event.listens_for(sa.engine.Engine, "before_cursor_execute")
     def writes_scores(conn, cursor, statement, *args):

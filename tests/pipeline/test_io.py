@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import io, publish_lock
+from pipeline import io, publish_lock, store
 
 AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
 
@@ -64,7 +64,7 @@ def test_sqlite_and_postgresql_publish_the_same_rows(tmp_path, postgres_url):
 def test_the_queue_index_exists(sink):
     io.write_scores(_scores(AS_OF), AS_OF, **sink)
     eng = sa.create_engine(sink["url"])
-    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(eng).get_indexes("scores")}
+    indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(eng).get_indexes(store.SCORES_TABLE)}
     eng.dispose()
     assert indexes["ix_scores_queue"] == ["as_of_ts", "owner_id", "probability"]
 

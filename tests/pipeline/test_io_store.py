@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pipeline import io, store
 
 NIGHT = pd.Timestamp("2026-06-01", tz="UTC")
+PRIMARY_KEY = ["lead_id", "as_of_ts"]
 WEEK = pd.Timedelta(days=7)
 
 
@@ -53,14 +54,14 @@ def _inspect(url: str, what: str, *args):
 def test_the_primary_key_refuses_a_lead_twice_in_one_night_and_keeps_the_published_night(sink):
     io.write_scores(_scores(NIGHT), NIGHT, **sink)
     before = io.read_scores(as_of=NIGHT, url=sink["url"])
-    assert _inspect(sink["url"], "get_pk_constraint", "scores")["constrained_columns"] == ["lead_id", "as_of_ts"]
+    assert _inspect(sink["url"], "get_pk_constraint", store.SCORES_TABLE)["constrained_columns"] == PRIMARY_KEY
     with pytest.raises(Exception, match="UNIQUE constraint failed|duplicate key"):  # the driver's own error
         io.write_scores(_scores(NIGHT, leads=(1, 2, 2), shift=0.1), NIGHT, **sink)
     pd.testing.assert_frame_equal(io.read_scores(as_of=NIGHT, url=sink["url"]), before)
     assert not list((sink["folder"] / "as_of=2026-06-01").glob(".*.tmp"))
     eng = sa.create_engine(sink["url"])
     with pytest.raises(sa.exc.IntegrityError), eng.begin() as conn:  # whoever writes, not only leadscore
-        conn.execute(sa.text("INSERT INTO scores SELECT * FROM scores WHERE lead_id = 1"))
+        conn.execute(sa.text("INSERT INTO leadscore_scores SELECT * FROM leadscore_scores WHERE lead_id = 1"))
     eng.dispose()
     # the same lead on another night is another row
     io.write_scores(_scores(NIGHT + WEEK, leads=(1, 2)), NIGHT + WEEK, **sink)
@@ -94,23 +95,23 @@ PG_LAYOUT = {"lead_id": "bigint", "as_of_ts": "timestamp with time zone", "proba
 
 
 def _pg_types(url: str) -> dict[str, str]:
-    types = _query(url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'scores' "
-                        "ORDER BY ordinal_position")
+    types = _query(url, "SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = 'leadscore_scores' ORDER BY ordinal_position")
     return dict(zip(types["column_name"], types["data_type"], strict=True))
 
 
 def _sqlite_layout(url: str) -> list[tuple]:
-    return [(c["name"], str(c["type"]), c["nullable"]) for c in _inspect(url, "get_columns", "scores")]
+    return [(c["name"], str(c["type"]), c["nullable"]) for c in _inspect(url, "get_columns", store.SCORES_TABLE)]
 
 
 def test_postgresql_holds_real_timestamps(postgres_url, tmp_path):
     io.write_scores(_scores(NIGHT), NIGHT, url=postgres_url, folder=tmp_path / "scores")
-    columns = {c["name"]: c["type"] for c in _inspect(postgres_url, "get_columns", "scores")}
+    columns = {c["name"]: c["type"] for c in _inspect(postgres_url, "get_columns", store.SCORES_TABLE)}
     for col in ("as_of_ts", "scored_at"):
         assert isinstance(columns[col], sa.TIMESTAMP) and columns[col].timezone
     assert _pg_types(postgres_url) == PG_LAYOUT
     # an instant written from another time zone is the same night
-    later = _query(postgres_url, "SELECT COUNT(*) AS n FROM scores "
+    later = _query(postgres_url, "SELECT COUNT(*) AS n FROM leadscore_scores "
                                  "WHERE as_of_ts = TIMESTAMPTZ '2026-06-01 02:00:00+02:00'")
     assert later["n"].iloc[0] == 5
 
@@ -119,12 +120,13 @@ def test_the_latest_scores_view_gives_each_lead_its_latest_night(sink):
     io.write_scores(_scores(NIGHT, leads=(1, 2, 3, 4, 5)), NIGHT, **sink)
     io.write_scores(_scores(NIGHT + WEEK, leads=(1, 2, 3), shift=0.2), NIGHT + WEEK, **sink)
     io.write_scores(_scores(NIGHT - WEEK, leads=(1, 6)), NIGHT - WEEK, **sink)  # a backfill of an older night
-    latest = _query(sink["url"], "SELECT lead_id, as_of_ts, probability FROM latest_scores ORDER BY lead_id")
+    latest = _query(sink["url"],
+                    "SELECT lead_id, as_of_ts, probability FROM leadscore_latest_scores ORDER BY lead_id")
     latest["as_of_ts"] = pd.to_datetime(latest["as_of_ts"], utc=True)
     assert latest["lead_id"].tolist() == [1, 2, 3, 4, 5, 6]
     assert latest["as_of_ts"].tolist() == [NIGHT + WEEK] * 3 + [NIGHT] * 2 + [NIGHT - WEEK]
     assert latest["probability"].iloc[0] == pytest.approx(0.7)
-    assert list(_query(sink["url"], "SELECT * FROM latest_scores").columns) == list(_scores(NIGHT).columns)
+    assert list(_query(sink["url"], "SELECT * FROM leadscore_latest_scores").columns) == list(_scores(NIGHT).columns)
 
 
 def _nights_in_db(url: str) -> list[str]:
@@ -176,7 +178,7 @@ def test_a_store_in_the_old_layout_is_migrated_in_place_on_first_use(sink, tmp_p
     with caplog.at_level("WARNING", logger="pipeline.store"):
         migrated = io.read_scores(as_of=NIGHT + WEEK, url=sink["url"])  # first use
     assert "1 duplicate rows" in caplog.text
-    assert _inspect(sink["url"], "get_pk_constraint", "scores")["constrained_columns"] == ["lead_id", "as_of_ts"]
+    assert _inspect(sink["url"], "get_pk_constraint", store.SCORES_TABLE)["constrained_columns"] == PRIMARY_KEY
     assert len(io.read_score_history(url=sink["url"])) == 8  # every row, the duplicate once
     row_2 = migrated.set_index("lead_id").loc[2]
     assert row_2["probability"] == pytest.approx(0.8) and row_2["scored_at"] == pd.Timestamp("2026-06-08 05:00",
@@ -190,9 +192,9 @@ def test_a_store_in_the_old_layout_is_migrated_in_place_on_first_use(sink, tmp_p
         pd.testing.assert_frame_equal(io.read_scores(as_of=night, url=sink["url"]),
                                       io.read_scores(as_of=night, url=fresh))
     assert [(ix["name"], ix["column_names"], bool(ix["unique"])) for ix in _inspect(sink["url"], "get_indexes",
-                                                                                  "scores")] == [
+                                                                                  store.SCORES_TABLE)] == [
         ("ix_scores_queue", ["as_of_ts", "owner_id", "probability"], False)]
-    assert len(_query(sink["url"], "SELECT * FROM latest_scores")) == 5
+    assert len(_query(sink["url"], "SELECT * FROM leadscore_latest_scores")) == 5
     if sink["url"].startswith("postgresql"):  # the layout a fresh store gets (test_postgresql_holds_real_timestamps)
         assert _pg_types(sink["url"]) == PG_LAYOUT
     else:
@@ -203,7 +205,7 @@ def test_a_store_in_the_old_layout_is_migrated_in_place_on_first_use(sink, tmp_p
 
     # running the migration again changes nothing; the next publish goes into the migrated table
     store.upgrade(sink["url"])
-    assert _query(sink["url"], f"SELECT version_num FROM {store.VERSION_TABLE}")["version_num"].tolist() == ["0001"]
+    assert _query(sink["url"], f"SELECT version_num FROM {store.VERSION_TABLE}")["version_num"].tolist() == [store.HEAD]
     assert len(io.read_score_history(url=sink["url"])) == 8
     io.write_scores(_scores(NIGHT + 2 * WEEK), NIGHT + 2 * WEEK, **sink)
     assert len(io.read_score_history(url=sink["url"])) == 13
@@ -215,7 +217,7 @@ def test_the_migration_runs_again_as_a_no_op_through_alembic_itself(sink):
 
     _old_store(sink["url"], [_scores(NIGHT)])
     io.write_scores(_scores(NIGHT + WEEK), NIGHT + WEEK, **sink)  # a publish migrates it first
-    before = _query(sink["url"], "SELECT * FROM scores ORDER BY as_of_ts, lead_id")
+    before = _query(sink["url"], "SELECT * FROM leadscore_scores ORDER BY as_of_ts, lead_id")
     cfg = Config()
     cfg.set_main_option("script_location", str(store.MIGRATIONS))
     eng = sa.create_engine(sink["url"])
@@ -223,7 +225,8 @@ def test_the_migration_runs_again_as_a_no_op_through_alembic_itself(sink):
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     eng.dispose()
-    pd.testing.assert_frame_equal(_query(sink["url"], "SELECT * FROM scores ORDER BY as_of_ts, lead_id"), before)
+    after = _query(sink["url"], "SELECT * FROM leadscore_scores ORDER BY as_of_ts, lead_id")
+    pd.testing.assert_frame_equal(after, before)
     assert len(before) == 10
 
 
@@ -236,7 +239,7 @@ def test_mlflow_version_table_in_the_same_database_is_left_alone(sink):
     _old_store(sink["url"], [_scores(NIGHT)])
     assert len(io.read_scores(url=sink["url"])) == 5
     assert _query(sink["url"], "SELECT version_num FROM alembic_version")["version_num"].tolist() == ["1b5f0d9ad7c1"]
-    assert _query(sink["url"], f"SELECT version_num FROM {store.VERSION_TABLE}")["version_num"].tolist() == ["0001"]
+    assert _query(sink["url"], f"SELECT version_num FROM {store.VERSION_TABLE}")["version_num"].tolist() == [store.HEAD]
 
 
 def test_a_migration_that_fails_leaves_the_old_store_as_it_was(sink):

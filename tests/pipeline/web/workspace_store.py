@@ -81,8 +81,9 @@ def publish(root, *, url: str | None = None, users=True) -> SimpleNamespace:
                    "finished": "2026-06-08T02:01:00+00:00", "status": "published", "leads_scored": len(LEADS),
                    "rejects": 1, "model_version": 3, "definition_version": "d1", "warnings": "[]", "error": None},
                   url=url)
-    io.write_rejects(pd.DataFrame([{"table_name": "leads", "row_number": 4, "key": "99", "column": "created_ts",
-                                    "reason": "not a timestamp", "value": "yesterday-ish"}]),
+    io.write_rejects(pd.DataFrame([{"table_name": "leads", "row_number": 4, "row_key": "99",
+                                    "column_name": "created_ts", "reason": "not a timestamp",
+                                    "value": "yesterday-ish"}]),
                      run_id="run-night-2", as_of=NIGHTS[1], url=url)
     if users:
         users_mod.add_user("rep_01", team="sales", password=PASSWORDS["rep_01"], url=url)
