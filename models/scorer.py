@@ -395,10 +395,10 @@ def _reason_texts(X: pd.DataFrame, feature_names: list[str], effects: np.ndarray
     for j in range(width):
         total[rows, owner[:, j]] += np.where(valid[:, j], effect[:, j], 0.0)
     holds = valid & (owner == np.arange(width))
-    ascending = np.argsort(np.where(holds, total, -np.inf), axis=1, kind="stable")[:, ::-1][:, :positive]
-    pos = _joined(ascending, total, text_id, texts, total[rows[:, None], ascending] > 0)
-    ascending = np.argsort(np.where(holds, total, np.inf), axis=1, kind="stable")[:, :negative]
-    neg = _joined(ascending, total, text_id, texts, total[rows[:, None], ascending] < 0)
+    best = strongest_effects(np.where(holds, total, -np.inf), positive, 0)
+    pos = _joined(best, total, text_id, texts, total[rows[:, None], best] > 0)
+    worst = strongest_effects(np.where(holds, total, np.inf), 0, negative)
+    neg = _joined(worst, total, text_id, texts, total[rows[:, None], worst] < 0)
     return pos, neg
 
 
