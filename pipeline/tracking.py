@@ -383,6 +383,7 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         "label": data.target,
         "source_kind": source_kind,
         "training_table": dataset,
+        **{f"sampling.{k}": str(v) for k, v in (data.sampling or {}).items()},
         **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
            for name, fp in io.fingerprint(tables).items()},
         **{f"version.{pkg}": v for pkg, v in package_versions().items()},
