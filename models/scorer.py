@@ -26,7 +26,7 @@ import pandas as pd
 from models.calibration import ProbabilityCalibrator
 from models.drift import build_reference
 from models.families import family_from_artifacts, family_of, family_to_artifacts, margin_to_raw
-from models.metrics import weighted_quantile
+from models.metrics import as_weights, weighted_quantile
 
 SCORE_COLUMNS = ["probability", "score", "grade"]
 
@@ -434,7 +434,7 @@ def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataF
     )
     p = scorer.probability(X_reference) if reference_probability is None else np.asarray(reference_probability)
     scorer.reference_quantiles = weighted_quantile(p, np.linspace(0, 1, 1001), reference_weight)
-    scorer.drift_reference = build_reference(X_reference, p)
+    scorer.drift_reference = build_reference(X_reference, p, as_weights(reference_weight))
     scorer.grade_thresholds = grade_thresholds(p, grade_shares, reference_weight)
     scorer.feature_means = {c: float(X_reference[c].astype(float).mean()) for c in X_reference.columns
                             if c not in categories and X_reference[c].notna().any()}

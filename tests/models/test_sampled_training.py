@@ -149,3 +149,17 @@ def test_a_sampled_table_backtests_and_calibrates_like_the_full_table_within_the
         assert f.promised_low <= g.promised_rate <= f.promised_high, f.grade
     assert sampled.definition["sampling"]["rows_full"] == len(table)
     assert "sampling" not in full.definition
+
+
+def test_a_weighted_drift_reference_describes_the_full_population_not_the_sample():
+    from models.drift import build_reference, population_stability
+
+    y, p = _scores(40_000, seed=6)
+    X = pd.DataFrame({"f__p": p, "f__band": pd.Categorical(np.where(p > 0.1, "high", "low"))})
+    keep, w = _sample(y, 0.1, seed=7)
+    weighted = build_reference(X[keep], p[keep], w)
+    plain = build_reference(X[keep], p[keep])
+    drift_weighted = population_stability(weighted, X, p).set_index("column")["psi"]
+    drift_plain = population_stability(plain, X, p).set_index("column")["psi"]
+    assert (drift_weighted < 0.01).all()                       # tonight's full population: no drift
+    assert (drift_plain > drift_weighted).all() and drift_plain["probability"] > 0.05  # the sample alone drifts
