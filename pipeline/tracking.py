@@ -317,7 +317,7 @@ def _log_plots(evaluation: Evaluation, family: str) -> None:
     figures = {
         "plots/roc.png": plots.roc_figure(y, p, label=family),
         "plots/precision_recall.png": plots.precision_recall_figure(y, p),
-        "plots/reliability.png": plots.reliability_figure(y, p),
+        "plots/reliability.png": plots.reliability_figure(y, p, sample_weight=evaluation.backtest_weight),
         "plots/gains.png": plots.gains_figure(y, p),
     }
     if evaluation.importance is not None:
