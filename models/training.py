@@ -338,10 +338,14 @@ def validation_metric(data: TrainingSet, family: str, *, train: TrainParams, met
     scores a trial on those."""
     f, y = data.features, data.target
     early, recent = data.recent_rule.cut(data.folds[-1].history)
-    model = fit_family(family, early[f], early[y], recent[f], recent[y], params=train)
+    w_early, w_recent = weights_of(early), weights_of(recent)
+    weighted = {} if w_early is None and w_recent is None else {
+        "sample_weight": None if WEIGHT not in early else early[WEIGHT].to_numpy(dtype=float),
+        "valid_weight": None if WEIGHT not in recent else recent[WEIGHT].to_numpy(dtype=float)}
+    model = fit_family(family, early[f], early[y], recent[f], recent[y], params=train, **weighted)
     raw = model.predict_raw(recent[f])
-    p = ProbabilityCalibrator(method=train.calibration).fit(raw, recent[y]).transform(raw)
-    return classification_metrics(recent[y], p)[metric], model
+    p = ProbabilityCalibrator(method=train.calibration).fit(raw, recent[y], sample_weight=w_recent).transform(raw)
+    return classification_metrics(recent[y], p, sample_weight=w_recent)[metric], model
 
 
 def feature_importance(model: LgbmModel, X: pd.DataFrame) -> pd.DataFrame:

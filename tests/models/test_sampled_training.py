@@ -163,3 +163,22 @@ def test_a_weighted_drift_reference_describes_the_full_population_not_the_sample
     drift_plain = population_stability(plain, X, p).set_index("column")["psi"]
     assert (drift_weighted < 0.01).all()                       # tonight's full population: no drift
     assert (drift_plain > drift_weighted).all() and drift_plain["probability"] > 0.05  # the sample alone drifts
+
+
+def test_a_tuning_trial_on_a_sampled_table_is_judged_by_weight():
+    from models.training import validation_metric
+
+    table = _world(leads_per_week=300)
+    keep, w = _sample(table["y"].to_numpy(), 0.2, seed=11)
+    train = TrainParams(lgbm={"n_estimators": 100, "learning_rate": 0.1, "num_leaves": 7, "min_child_samples": 50})
+
+    def trial(frame, metric):
+        data = TrainingSet(table=frame, folds=rolling_origin_folds(frame, folds=3, test_days=56, gap_days=28),
+                           recent_rule=RecentRule(days=56, gap_days=28), features=["f__x", "f__noise"], target="y",
+                           label={}, population={})
+        return validation_metric(data, "lgbm", train=train, metric=metric)[0]
+
+    sampled = table[keep].assign(sample_weight=w)
+    # calibrated by weight: the log loss is the full table's, not the conversion-rich sample's
+    assert trial(sampled, "log_loss") == pytest.approx(trial(table, "log_loss"), rel=0.1)
+    assert trial(sampled.drop(columns="sample_weight"), "log_loss") > 1.5 * trial(table, "log_loss")
