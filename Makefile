@@ -21,7 +21,7 @@ demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
 
-.PHONY: setup demo test test-fast bench bench-one-lead lint clean-demo mlflow-ui serve team-up team-down
+.PHONY: setup demo test test-fast bench bench-one-lead bench-train lint clean-demo mlflow-ui serve team-up team-down
 
 setup: $(STAMP)
 
@@ -91,6 +91,12 @@ bench-one-lead: setup
 lint: setup
 	$(BIN)/ruff check features models pipeline tests
 	$(BIN)/lint-imports
+
+# Training at CRM scale: demo worlds of BENCH_TRAIN_SIZES leads (default 50000,200000,1000000) trained, backtested and
+# refitted with params.yaml's sampling, each in a child process: rows kept / full, time per phase, peak RSS, backtest
+# AUC, and the full table's AUC beside it up to BENCH_TRAIN_FULL_MAX leads (default 200000).
+bench-train: setup
+	$(BIN)/python benchmarks/bench_train.py
 
 # The workspace (leadscore serve) over the project folder's stores; SERVE_HOST=0.0.0.0 only behind an HTTPS proxy.
 SERVE_HOST ?= 127.0.0.1

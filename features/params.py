@@ -32,6 +32,19 @@ class SpineParams(Section):
     max_lead_age_days: int | None = Field(None, gt=0)  # None: no age cap (features.spine)
 
 
+class SamplingParams(Section):
+    """How the training table is bounded (``features.sampling``): every converting snapshot is kept; non-converting
+    ones are kept with probability ``negative_rate``, decided per (lead, as-of date) by a seeded hash, and carry
+    the weight 1 / rate into fitting, calibration, metrics and promises. ``negative_rate`` null derives the rate
+    from ``target_rows`` (the table's size near it); ``target_rows`` null with no rate keeps every snapshot. The
+    table is built ``block_leads`` leads at a time, so the unsampled table never exists at once."""
+
+    target_rows: int | None = Field(2_000_000, gt=0)
+    negative_rate: float | None = Field(None, gt=0, le=1)
+    seed: int = 42
+    block_leads: int = Field(100_000, gt=0)
+
+
 class TrendParams(Section):
     recent_days: int = Field(7, gt=0)
     baseline_days: int = Field(30, gt=0)

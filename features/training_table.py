@@ -9,8 +9,9 @@ from features.engagement import build_engagement_features
 from features.fit import build_fit_features
 from features.history import build_history_features
 from features.labels import build_labels, label_column
-from features.params import FeatureParams, LabelParams, SpineParams
+from features.params import FeatureParams, LabelParams, SamplingParams, SpineParams
 from features.sales import build_sales_features
+from features.sampling import negative_rate, sample_snapshots, sampling_summary
 from features.spine import build_spine, data_end, snapshot_dates
 
 KEY_COLUMNS = ["lead_id", "as_of_ts"]
@@ -41,23 +42,79 @@ def feature_columns(table: pd.DataFrame, features: FeatureParams | None = None) 
     return [c for c in table.columns if "__" in c and c not in excluded]
 
 
+def _training_dates(tables: dict[str, pd.DataFrame], labels: LabelParams,
+                    spine: SpineParams) -> tuple[pd.DatetimeIndex, pd.Timestamp]:
+    end = data_end(tables)
+    last = end - pd.Timedelta(days=labels.window_days)
+    return snapshot_dates(tables["leads"]["created_ts"].min(), last, spine.cadence_days), end
+
+
 def build_training_spine(tables: dict[str, pd.DataFrame], *, labels: LabelParams,
                          spine: SpineParams) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Snapshots of open leads on every cadence date whose label window has fully elapsed."""
-    end = data_end(tables)
-    last = end - pd.Timedelta(days=labels.window_days)
-    dates = snapshot_dates(tables["leads"]["created_ts"].min(), last, spine.cadence_days)
+    dates, end = _training_dates(tables, labels, spine)
     snapshots = build_spine(tables["leads"], tables["opportunities"], dates,
                             max_lead_age_days=spine.max_lead_age_days)
     return snapshots, end
 
 
+def _lead_blocks(leads: pd.DataFrame, block_leads: int) -> list[pd.DataFrame]:
+    return [leads.iloc[start:start + block_leads] for start in range(0, max(len(leads), 1), block_leads)]
+
+
+def _labelled_block(tables, leads_block, dates, end, labels: LabelParams, spine: SpineParams) -> pd.DataFrame:
+    snapshots = build_spine(leads_block, tables["opportunities"], dates, max_lead_age_days=spine.max_lead_age_days)
+    return build_labels(snapshots, tables["opportunities"], window_days=labels.window_days,
+                        milestone=labels.milestone, observed_until=end)
+
+
+def _unify_categories(blocks: list[pd.DataFrame]) -> list[pd.DataFrame]:
+    """Each category column with the union of the blocks' categories, sorted as one build sorts them
+    (``features.fit._category``), so the concatenation is what one build of every row would give."""
+    if len(blocks) < 2:
+        return blocks
+    columns = [c for c in blocks[0].columns if isinstance(blocks[0][c].dtype, pd.CategoricalDtype)]
+    for col in columns:
+        levels = sorted(set().union(*(set(b[col].cat.categories) for b in blocks)), key=str)
+        blocks = [b.assign(**{col: b[col].cat.set_categories(levels)}) for b in blocks]
+    return blocks
+
+
 def build_training_table(tables: dict[str, pd.DataFrame], *, labels: LabelParams, spine: SpineParams,
-                         features: FeatureParams) -> pd.DataFrame:
-    """Labelled snapshots with their features, sorted by (as_of_ts, lead_id)."""
-    snapshots, end = build_training_spine(tables, labels=labels, spine=spine)
-    labelled = build_labels(snapshots, tables["opportunities"], window_days=labels.window_days,
-                            milestone=labels.milestone, observed_until=end)
-    table = build_feature_table(tables, labelled.reset_index(drop=True), features)
-    table[label_column(labels.window_days)] = labelled[label_column(labels.window_days)].to_numpy()
+                         features: FeatureParams, sampling: SamplingParams | None = None) -> pd.DataFrame:
+    """Labelled snapshots with their features, sorted by (as_of_ts, lead_id), sampled by ``sampling``
+    (``features.sampling``; None keeps every snapshot) with their ``sample_weight``.
+
+    Built ``sampling.block_leads`` leads at a time: a first pass counts each block's converting and other
+    snapshots (spine and labels only) to fix the negative rate, the second samples each block before its
+    features are built, so only the kept rows ever get features. How the table was sampled is in
+    ``table.attrs["sampling"]`` (kept with the parquet file)."""
+    sampling = sampling or SamplingParams(target_rows=None)
+    target = label_column(labels.window_days)
+    dates, end = _training_dates(tables, labels, spine)
+    blocks = _lead_blocks(tables["leads"], sampling.block_leads)
+    positives = negatives = 0
+    if sampling.negative_rate is None and sampling.target_rows is not None:
+        for leads_block in blocks:
+            y = _labelled_block(tables, leads_block, dates, end, labels, spine)[target].to_numpy()
+            positives += int(y.sum())
+            negatives += int(len(y) - y.sum())
+    rate = negative_rate(sampling, positives, negatives)
+    built, full, full_positives = [], 0, 0
+    for leads_block in blocks:
+        labelled = _labelled_block(tables, leads_block, dates, end, labels, spine)
+        full += len(labelled)
+        full_positives += int(labelled[target].sum())
+        kept = sample_snapshots(labelled, target, rate=rate, seed=sampling.seed).reset_index(drop=True)
+        if kept.empty and (built or leads_block is not blocks[-1]):
+            continue  # a block with no open snapshot adds nothing (the last one stands for an empty table)
+        part = build_feature_table(tables, kept, features)
+        part[target] = kept[target].to_numpy()
+        part["sample_weight"] = kept["sample_weight"].to_numpy()
+        built.append(part)
+        del labelled, kept, part
+    table = pd.concat(_unify_categories(built), ignore_index=True)
+    del built
+    table = table.sort_values(["as_of_ts", "lead_id"], kind="stable", ignore_index=True)
+    table.attrs["sampling"] = sampling_summary(rate, len(table), full, int(table[target].sum()), sampling)
     return table

@@ -36,18 +36,23 @@ class ProbabilityCalibrator(BaseEstimator):
         raw = np.asarray(raw, dtype=float)
         return (_logit(raw) if self.raw_is_probability else raw).reshape(-1, 1)
 
-    def fit(self, raw: np.ndarray, y: np.ndarray) -> ProbabilityCalibrator:
+    def fit(self, raw: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> ProbabilityCalibrator:
+        """``sample_weight``: each row counts that many times (a sampled table's 1 / rate), so the fitted map
+        is calibrated to the full population (weighted Platt or weighted isotonic regression)."""
         y = np.asarray(y)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if w is not None and np.all(w == 1.0):
+            w = None  # exactly the unweighted fit
         self.reversed_ = False
         if self.method == "sigmoid":
-            self.model_ = LogisticRegression(C=1e6).fit(self._scale(raw), y)
+            self.model_ = LogisticRegression(C=1e6).fit(self._scale(raw), y, sample_weight=w)
             if float(self.model_.coef_[0, 0]) < 0:
                 # A downward slope would sort the queue against the model (and against its reasons).
                 # Calibration keeps the order or, for a model that ranks this slice backwards, says nothing.
                 self.reversed_ = True
-                self.rate_ = float(np.mean(y))
+                self.rate_ = float(np.mean(y) if w is None else np.average(y, weights=w))
         elif self.method == "isotonic":
-            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+            self.model_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y, sample_weight=w)
         else:
             raise ValueError(f"unknown calibration method {self.method!r}")
         return self

@@ -21,12 +21,16 @@ def make_classifier(lgbm_params: dict, *, seed: int) -> lgb.LGBMClassifier:
 
 
 def fit_classifier(classifier: lgb.LGBMClassifier, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame,
-                   y_valid, *, early_stopping_rounds: int) -> lgb.LGBMClassifier:
-    """Fit with early stopping on the validation slice; ``best_iteration_`` is the trees kept."""
+                   y_valid, *, early_stopping_rounds: int, sample_weight=None,
+                   valid_weight=None) -> lgb.LGBMClassifier:
+    """Fit with early stopping on the validation slice; ``best_iteration_`` is the trees kept. Weights (a
+    sampled table's 1 / rate) weigh the training loss and the validation loss early stopping watches."""
     return classifier.fit(
         X_train, y_train,
+        sample_weight=sample_weight,
         eval_X=(X_valid,),
         eval_y=(y_valid,),
+        eval_sample_weight=None if valid_weight is None else [valid_weight],
         eval_metric="binary_logloss",
         callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
     )

@@ -34,7 +34,9 @@ def _clean(value):
 def build_definition(*, model_name: str, family: str, label: dict, population: dict, features: list[dict],
                      grades: pd.DataFrame, metrics: dict[str, float], calibration: pd.DataFrame,
                      periods: dict[str, str], learned: dict | None = None, backtest: dict | None = None,
-                     recent: dict | None = None) -> dict:
+                     recent: dict | None = None, sampling: dict | None = None) -> dict:
+    """``sampling``: how a sampled training table was sampled (``features.sampling``); recorded only when it
+    was (an unsampled table leaves the definition, and its version, as it always was)."""
     body = {
         "model_name": model_name,
         "model_family": family,
@@ -49,6 +51,8 @@ def build_definition(*, model_name: str, family: str, label: dict, population: d
         "backtest": backtest or {},
         "recent": recent or {},
     }
+    if sampling and sampling.get("sampled"):
+        body["sampling"] = sampling
     body = _clean(body)
     body["definition_version"] = definition_version(body)
     return body
@@ -154,6 +158,12 @@ def render_markdown(d: dict) -> str:
         lines += ["", f"Model: {d['model_name']} ({d['model_family']}); learned from {learned['period']} "
                   f"({learned['rows']:,} snapshots, {learned['conversions']:,} converted), calibrated and graded on "
                   f"{recent.get('period')}."]
+        sampling = d.get("sampling") or {}
+        if sampling.get("sampled"):
+            lines += ["", f"Sampled training table: every converting snapshot kept, other snapshots kept at rate "
+                      f"{sampling['negative_rate']:.4f} (seed {sampling['seed']}) and weighted 1 / rate in fitting, "
+                      f"calibration, metrics and promises: {sampling['rows_kept']:,} of {sampling['rows_full']:,} "
+                      "snapshots kept."]
     else:  # a definition from before backtests
         lines += ["", f"Model: {d['model_name']} ({d['model_family']}); trained on {d['periods'].get('train')}, "
                   f"calibrated and graded on {d['periods'].get('valid')}, tested on {d['periods'].get('test')}."]

@@ -5,6 +5,9 @@ feature its decile edges and the share of rows in each bin, per category feature
 PSI = Σ (actual − expected) · ln(actual / expected), with a small floor so empty bins stay finite.
 Rules of thumb used in credit scoring and lead scoring alike: below 0.1 stable, 0.1–0.25 shifting,
 above 0.25 shifted.
+
+A reference from a sampled training table (``features.sampling``) is weighted: each row counts its weight, so
+the reference describes the full population the nightly job scores, not the sample enriched in conversions.
 """
 
 from __future__ import annotations
@@ -21,23 +24,36 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def numeric_reference(values: pd.Series, bins: int = 10) -> dict:
+def numeric_reference(values: pd.Series, bins: int = 10, weights: np.ndarray | None = None) -> dict:
     """Decile edges (distinct) and the share of rows per bin, missing values as a bin of their own."""
     v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    present = v[~np.isnan(v)]
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if len(present) else np.array([])
-    return {"kind": "numeric", "edges": edges.tolist(), "expected": numeric_shares(v, edges).tolist()}
+    present = ~np.isnan(v)
+    q = np.linspace(0, 1, bins + 1)[1:-1]
+    if not present.any():
+        edges = np.array([])
+    elif weights is None:
+        edges = np.unique(np.quantile(v[present], q))
+    else:
+        edges = np.unique(np.quantile(v[present], q, weights=weights[present], method="inverted_cdf"))
+    return {"kind": "numeric", "edges": edges.tolist(), "expected": numeric_shares(v, edges, weights).tolist()}
 
 
-def numeric_shares(values, edges) -> np.ndarray:
+def numeric_shares(values, edges, weights: np.ndarray | None = None) -> np.ndarray:
     v = np.asarray(values, dtype=float)
     idx = np.where(np.isnan(v), len(edges) + 1, np.searchsorted(np.asarray(edges), v, side="right"))
+    if weights is not None:
+        return np.bincount(idx.astype(np.int64), weights=weights, minlength=len(edges) + 2) / max(weights.sum(), 1e-300)
     counts = np.bincount(idx.astype(np.int64), minlength=len(edges) + 2)
     return counts / max(len(v), 1)
 
 
-def category_reference(values: pd.Series) -> dict:
-    shares = values.astype("object").where(values.notna(), "(missing)").astype(str).value_counts(normalize=True)
+def category_reference(values: pd.Series, weights: np.ndarray | None = None) -> dict:
+    text = values.astype("object").where(values.notna(), "(missing)").astype(str)
+    if weights is None:
+        shares = text.value_counts(normalize=True)
+    else:
+        shares = pd.Series(weights).groupby(text.to_numpy()).sum().sort_values(ascending=False, kind="stable")
+        shares = shares / shares.sum()
     return {"kind": "category", "levels": shares.index.tolist(), "expected": shares.to_numpy().tolist()}
 
 
@@ -50,14 +66,16 @@ def category_shares(values: pd.Series, levels: list[str]) -> np.ndarray:
     return np.append(known, unseen) / max(len(text), 1)
 
 
-def build_reference(X: pd.DataFrame, probability: np.ndarray) -> dict:
+def build_reference(X: pd.DataFrame, probability: np.ndarray, weights: np.ndarray | None = None) -> dict:
+    """``weights``: the rows' sampling weights (None: each row once)."""
+    w = None if weights is None else np.asarray(weights, dtype=float)
     ref = {}
     for col in X.columns:
         if isinstance(X[col].dtype, pd.CategoricalDtype) or X[col].dtype == object:
-            ref[col] = category_reference(X[col])
+            ref[col] = category_reference(X[col], weights=w)
         else:
-            ref[col] = numeric_reference(X[col])
-    ref["probability"] = numeric_reference(pd.Series(probability))
+            ref[col] = numeric_reference(X[col], weights=w)
+    ref["probability"] = numeric_reference(pd.Series(probability), weights=w)
     return ref
 
 

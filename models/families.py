@@ -351,37 +351,45 @@ def make_logreg(categorical: list[str], numeric: list[str], *, C: float, seed: i
 
 
 def _fit_logreg(X: pd.DataFrame, y, categorical: list[str], numeric: list[str], logged: list[str], *,
-                params: TrainParams) -> LogRegModel:
+                params: TrainParams, sample_weight=None) -> LogRegModel:
     pipeline = make_logreg(categorical, numeric, C=params.logreg.C, seed=params.seed)
-    model = LogRegModel.from_pipeline(pipeline.fit(_as_objects(log_scaled(X, logged)), np.asarray(y)), logged=logged)
+    fit_params = {} if sample_weight is None else {"model__sample_weight": np.asarray(sample_weight, dtype=float)}
+    model = LogRegModel.from_pipeline(pipeline.fit(_as_objects(log_scaled(X, logged)), np.asarray(y), **fit_params),
+                                      logged=logged)
     model.design_mean = model.design(X).mean(axis=0).tolist()
     return model
 
 
 def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame | None = None, y_valid=None, *,
-               params: TrainParams, log_columns: list[str] | None = None) -> object:
+               params: TrainParams, log_columns: list[str] | None = None, sample_weight=None,
+               valid_weight=None) -> object:
     """Fit one family; ``params`` is the ``train`` section of params.yaml. LightGBM early-stops on the
     validation slice when one is given, else grows ``params.lgbm.n_estimators`` trees (a refit with the
     number of trees a backtest chose). The logistic family log-scales the skewed numeric columns of the
     training rows only if that beats the plain fit on the validation slice (ROC AUC); without a validation
-    slice it uses ``log_columns`` (the choice an earlier fit made; none if not given)."""
+    slice it uses ``log_columns`` (the choice an earlier fit made; none if not given). ``sample_weight`` and
+    ``valid_weight``: the rows' sampling weights (``features.sampling``; None: every row counts once), in the
+    loss of LightGBM and of the logistic regression and in LightGBM's early-stopping loss; points learn nothing."""
     if family == "lgbm":
         classifier = make_classifier(params.lgbm.model_dump(), seed=params.seed)
         if X_valid is None:
-            return LgbmModel(booster=classifier.fit(X_train, y_train).booster_)
+            return LgbmModel(booster=classifier.fit(X_train, y_train, sample_weight=sample_weight).booster_)
         classifier = fit_classifier(classifier, X_train, y_train, X_valid, y_valid,
-                                    early_stopping_rounds=params.early_stopping_rounds)
+                                    early_stopping_rounds=params.early_stopping_rounds,
+                                    sample_weight=sample_weight, valid_weight=valid_weight)
         return LgbmModel(booster=classifier.booster_)
     if family == "logreg":
         categorical = [c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
         numeric = [c for c in X_train.columns if c not in categorical]
         if log_columns is not None or X_valid is None or len(np.unique(np.asarray(y_valid))) < 2:
-            return _fit_logreg(X_train, y_train, categorical, numeric, list(log_columns or []), params=params)
-        plain = _fit_logreg(X_train, y_train, categorical, numeric, [], params=params)
+            return _fit_logreg(X_train, y_train, categorical, numeric, list(log_columns or []), params=params,
+                               sample_weight=sample_weight)
+        plain = _fit_logreg(X_train, y_train, categorical, numeric, [], params=params, sample_weight=sample_weight)
         candidates = skewed_columns(X_train, numeric)
         if not candidates:
             return plain
-        logged = _fit_logreg(X_train, y_train, categorical, numeric, candidates, params=params)
+        logged = _fit_logreg(X_train, y_train, categorical, numeric, candidates, params=params,
+                             sample_weight=sample_weight)
         better = (roc_auc_score(y_valid, logged.predict_raw(X_valid))
                   > roc_auc_score(y_valid, plain.predict_raw(X_valid)))
         return logged if better else plain

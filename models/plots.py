@@ -42,8 +42,8 @@ def precision_recall_figure(y, p):
     return fig
 
 
-def reliability_figure(y, p, *, bins: int = 10):
-    table = reliability_table(y, p, bins=bins)
+def reliability_figure(y, p, *, bins: int = 10, sample_weight=None):
+    table = reliability_table(y, p, bins=bins, sample_weight=sample_weight)
     fig, ax = _figure("Reliability: promised vs observed (test)")
     top = max(table["predicted"].max(), table["observed"].max()) * 1.1 or 1.0
     ax.plot([0, top], [0, top], ls="--", color="grey", label="perfect calibration")

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from models.calibration import ProbabilityCalibrator
 from models.drift import build_reference
 from models.families import family_from_artifacts, family_of, family_to_artifacts, margin_to_raw
+from models.metrics import as_weights, weighted_quantile
 
 SCORE_COLUMNS = ["probability", "score", "grade"]
 STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas 3's default ``str``: what text columns hold
@@ -492,13 +493,14 @@ def grade_by_thresholds(probability: np.ndarray, thresholds: dict[str, float]) -
     return out
 
 
-def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[str, float]:
-    """Minimum probability per grade so that each grade holds its share of the reference population."""
+def grade_thresholds(probability: np.ndarray, shares: dict[str, float], sample_weight=None) -> dict[str, float]:
+    """Minimum probability per grade so that each grade holds its share of the reference population (of its
+    weight, for a sampled reference: the share of the full population)."""
     thresholds: dict[str, float] = {}
     cumulative = 0.0
     for grade, share in shares.items():
         cumulative += share
-        thresholds[grade] = float(np.quantile(probability, 1 - cumulative))
+        thresholds[grade] = float(weighted_quantile(probability, 1 - cumulative, sample_weight))
     last = chr(ord(list(shares)[-1]) + 1)
     thresholds[last] = 0.0
     return thresholds
@@ -506,12 +508,15 @@ def grade_thresholds(probability: np.ndarray, shares: dict[str, float]) -> dict[
 
 def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataFrame,
                  *, grade_shares: dict[str, float], categories: dict[str, list] | None = None,
-                 catalog: dict | None = None, reference_probability: np.ndarray | None = None) -> LeadScorer:
+                 catalog: dict | None = None, reference_probability: np.ndarray | None = None,
+                 reference_weight: np.ndarray | None = None) -> LeadScorer:
     """Freeze a fitted model and calibrator with the reference distribution and grade thresholds.
 
     ``categories`` are the training categories (default: those of ``X_reference``);
     ``reference_probability``: the reference rows' probabilities when the model itself has seen those rows
-    (a refit on everything), measured out of sample instead (default: the scorer's own)."""
+    (a refit on everything), measured out of sample instead (default: the scorer's own); ``reference_weight``:
+    the reference rows' sampling weights (``features.sampling``), so percentiles and grade shares are those
+    of the full population."""
     if categories is None:
         categories = {c: list(X_reference[c].cat.categories) for c in X_reference.columns
                       if isinstance(X_reference[c].dtype, pd.CategoricalDtype)}
@@ -521,9 +526,9 @@ def build_scorer(model, calibrator: ProbabilityCalibrator, X_reference: pd.DataF
         catalog=dict(catalog or {}),
     )
     p = scorer.probability(X_reference) if reference_probability is None else np.asarray(reference_probability)
-    scorer.reference_quantiles = np.quantile(p, np.linspace(0, 1, 1001))
-    scorer.drift_reference = build_reference(X_reference, p)
-    scorer.grade_thresholds = grade_thresholds(p, grade_shares)
+    scorer.reference_quantiles = weighted_quantile(p, np.linspace(0, 1, 1001), reference_weight)
+    scorer.drift_reference = build_reference(X_reference, p, as_weights(reference_weight))
+    scorer.grade_thresholds = grade_thresholds(p, grade_shares, reference_weight)
     scorer.feature_means = {c: float(X_reference[c].astype(float).mean()) for c in X_reference.columns
                             if c not in categories and X_reference[c].notna().any()}
     if hasattr(model, "contributions") and len(X_reference):

@@ -33,10 +33,12 @@ from models.calibration import ProbabilityCalibrator
 from models.definition import build_definition
 from models.families import LgbmModel, fit_family
 from models.grades import grade_outcomes, grade_promises, period_spreads, shares_from_capacity, weekly_volume
-from models.metrics import classification_metrics, ranking_auc, reliability_table
+from models.metrics import as_weights, classification_metrics, ranking_auc, reliability_table
 from models.params import EvaluateParams, ScoreParams, TrainParams
 from models.scorer import LeadScorer, build_scorer, grade_by_thresholds, grade_thresholds
 from models.split import Fold, RecentRule, span_words
+
+WEIGHT = "sample_weight"  # a sampled table's weights (features.sampling): 1 / rate for kept negatives, 1 else
 
 FOLD_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_at_10pct", "positive_rate",
                 "mean_probability")
@@ -61,6 +63,7 @@ class TrainingSet:
     catalog: dict = field(default_factory=dict)  # feature name → its FeatureSpec
     truth: pd.DataFrame | None = None            # lead_id → true propensity (the demo world only)
     warnings: tuple[str, ...] = ()
+    sampling: dict | None = None  # how the table was sampled (features.sampling.sampling_summary); None: not
 
     @property
     def recent(self) -> pd.DataFrame:
@@ -85,6 +88,15 @@ class Evaluation:
     definition: dict
     folds: pd.DataFrame               # one row per backtest fold: its period and metrics
     warnings: tuple[str, ...] = ()
+    backtest_weight: np.ndarray | None = None  # their sampling weights (None: a table kept whole)
+
+
+def weights_of(frame: pd.DataFrame) -> np.ndarray | None:
+    """The rows' sampling weights, or None when the table was not sampled (no column, or every weight 1):
+    then every fit, calibration and metric runs exactly as on an unsampled table."""
+    if WEIGHT not in frame.columns:
+        return None
+    return as_weights(frame[WEIGHT].to_numpy())
 
 
 def check_sufficiency(data: TrainingSet, *, min_conversions: int) -> None:
@@ -116,10 +128,11 @@ def with_lgbm_overrides(train: TrainParams, overrides: dict | None) -> TrainPara
     return train.model_copy(update={"lgbm": train.lgbm.model_copy(update=overrides)})
 
 
-def grade_shares(score: ScoreParams, as_of: pd.Series) -> dict[str, float]:
-    """Each grade's share of the open population: from sales capacity per week, or as given."""
+def grade_shares(score: ScoreParams, as_of: pd.Series, sample_weight=None) -> dict[str, float]:
+    """Each grade's share of the open population: from sales capacity per week (open leads per week counted
+    by weight on a sampled table), or as given."""
     if score.grade_capacity_per_week:
-        return shares_from_capacity(score.grade_capacity_per_week, weekly_volume(as_of))
+        return shares_from_capacity(score.grade_capacity_per_week, weekly_volume(as_of, sample_weight))
     return score.grade_shares
 
 
@@ -132,6 +145,10 @@ class Fitted:
     recent: pd.DataFrame        # the history's most recent period
     raw_recent: np.ndarray      # its raw scores from models that never saw those leads
     trees: int | None           # LightGBM's early-stopped number of trees
+
+    @property
+    def recent_weight(self) -> np.ndarray | None:
+        return weights_of(self.recent)
 
     @property
     def p_recent(self) -> np.ndarray:
@@ -153,15 +170,24 @@ def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, feat
     whose labels overlap the period, as a lead stands before the deployed model on a night)."""
     f, y = features, target
     early, recent = rule.cut(history)
+    w_history = weights_of(history)
+
+    def weight(frame):
+        return None if w_history is None else frame[WEIGHT].to_numpy(dtype=float)
+
+    def weighted(**frames):  # the weight keywords of a fit: none at all on an unsampled table
+        return {} if w_history is None else {key: weight(frame) for key, frame in frames.items()}
     trees, logged = None, None
     if family == "lgbm":
-        stopped = fit_family(family, early[f], early[y], recent[f], recent[y], params=train)
+        stopped = fit_family(family, early[f], early[y], recent[f], recent[y], params=train,
+                             **weighted(sample_weight=early, valid_weight=recent))
         trees = int(stopped.booster.best_iteration or stopped.booster.num_trees())
     if family == "logreg":  # the numeric transform, chosen on the early rows and judged on the recent period
-        logged = fit_family(family, early[f], early[y], recent[f], recent[y], params=train).logged
+        logged = fit_family(family, early[f], early[y], recent[f], recent[y], params=train,
+                            **weighted(sample_weight=early)).logged
     params = with_lgbm_overrides(train, {"n_estimators": trees}) if trees else train
     chosen = {"log_columns": logged} if family == "logreg" else {}
-    model = fit_family(family, history[f], history[y], params=params, **chosen)
+    model = fit_family(family, history[f], history[y], params=params, **weighted(sample_weight=history), **chosen)
     if family == "points":  # rules learn nothing: nothing to cross-fit
         raw = model.predict_raw(recent[f])
     else:
@@ -173,10 +199,12 @@ def fit_deployable(history: pd.DataFrame, rule: RecentRule, family: str, *, feat
             held = part_of_recent == part
             if held.any():
                 kept = (part_of_history != part) | matured_before
-                fitted = fit_family(family, history.loc[kept, f], history.loc[kept, y], params=params, **chosen)
+                fitted = fit_family(family, history.loc[kept, f], history.loc[kept, y], params=params,
+                                    **weighted(sample_weight=history.loc[kept]), **chosen)
                 raw[held] = fitted.predict_raw(recent.loc[held, f])
     calibrator = ProbabilityCalibrator(method=train.calibration, raw_is_probability=model.raw_is_probability)
-    return Fitted(model=model, calibrator=calibrator.fit(raw, recent[y]), recent=recent, raw_recent=raw, trees=trees)
+    return Fitted(model=model, calibrator=calibrator.fit(raw, recent[y], sample_weight=weight(recent)), recent=recent,
+                  raw_recent=raw, trees=trees)
 
 
 @dataclass(frozen=True)
@@ -187,16 +215,18 @@ class Backtest:
     y: np.ndarray               # pooled test labels
     probability: np.ndarray     # pooled out-of-sample probabilities
     grades: pd.DataFrame        # per fold and grade, graded as that fold's recipe would have: rows, conversions
+    weight: np.ndarray | None = None  # pooled sampling weights (None: the table was not sampled)
 
 
 def backtest(data: TrainingSet, family: str, *, train: TrainParams, score: ScoreParams | None = None) -> Backtest:
     """Every fold: the recipe fitted on its history, scored (and, with ``score``, graded) on its period."""
     f, y = data.features, data.target
-    rows, ys, ps, graded = [], [], [], []
+    rows, ys, ps, ws, graded = [], [], [], [], []
     for k, fold in enumerate(data.folds, start=1):
         fitted = fit_deployable(fold.history, data.recent_rule, family, features=f, target=y, train=train)
         p = fitted.probability(fold.test[f])
-        m = classification_metrics(fold.test[y], p)
+        w = weights_of(fold.test)
+        m = classification_metrics(fold.test[y], p, sample_weight=w)
         periods = fold.periods()
         rows.append({"fold": k, "learned_from": periods["history"], "test_period": periods["test"],
                      "test_rows": len(fold.test), "test_conversions": int(fold.test[y].sum()),
@@ -205,14 +235,19 @@ def backtest(data: TrainingSet, family: str, *, train: TrainParams, score: Score
                                                if "lead__age_days" in fold.test else float("nan"))})
         ys.append(fold.test[y].to_numpy())
         ps.append(p)
+        ws.append(np.ones(len(p)) if w is None else w)
         if score is not None:
-            thresholds = grade_thresholds(fitted.p_recent, grade_shares(score, fitted.recent["as_of_ts"]))
-            outcome = grade_outcomes(grade_by_thresholds(p, thresholds), fold.test[y], fold.test["lead_id"])
+            w_recent = fitted.recent_weight
+            thresholds = grade_thresholds(fitted.p_recent, grade_shares(score, fitted.recent["as_of_ts"], w_recent),
+                                          w_recent)
+            outcome = grade_outcomes(grade_by_thresholds(p, thresholds), fold.test[y], fold.test["lead_id"],
+                                     sample_weight=w)
             graded.append(outcome.assign(fold=k, test_period=periods["test"]))
     grades = pd.concat(graded, ignore_index=True) if graded else pd.DataFrame(
         columns=["grade", "rows", "conversions", "rate", "effective_conversions", "effective_rows", "fold",
                  "test_period"])
-    return Backtest(pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps), grades)
+    pooled_w = as_weights(np.concatenate(ws)) if ws else None
+    return Backtest(pd.DataFrame(rows), np.concatenate(ys), np.concatenate(ps), grades, weight=pooled_w)
 
 
 def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, evaluate: EvaluateParams,
@@ -220,7 +255,8 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
     """Backtest the recipe, then run it on every matured snapshot: the one path every training step takes."""
     f, y = data.features, data.target
     tested_back = backtest(data, family, train=train, score=score)
-    folds, backtest_y, backtest_p = tested_back.folds, tested_back.y, tested_back.probability
+    folds, backtest_y, backtest_p, backtest_w = (tested_back.folds, tested_back.y, tested_back.probability,
+                                                 tested_back.weight)
     fitted = fit_deployable(data.table, data.recent_rule, family, features=f, target=y, train=train)
     model, calibrator, recent, raw_recent, trees = (fitted.model, fitted.calibrator, fitted.recent,
                                                     fitted.raw_recent, fitted.trees)
@@ -231,11 +267,14 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
                         f"{raw_auc:.3f}): its probabilities are flat at the period's rate, because a "
                         "calibration that reversed the model would sort the queue against it and its reasons")
     p_recent = calibrator.transform(raw_recent)
-    scorer = build_scorer(model, calibrator, recent[f], grade_shares=grade_shares(score, recent["as_of_ts"]),
-                          catalog=data.catalog, reference_probability=p_recent)
+    w_recent = fitted.recent_weight
+    scorer = build_scorer(model, calibrator, recent[f],
+                          grade_shares=grade_shares(score, recent["as_of_ts"], w_recent),
+                          catalog=data.catalog, reference_probability=p_recent, reference_weight=w_recent)
     metrics = {f"test_{k}": v for k, v in classification_metrics(
-        backtest_y, backtest_p, n_boot=evaluate.bootstrap_samples, seed=train.seed).items()}
-    metrics.update({f"valid_{k}": v for k, v in classification_metrics(recent[y], p_recent).items()})
+        backtest_y, backtest_p, n_boot=evaluate.bootstrap_samples, seed=train.seed, sample_weight=backtest_w).items()}
+    metrics.update({f"valid_{k}": v for k, v in classification_metrics(recent[y], p_recent,
+                                                                          sample_weight=w_recent).items()})
     for row in folds.itertuples():
         metrics.update({f"backtest_fold{row.fold}_{name}": float(getattr(row, name))
                         for name in (*FOLD_METRICS, "roc_auc_lead_age_only")})
@@ -252,8 +291,13 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
     metrics["valid_roc_auc_uncalibrated"] = raw_auc
     metrics["train_rows"] = float(len(data.table))
     metrics["train_positives"] = float(data.table[y].sum())
+    sampling = data.sampling or {}
+    if sampling:
+        metrics["train_rows_full"] = float(sampling["rows_full"])
+        metrics["sampling_negative_rate"] = float(sampling["negative_rate"])
     grades = grade_promises(scorer.grade_thresholds, p_recent, recent[y].to_numpy(), recent["as_of_ts"],
-                            scorer.grade, leads=recent["lead_id"], spreads=period_spreads(tested_back.grades))
+                            scorer.grade, leads=recent["lead_id"], spreads=period_spreads(tested_back.grades),
+                            sample_weight=w_recent)
     for row in grades.itertuples():
         metrics[f"test_conversion_grade_{row.grade}"] = float(row.promised_rate)
     importance = None
@@ -268,7 +312,7 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
         features=[{"name": n, "source": catalog[n].source, "description": catalog[n].description}
                   for n in f if n in catalog],
         grades=grades, metrics={k.removeprefix("test_"): v for k, v in metrics.items() if k.startswith("test_")},
-        calibration=reliability_table(recent[y], p_recent), periods=periods,
+        calibration=reliability_table(recent[y], p_recent, sample_weight=w_recent), periods=periods,
         learned={"from": f"{dated.min():%Y-%m-%d}" if len(dated) else None,
                  "until": f"{dated.max():%Y-%m-%d}" if len(dated) else None,
                  "period": periods["learned"], "rows": len(data.table),
@@ -280,11 +324,12 @@ def fit_and_evaluate(data: TrainingSet, family: str, *, train: TrainParams, eval
                   "pooled": {k: metrics[f"test_{k}"] for k in ("roc_auc", "roc_auc_low", "roc_auc_high", "ece",
                                                                "pr_auc") if f"test_{k}" in metrics}},
         recent={"period": periods["recent"], "rows": len(recent), "conversions": int(recent[y].sum())},
+        sampling=data.sampling,
     )
     scorer.definition_version = definition["definition_version"]
     return Evaluation(scorer=scorer, metrics=metrics, backtest_y=backtest_y, backtest_probability=backtest_p,
                       grades=grades, importance=importance, definition=definition, folds=folds,
-                      warnings=tuple(warnings))
+                      warnings=tuple(warnings), backtest_weight=backtest_w)
 
 
 def validation_metric(data: TrainingSet, family: str, *, train: TrainParams, metric: str) -> tuple[float, object]:
@@ -293,10 +338,14 @@ def validation_metric(data: TrainingSet, family: str, *, train: TrainParams, met
     scores a trial on those."""
     f, y = data.features, data.target
     early, recent = data.recent_rule.cut(data.folds[-1].history)
-    model = fit_family(family, early[f], early[y], recent[f], recent[y], params=train)
+    w_early, w_recent = weights_of(early), weights_of(recent)
+    weighted = {} if w_early is None and w_recent is None else {
+        "sample_weight": None if WEIGHT not in early else early[WEIGHT].to_numpy(dtype=float),
+        "valid_weight": None if WEIGHT not in recent else recent[WEIGHT].to_numpy(dtype=float)}
+    model = fit_family(family, early[f], early[y], recent[f], recent[y], params=train, **weighted)
     raw = model.predict_raw(recent[f])
-    p = ProbabilityCalibrator(method=train.calibration).fit(raw, recent[y]).transform(raw)
-    return classification_metrics(recent[y], p)[metric], model
+    p = ProbabilityCalibrator(method=train.calibration).fit(raw, recent[y], sample_weight=w_recent).transform(raw)
+    return classification_metrics(recent[y], p, sample_weight=w_recent)[metric], model
 
 
 def feature_importance(model: LgbmModel, X: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,15 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from features.params import FeatureParams, GenerateParams, LabelParams, Section, SourceParams, SpineParams
+from features.params import (
+    FeatureParams,
+    GenerateParams,
+    LabelParams,
+    SamplingParams,
+    Section,
+    SourceParams,
+    SpineParams,
+)
 from models.params import (
     EvaluateParams,
     MonitorParams,
@@ -66,6 +74,7 @@ class Config(_Section):
     labels: LabelParams
     spine: SpineParams
     features: FeatureParams
+    sampling: SamplingParams = SamplingParams()
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()

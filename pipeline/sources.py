@@ -82,11 +82,13 @@ class ContractSource:
     def table_params(self) -> dict:
         c = self.config
         return {"labels": c.labels.model_dump(mode="json"), "spine": c.spine.model_dump(mode="json"),
-                "features": c.features.model_dump(mode="json", exclude={"labels"})}  # words do not change the table
+                "features": c.features.model_dump(mode="json", exclude={"labels"}),  # words do not change the table
+                "sampling": c.sampling.model_dump(mode="json")}
 
     def build_training_table(self) -> pd.DataFrame:
         c = self.config
-        return build_training_table(self.tables, labels=c.labels, spine=c.spine, features=c.features)
+        return build_training_table(self.tables, labels=c.labels, spine=c.spine, features=c.features,
+                                    sampling=c.sampling)
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         c = self.config
@@ -109,7 +111,7 @@ class ContractSource:
         data = TrainingSet(table=table, folds=folds,
                            recent_rule=RecentRule(days=c.split.valid_days, gap_days=c.split.gap_days),
                            features=features, target=target, label=label, population=population, catalog=catalog,
-                           truth=io.read_truth(self.location))
+                           truth=io.read_truth(self.location), sampling=table.attrs.get("sampling"))
         check_sufficiency(data, min_conversions=c.train.min_conversions)
         return data
 

@@ -343,7 +343,7 @@ def _log_plots(evaluation: Evaluation, family: str) -> None:
     figures = {
         "plots/roc.png": plots.roc_figure(y, p, label=family),
         "plots/precision_recall.png": plots.precision_recall_figure(y, p),
-        "plots/reliability.png": plots.reliability_figure(y, p),
+        "plots/reliability.png": plots.reliability_figure(y, p, sample_weight=evaluation.backtest_weight),
         "plots/gains.png": plots.gains_figure(y, p),
     }
     if evaluation.importance is not None:
@@ -409,6 +409,7 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         "label": data.target,
         "source_kind": source_kind,
         "training_table": dataset,
+        **{f"sampling.{k}": str(v) for k, v in (data.sampling or {}).items()},
         **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
            for name, fp in io.fingerprint(tables).items()},
         **{f"version.{pkg}": v for pkg, v in package_versions().items()},
