@@ -54,7 +54,7 @@ demo: setup
 	$(BIN)/leadscore nightly || [ $$? -eq 3 ]   # 3 = published with drift warnings
 	$(BIN)/leadscore report --out report.html
 	@echo ""
-	@echo "Scores:    leadscore.db (table scores) and data/scores/as_of=<date>/scores.parquet"
+	@echo "Scores:    leadscore.db (table leadscore_scores, view leadscore_latest_scores) and data/scores/as_of=<date>/scores.parquet"
 	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiments lead-scoring, lead-scoring-monitoring)"
 	@echo "Definition: .venv/bin/leadscore definition --json"
 	@echo "Report:    $(CURDIR)/report.html"
@@ -72,7 +72,7 @@ demo: setup
 test: setup
 	$(BIN)/lint-imports
 	bash scripts/ensure-chromium.sh
-	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile --durations=15
+	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration"

@@ -34,6 +34,22 @@ def report_figure(request):
     return lambda line: request.node.user_properties.append((FIGURE, line))
 
 
+# The files that take longest (each runs whole in one pytest-xdist worker: `--dist loadfile`), started first so
+# that no long file begins when the others are done (`make test` passes --no-loadscope-reorder, which keeps this
+# order instead of xdist's, by number of tests). Longest first, as `--durations` showed them.
+LONGEST_FILES = ("tests/test_end_to_end.py", "tests/test_team.py", "tests/pipeline/test_flat_bank.py",
+                 "tests/test_forward.py", "tests/pipeline/test_source_db.py", "tests/pipeline/test_tune.py",
+                 "tests/pipeline/test_train.py", "tests/pipeline/test_promote.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FILES.index(path) if path in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+
+
 def pytest_terminal_summary(terminalreporter):
     """Print the figures tests measured (model against baseline), so every `make test` reports them."""
     for reports in terminalreporter.stats.values():
