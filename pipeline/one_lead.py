@@ -9,8 +9,9 @@ moment) and scores with the champion, reasons always included.
 
 The champion is loaded once per process (a server keeps one :class:`OneLeadScorer`) and must pass the same sign-off
 check as the nightly job (``pipeline.signoff.check_champion``) before any score is returned; the check, and whether
-the alias still names the loaded version, is repeated at most every ``recheck_seconds`` (default 10 s): a promotion,
-a rollback or a withdrawn approval reaches a running server within that time.
+the alias still names the loaded version, is repeated every ``recheck_seconds`` (default 10 s) in a background thread
+that requests do not wait for: a promotion, a rollback or a withdrawn approval reaches a running server within that
+time and one check.
 
 Nothing is published into the nightly ``scores`` table. Each score is logged in the leadscore database's table
 ``leadscore_one_lead_scores`` (one row: when, lead, as-of, probability, score, grade, model and definition version,
@@ -19,6 +20,7 @@ who asked and through what, milliseconds taken).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ from pipeline import io, signoff, source_db, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
 
+log = logging.getLogger(__name__)
 LOG_TABLE = "leadscore_one_lead_scores"
 _metadata = sa.MetaData()
 log_table = sa.Table(
@@ -134,9 +137,11 @@ class OneLeadScorer:
         self.recheck_seconds = recheck_seconds
         self.reader = (source_db.LeadReader(self.location) if io.is_database(self.location)
                        else _FileReader(self.location))
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields below; never held while MLflow or a database is asked
+        self._verifying = threading.Lock()
         self._champion: tracking.Champion | None = None
         self._checked_at = float("-inf")
+        self._rechecking = False
         self._log_engine: sa.Engine | None = None
 
     def close(self) -> None:
@@ -148,24 +153,52 @@ class OneLeadScorer:
     # The champion, loaded once and checked against the sign-off record -----------------------------------------------
 
     def champion(self) -> tracking.Champion:
-        """The champion, verified as the nightly job verifies it (at most ``recheck_seconds`` ago); raises
-        ``signoff.SignoffError`` when it fails the check (no score is returned then)."""
+        """The champion, verified as the nightly job verifies it; raises ``signoff.SignoffError`` when it fails the
+        check (no score is returned then). A verified champion is re-verified every ``recheck_seconds`` in a
+        background thread while requests go on with it: a request never waits for MLflow and the sign-off record
+        (a few hundred milliseconds: what the slowest requests waited for), and a promotion, a rollback or a
+        withdrawn approval still reaches the server within ``recheck_seconds`` and one check."""
         with self._lock:
-            if self._champion is not None and time.monotonic() - self._checked_at < self.recheck_seconds:
-                return self._champion
+            champion = self._champion
+            if champion is not None:
+                if time.monotonic() - self._checked_at >= self.recheck_seconds and not self._rechecking:
+                    self._rechecking = True
+                    threading.Thread(target=self._recheck, name="leadscore-champion-check", daemon=True).start()
+                return champion
+        return self._verify()
+
+    def _recheck(self) -> None:
+        try:
+            self._verify()
+        except Exception as exc:  # noqa: BLE001 — any failure: stop scoring with it; the next request says why
+            log.warning("the champion failed its re-check, one-lead scores stop until it passes: %s", exc)
+            with self._lock:
+                self._champion = None
+        finally:
+            with self._lock:
+                self._rechecking = False
+
+    def _verify(self) -> tracking.Champion:
+        """Load the champion if the alias moved, check its sign-off, and keep it (one verification at a time)."""
+        with self._verifying:
             name = self.config.registry.model_name
             tracking.configure()
-            if self._champion is None or tracking.champion_version(name) != self._champion.number:
-                self._champion = None  # never score with a version that is no longer champion
+            current = self._champion
+            if current is None or tracking.champion_version(name) != current.number:
+                with self._lock:
+                    self._champion = None  # never score with a version that is no longer champion
                 source = lead_sources.open_source(self.config, self.location)  # lazy: nothing is read here
                 champion = tracking.load_champion(name, self.config.score.model_alias, source)
             else:
-                champion = self._champion
+                champion = current
             check = signoff.check_champion(name, champion.number, required=self.config.promote.required_approvals,
                                            tagged_definition=champion.definition_version, url=self.url)
             if not check.passed:
+                with self._lock:
+                    self._champion = None
                 raise signoff.SignoffError("sign-off check failed, no score returned: " + " | ".join(check.problems))
-            self._champion, self._checked_at = champion, time.monotonic()
+            with self._lock:
+                self._champion, self._checked_at = champion, time.monotonic()
             return champion
 
     # One lead ----------------------------------------------------------------------------------------------------

@@ -160,3 +160,29 @@ def test_one_lead_equals_the_batch_night_from_postgresql(store, postgres_url):
             _assert_same(scorer.score(str(row["lead_id"]), as_of=NIGHT), row)
     finally:
         scorer.close()
+
+
+def test_a_warm_server_rechecks_the_champion_without_making_a_request_wait(store):
+    """Once verified, the champion is re-checked in the background: the request that finds the check due is
+    answered at once; when the check fails (here the promotion record is gone), the requests after it are refused
+    with the reason."""
+    import os
+    import threading
+
+    from pipeline import signoff
+
+    config, night, _ = _batch_and_lead(store, store.sources)
+    lead = str(night.iloc[0]["lead_id"])
+    scorer = one_lead.OneLeadScorer(config, sources=store.sources, recheck_seconds=0.0)
+    try:
+        first = scorer.score(lead, as_of=NIGHT)  # cold: verified before answering
+        with sa.create_engine(os.environ["LEADSCORE_DB_URL"]).begin() as conn:
+            conn.execute(signoff.promotions_table.delete())
+        assert scorer.score(lead, as_of=NIGHT).probability == first.probability  # due, answered, check started
+        for thread in threading.enumerate():
+            if thread.name == "leadscore-champion-check":
+                thread.join(timeout=60)
+        with pytest.raises(signoff.SignoffError, match="no score returned.*no promotion on record"):
+            scorer.score(lead, as_of=NIGHT)
+    finally:
+        scorer.close()
