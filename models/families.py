@@ -71,17 +71,24 @@ class LgbmModel:
         """Per-feature log-odds contributions (exact path-dependent TreeSHAP), last column the bias:
         LightGBM's ``pred_contrib``, computed by table look-up for small trees (``models.treeshap``), by
         ``pred_contrib`` itself for a model the tables do not cover."""
-        return self.raw_and_contributions(X)[1]
+        tables = self._shap_tables()
+        if tables is None:
+            return self.booster.predict(X, pred_contrib=True)
+        return tables.contributions(lightgbm_matrix(X, self.booster.pandas_categorical))
 
     def raw_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(``predict_raw(X)``, ``contributions(X)``): with the tables, from one walk of the trees (the
         margin has LightGBM's own bits, and so has its logistic), which halves a night that explains all."""
+        tables = self._shap_tables()
+        if tables is None:
+            return self.predict_raw(X), self.booster.predict(X, pred_contrib=True)
+        margin, contrib = tables.margin_and_contributions(lightgbm_matrix(X, self.booster.pandas_categorical))
+        return margin_to_raw(self, margin), contrib
+
+    def _shap_tables(self) -> TreeTables | None:
         if self._tables is _NOT_BUILT:
             self._tables = TreeTables.from_booster(self.booster)
-        if self._tables is None:
-            return self.predict_raw(X), self.booster.predict(X, pred_contrib=True)
-        margin, contrib = self._tables.margin_and_contributions(lightgbm_matrix(X, self.booster.pandas_categorical))
-        return margin_to_raw(self, margin), contrib
+        return self._tables
 
 
 def margin_to_raw(model, margin: np.ndarray) -> np.ndarray:

@@ -14,9 +14,9 @@ import contextlib
 import csv
 import gc
 import io as textio
+import logging
 import math
 import os
-import logging
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -151,6 +151,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         _app.state.warmed = threading.Event()  # set when the warm-up is over (a benchmark waits for it)
         threading.Thread(target=warm, daemon=True).start()
         yield
+        gc.unfreeze()  # the process may go on (tests, an embedding program): collect normally again
         if scorers:
             scorers[0].close()
 
