@@ -8,7 +8,8 @@ BENCH_ONE_LEAD_EVENTS events each (default 10), accounts, campaigns — into the
 ``leadscore sources load``'s indexes. The load is done once: a later run finds the same world there and reuses it.
 
 The workspace app runs in this process (FastAPI's TestClient: the ASGI app with its real routes, token check,
-sign-off check, database reads, features, model and log write; no network hop). Once the server has warmed (sources read, report built, champion loaded: `app.state.warmed`) and after 50 warm-up requests it sends
+sign-off check, database reads, features, model and log write; no network hop). Once the server has warmed
+(sources read, report built, champion loaded: ``app.state.warmed``) and after 50 warm-up requests it sends
 BENCH_ONE_LEAD_REQUESTS (default 1,000) requests for random leads, as of the world's night, one at a time, and
 prints p50, p90, p99 and max latency as the client saw it, with the server's own time per score. No thresholds:
 the target (p99 <= 50 ms on 2 cores) is printed beside the figures.
