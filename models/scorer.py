@@ -455,9 +455,11 @@ def effect_points(effect: float) -> str:
 def _category_codes(values: pd.Series, dtype: pd.CategoricalDtype) -> np.ndarray:
     """Codes of ``values`` in ``dtype``'s categories (-1: missing or unseen), as ``pd.Categorical(values,
     dtype=dtype).codes`` gives them, without its pass over the values for the warning about unseen ones
-    (deprecated there; here unseen values are missing by design)."""
+    (deprecated there; here unseen values are missing by design). A categorical is recoded through its own
+    categories (a few), not its values (a million, or one lead's row)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return pd.Categorical(values, dtype=dtype).codes
+        recode = np.append(dtype.categories.get_indexer_for(values.cat.categories), -1)  # code -1 stays -1
+        return recode[values.cat.codes.to_numpy()]
     return dtype.categories.get_indexer_for(values)
 
 
@@ -468,7 +470,13 @@ def _fill(out: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray | None]], 
 
 
 def _as_float64(values: pd.Series) -> pd.Series:
-    return values if values.dtype == np.float64 else pd.to_numeric(values, errors="raise").astype(np.float64)
+    if values.dtype == np.float64:
+        return values
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":  # no missing values to look for
+        return pd.Series(values.to_numpy().astype(np.float64), index=values.index, copy=False)
+    if pd.api.types.is_numeric_dtype(values.dtype):  # nullable ints, floats and bools: NA as NaN
+        return pd.Series(values.to_numpy(dtype=np.float64, na_value=np.nan), index=values.index, copy=False)
+    return pd.to_numeric(values, errors="raise").astype(np.float64)
 
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:

@@ -31,7 +31,6 @@ import sqlalchemy as sa
 
 from features.schema import check_sources
 from features.timeutil import as_utc
-from models.scorer import to_model_input
 from pipeline import io, signoff, source_db, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
@@ -231,9 +230,10 @@ class OneLeadScorer:
             raise LeadNotScorable(
                 f"lead {lead_id} is not open as of {as_of:%Y-%m-%d %H:%M} UTC (converted, disqualified, an opportunity "
                 f"open, created later, or older than spine.max_lead_age_days): the nightly job would not score it")
-        # What ``Champion.score`` does for a night, for one row: the same model input and the same ``predict``, asked
-        # once for probability, score, grade and reasons together (a night asks twice: reasons for its top leads).
-        X = to_model_input(features[mine].reset_index(drop=True), champion.scorer.feature_names)
+        # What ``Champion.score`` does for a night, for one row: the same ``predict``, asked once for probability,
+        # score, grade and reasons together. The feature frame goes in as built (its categoricals are recoded to the
+        # training categories by value, as the night's text model input is): no round trip through text.
+        X = features.loc[mine, champion.scorer.feature_names].reset_index(drop=True)
         predicted = champion.scorer.predict(X, reasons=True).iloc[0]
         lead = queue[mine].iloc[0]
         result = OneLeadScore(

@@ -22,6 +22,7 @@ sales activities, and the campaigns table (small, read whole).
 
 from __future__ import annotations
 
+import datetime
 import io as textio
 import time
 from collections.abc import Iterable
@@ -227,14 +228,41 @@ def _small_frame(columns: dict, kinds: dict[str, str]) -> pd.DataFrame:
 
 
 def _rows_frame(result, kinds: dict[str, str], wanted: list[str]) -> pd.DataFrame:
-    """A query's few rows in the file path's dtypes, built straight from the row tuples."""
+    """A query's few rows in the file path's dtypes, built straight from the row tuples: a column whose values
+    all arrive as the driver types its column kind is built in one step; any other goes the general way (which
+    keeps what the contract check must see, e.g. unreadable text in a timestamp column)."""
     rows = result.fetchall()
     if not rows:
         return _empty(wanted, kinds)
     names = list(result.keys())
-    columns = zip(*rows, strict=True)
-    return _small_frame({name: pd.Series(list(values), dtype=object)
-                         for name, values in zip(names, columns, strict=True)}, kinds)
+    columns = {name: _typed_column(values, kinds.get(name, "text"))
+               for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+    general = {name: pd.Series(list(values)) for name, values in columns.items()  # inferred, as pd.read_sql does
+               if isinstance(values, tuple)}
+    if general:
+        columns.update(_small_frame(general, kinds))
+    return pd.DataFrame(columns, columns=names)
+
+
+_DRIVER_TYPES = {"int": (int,), "float": (float,), "text": (str,), "timestamp": (datetime.datetime,)}
+
+
+def _typed_column(values: tuple, kind: str):
+    """``values`` in the dtype ``_small_frame`` would give them, when each is None or what the driver returns for a
+    column of ``kind`` (an int without a None: int64; a float, NULL as NaN: float64; text: ``str``; aware datetimes:
+    UTC); else (a column of NULLs too) ``values`` unchanged, for the general path."""
+    types = _DRIVER_TYPES.get(kind)
+    if types is None or all(v is None for v in values) or not all(v is None or type(v) in types for v in values):
+        return values
+    if kind == "int":
+        return values if None in values else np.array(values, dtype=np.int64)
+    if kind == "float":
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    if kind == "text":
+        return pd.array(values, dtype="str")
+    if any(v is not None and v.tzinfo is None for v in values):  # naive: the general path's rule applies
+        return values
+    return pd.to_datetime(list(values), utc=True).astype("datetime64[ns, UTC]").array
 
 
 def _lead_rows(conn: sa.Connection, name: str, kinds: dict[str, str], wanted: list[str], column: str,
@@ -247,6 +275,22 @@ def _lead_rows(conn: sa.Connection, name: str, kinds: dict[str, str], wanted: li
     else:
         select = select.where(sa.false())
     return _rows_frame(conn.execute(select), {c: kinds[c] for c in wanted}, wanted)
+
+
+def _lead_and_its_account_leads(conn: sa.Connection, kinds: dict[str, str], lead_id) -> pd.DataFrame:
+    """The lead's row and every lead of its account (the history features read them), in one query that each index
+    (``lead_id``, ``account_id``) answers."""
+    key = _key_value(kinds, "lead_id", lead_id)
+    if key is None:
+        return _empty(list(kinds), kinds)
+    leads = sa.table("leads", *[sa.column(c) for c in kinds])
+    lead = sa.bindparam("lead", key)
+    matches = leads.c.lead_id == lead
+    if "account_id" in kinds:
+        one = sa.table("leads", sa.column("lead_id"), sa.column("account_id")).alias("one_lead")
+        matches = matches | (leads.c.account_id == sa.select(one.c.account_id).where(one.c.lead_id == lead)
+                             .limit(1).scalar_subquery())
+    return _rows_frame(conn.execute(sa.select(*leads.c).where(matches)), kinds, list(kinds))
 
 
 _EMPTY_DTYPES = {"timestamp": "datetime64[ns, UTC]", "int": "int64", "float": "float64", "bool": "bool", "text": "str"}
@@ -297,13 +341,13 @@ class LeadReader:
                 def rows(name, column, values):
                     return _lead_rows(conn, name, kinds[name], list(kinds[name]), column, values)
 
-                lead = rows("leads", "lead_id", lead_id)
+                tables = {"leads": _lead_and_its_account_leads(conn, kinds["leads"], lead_id)}
+                key = _key_value(kinds["leads"], "lead_id", lead_id)
+                lead = tables["leads"][tables["leads"]["lead_id"].to_numpy() == key]
                 if lead.empty:
                     return None
-                tables = {"leads": lead}
                 account = lead["account_id"].iloc[0] if "account_id" in lead.columns else None
                 if account is not None and not pd.isna(account):
-                    tables["leads"] = rows("leads", "account_id", account)  # the account's leads, the lead included
                     if "accounts" in kinds:
                         tables["accounts"] = rows("accounts", "account_id", account)
                 elif "accounts" in kinds:

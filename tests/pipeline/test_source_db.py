@@ -143,3 +143,38 @@ def test_train_score_and_nightly_run_on_postgresql_sources(store, postgres_url):
     assert result.leads_scored > 0 and result.rejects == 0
     published = io.read_scores()
     assert len(published) == result.leads_scored and set(published["model_version"]) == {trained.model_version}
+
+
+class _Rows:
+    """What ``_rows_frame`` reads of a SQLAlchemy result: the rows and the column names."""
+
+    def __init__(self, names, rows):
+        self.names, self.rows = names, rows
+
+    def keys(self):
+        return self.names
+
+    def fetchall(self):
+        return self.rows
+
+
+@pytest.mark.parametrize("column", [
+    ("int", [3, 1, 2]), ("int", [3, None, 2]), ("int", ["3", "x", 2]), ("int", [True, 1, 2]),
+    ("float", [0.5, None, 2.0]), ("float", [1, 2, 3]), ("float", [None, None, None]),
+    ("text", ["a", None, "c"]), ("text", ["a", 1, "c"]),
+    ("timestamp", [pd.Timestamp("2026-01-02 03:04:05.123456", tz="Europe/Berlin").to_pydatetime(), None,
+                   pd.Timestamp("2026-02-01", tz="UTC").to_pydatetime()]),
+    ("timestamp", [pd.Timestamp("2026-01-02").to_pydatetime(), None, "2026-01-03"]),
+    ("timestamp", ["not a time", None, "2026-01-03"]),
+    ("bool", [True, False, None]),
+], ids=lambda c: f"{c[0]}:{c[1]}")
+def test_rows_typed_in_one_step_get_the_dtypes_the_general_path_gives(column):
+    """A lead's rows as the driver returns them (one-lead reads): the same dtypes and values as a whole table read
+    in chunks gives them (``pd.read_sql``'s frame of the same rows, converted), typed columns built in one step and
+    anything else the general way."""
+    kind, values = column
+    rows = [(v, k) for k, v in enumerate(values)]
+    kinds = {"value": kind, "row": "int"}
+    got = source_db._rows_frame(_Rows(["value", "row"], rows), kinds, ["value", "row"])
+    chunk = pd.DataFrame.from_records(rows, columns=["value", "row"], coerce_float=True)  # as pd.read_sql builds it
+    pd.testing.assert_frame_equal(got, source_db._frame(iter([chunk]), kinds), check_exact=True)
