@@ -73,10 +73,10 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
     names = [s.name for s in specs]
     dtypes = {s.name: s.dtype for s in specs}
     offset = time_offset(spine["as_of_ts"], leads["created_ts"], opportunities["created_ts"])
-    own = pd.DataFrame(_lead_history(leads, opportunities, spine, offset), index=spine.index)
+    own = _lead_history(leads, opportunities, spine, offset)
     if "account_id" not in leads.columns:
         frame = pd.DataFrame(0, index=spine.index, columns=names[:-2])
-        return pd.concat([frame, own], axis=1).astype(dtypes)[names]
+        return pd.concat([frame, pd.DataFrame(own, index=spine.index)], axis=1).astype(dtypes)[names]
     account_of = leads.set_index("lead_id")["account_id"]
     accounts_index = pd.Index(account_of.dropna().unique())
     spine_acc = accounts_index.get_indexer(account_of.reindex(spine["lead_id"]).to_numpy())
@@ -113,7 +113,8 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
         has = since.notna().to_numpy()
         customer |= has[np.maximum(spine_acc, 0)] & (since_s[np.maximum(spine_acc, 0)] < cutoff)
     out["hist__account_is_customer"] = customer.astype(np.int8)
-    frame = pd.DataFrame(out, index=spine.index)
     no_account = spine_acc < 0
-    frame.loc[no_account, :] = 0
-    return pd.concat([frame, own], axis=1).astype(dtypes)[names]
+    out = {name: np.where(no_account, 0, values) for name, values in out.items()}
+    out.update(own)  # one frame from arrays, in their dtypes: a lead scored on demand pays no frame operations
+    return pd.DataFrame({name: np.asarray(out[name]).astype(dtypes[name], copy=False) for name in names},
+                        index=spine.index)

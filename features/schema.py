@@ -142,6 +142,7 @@ def _text(value) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)[:200]
 
 
+UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 _EMPTY_REJECTS = pd.DataFrame({c: pd.Series(dtype="int64" if c == "row_number" else object) for c in REJECT_COLUMNS})
 
 
@@ -153,6 +154,8 @@ def _coerce(q: _Quarantine, col: str, s: pd.Series, kind: str) -> tuple[pd.Serie
     """The column in its canonical dtype; rows that cannot be read are quarantined, a wrong column is a problem."""
     table = q.name
     if kind == TIMESTAMP:
+        if s.dtype == UTC_NS:
+            return s, None
         if pd.api.types.is_datetime64_any_dtype(s):
             out = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
             return out.astype("datetime64[ns, UTC]"), None
@@ -225,11 +228,13 @@ def _inspect(tables: dict[str, pd.DataFrame], now: pd.Timestamp | None,
         for col, kind in {**contract.required, **contract.optional}.items():
             if col not in df.columns:
                 continue
-            coerced, problem = _coerce(q, col, df[col], kind)
+            given = df[col]
+            coerced, problem = _coerce(q, col, given, kind)
             if problem:
                 problems.append(problem)
                 continue
-            df[col] = coerced
+            if coerced is not given:
+                df[col] = coerced
             if col in contract.required and col not in contract.nullable and kind in (ID, TIMESTAMP):
                 q.reject(coerced.isna().to_numpy(), col, "are null")  # unparseable rows were rejected first
             if (name, col) in NON_NEGATIVE:

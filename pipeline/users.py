@@ -182,17 +182,20 @@ def issue_token(name: str, *, url: str | None = None) -> str:
     return token
 
 
-def user_for_token(token: str, *, url: str | None = None) -> User | None:
+def user_for_token(token: str, *, url: str | None = None, engine: sa.Engine | None = None) -> User | None:
+    """The user an API token belongs to (None: no such token). ``engine``: one a server keeps on the leadscore
+    database for its life (its connection pool), so a request does not open and migrate-check the database."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    eng = _engine(url)
+    eng = engine if engine is not None else _engine(url)
     try:
         with eng.connect() as conn:
             row = conn.execute(
                 sa.select(users_table).join(tokens_table, tokens_table.c.user_id == users_table.c.id)
                 .where(tokens_table.c.token_sha256 == _token_digest(token))).first()
     finally:
-        eng.dispose()
+        if engine is None:
+            eng.dispose()
     return _user(row) if row is not None else None
 
 

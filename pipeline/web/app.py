@@ -36,7 +36,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from pipeline import feedback, io, signoff, users
 from pipeline.steps import promote as promote_step
 from pipeline.web import data, definitions, reports
-from pipeline.web.security import LoginLimiter, csrf_token, csrf_valid, secret_key
+from pipeline.web.security import LoginLimiter, SecurityHeaders, csrf_token, csrf_valid, secret_key
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,14 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
                 scorers.append(one_lead.OneLeadScorer(config(), sources=sources, url=url))
             return scorers[0]
 
+    token_engines: list = []  # the API's token checks: one engine on the leadscore database (its pool) per process
+
+    def token_engine():
+        with scorer_lock:
+            if not token_engines:
+                token_engines.append(io.migrated_engine(url))
+            return token_engines[0]
+
     report_cache = reports.ReportCache(config, sources=sources, url=url, sources_stamp=context.stamp,
                                        params=params_path)
 
@@ -154,6 +162,8 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         gc.unfreeze()  # the process may go on (tests, an embedding program): collect normally again
         if scorers:
             scorers[0].close()
+        for engine in token_engines:
+            engine.dispose()
 
     app = FastAPI(lifespan=lifespan, title="leadscore workspace", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None,
@@ -166,16 +176,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
     limiter = limiter or LoginLimiter()
     bearer = HTTPBearer(auto_error=False, description="An API token from `leadscore user token NAME`.")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers["Content-Security-Policy"] = DOCS_CSP if request.url.path == "/api/docs" else CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        if request.url.path != "/health" and not request.url.path.startswith("/static"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(SecurityHeaders, csp=CSP, docs_csp=DOCS_CSP)
 
     @app.exception_handler(NotSignedIn)
     async def to_login(request: Request, _exc: NotSignedIn):
@@ -199,7 +200,7 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         return user
 
     def api_user(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> users.User:
-        user = users.user_for_token(credentials.credentials, url=url) if credentials else None
+        user = users.user_for_token(credentials.credentials, engine=token_engine()) if credentials else None
         if user is None:
             raise HTTPException(401, "a valid API token is needed (Authorization: Bearer <token>; "
                                      "`leadscore user token NAME`)", headers={"WWW-Authenticate": "Bearer"})

@@ -10,6 +10,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+from starlette.datastructures import MutableHeaders
+
 from pipeline import io
 
 SECRET_ENV = "LEADSCORE_SECRET_KEY"
@@ -103,3 +105,31 @@ class LoginLimiter:
     def succeeded(self, name: str) -> None:
         with self._lock:
             self._failures.pop(("user", name.strip().lower()), None)
+
+
+class SecurityHeaders:
+    """Every response's security headers (CSP, nosniff, referrer, no framing; ``no-store`` but for /health and
+    /static). A plain ASGI middleware: Starlette's ``@app.middleware("http")`` runs each response through a task
+    and a stream, a millisecond of every API call."""
+
+    def __init__(self, app, *, csp: str, docs_csp: str):
+        self.app, self.csp, self.docs_csp = app, csp, docs_csp
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = self.docs_csp if path == "/api/docs" else self.csp
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["X-Frame-Options"] = "DENY"
+                if path != "/health" and not path.startswith("/static"):
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
