@@ -82,7 +82,14 @@ def fit_specs(params: FitParams) -> list[FeatureSpec]:
 def _category(values) -> pd.Series:
     """A categorical with its categories sorted, so the same values give the same codes on every night.
 
-    Works on the distinct values only: a million leads carry a few hundred sources or countries."""
+    Works on the distinct values only: a million leads carry a few hundred sources or countries. A few rows (a lead
+    scored on demand) are coded in a loop: microseconds, where each Series operation costs more."""
+    if len(values) <= 64:
+        values = list(values)
+        present = sorted({v for v in values if not pd.isna(v)}, key=str)
+        position = {v: i for i, v in enumerate(present)}
+        codes = np.array([-1 if pd.isna(v) else position[v] for v in values], dtype=np.int64)
+        return pd.Series(pd.Categorical.from_codes(codes, categories=present))
     codes, uniques = pd.factorize(pd.Series(values))
     uniques = list(uniques)
     order = sorted(range(len(uniques)), key=lambda i: str(uniques[i]))

@@ -85,6 +85,14 @@ class LgbmModel:
         margin, contrib = tables.margin_and_contributions(lightgbm_matrix(X, self.booster.pandas_categorical))
         return margin_to_raw(self, margin), contrib
 
+    def raw_and_contributions_of_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``raw_and_contributions`` of rows already as LightGBM reads a prepared frame (``model_matrix``)."""
+        tables = self._shap_tables()
+        if tables is None:
+            return self.predict_matrix(matrix), self.booster.predict(matrix, pred_contrib=True)
+        margin, contrib = tables.margin_and_contributions(matrix)
+        return margin_to_raw(self, margin), contrib
+
     def _shap_tables(self) -> TreeTables | None:
         if self._tables is _NOT_BUILT:
             self._tables = TreeTables.from_booster(self.booster)

@@ -113,20 +113,15 @@ class LeadScorer:
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Feature rows in the model's column order, categories cast to the training categories.
 
-        Columns already in their final dtype are passed through without a copy: at a million leads a
-        night, copies and casts are most of what the wrapper adds to LightGBM's own predict."""
-        self._check_columns(frame)
-        columns = {}
-        for col in self.feature_names:
-            values = frame[col]
-            if col in self.categories:
-                dtype = self._category_dtype(col)
-                same = isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.equals(dtype.categories)
-                columns[col] = values if same else pd.Categorical.from_codes(  # unseen → missing
-                    _category_codes(values, dtype), dtype=dtype)
-            else:
-                columns[col] = _as_float64(values)
-        return pd.DataFrame(columns, index=frame.index, copy=False)
+        Built from arrays without a copy (float64 columns are passed through as they are): at a million leads
+        a night, copies and casts are most of what the wrapper adds to LightGBM's own predict."""
+        return self._prepared(self._model_columns(frame), frame.index)
+
+    def _prepared(self, columns: list[tuple[np.ndarray, np.ndarray | None]], index: pd.Index) -> pd.DataFrame:
+        """``prepare``'s frame from ``_model_columns``' arrays (a category column from its codes)."""
+        data = {col: values if lookup is None else pd.Categorical.from_codes(values, dtype=self._category_dtype(col))
+                for col, (values, lookup) in zip(self.feature_names, columns, strict=True)}
+        return pd.DataFrame(data, index=index, copy=False)
 
     def model_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The rows exactly as LightGBM reads ``prepare(frame)``: float64, the model's column order, each
@@ -146,7 +141,7 @@ class LeadScorer:
                 lookup = np.append(np.arange(len(dtype.categories), dtype=np.float64), np.nan)  # code -1: NaN slot
                 columns.append((_category_codes(values, dtype), lookup))
             else:
-                columns.append((_as_float64(values).to_numpy(), None))
+                columns.append((_float64_values(values), None))
         return columns
 
     def _raw_by_blocks(self, frame: pd.DataFrame, block_rows: int = 65_536) -> np.ndarray:
@@ -196,8 +191,13 @@ class LeadScorer:
     def predict(self, frame: pd.DataFrame, *, reasons: bool = False) -> pd.DataFrame:
         contrib = None
         if reasons and len(frame) and hasattr(self.model, "contributions"):
-            X = self.prepare(frame)
-            raw, contrib = _raw_and_contributions(self.model, X)
+            columns = self._model_columns(frame)
+            X = self._prepared(columns, frame.index)
+            if self._reads_matrix() and hasattr(self.model, "raw_and_contributions_of_matrix"):
+                matrix = _fill(np.empty((len(frame), len(columns)), dtype=np.float64, order="F"), columns, slice(None))
+                raw, contrib = self.model.raw_and_contributions_of_matrix(matrix)  # the rows as LightGBM reads X
+            else:
+                raw, contrib = _raw_and_contributions(self.model, X)
         elif reasons or len(frame) == 0 or not self._reads_matrix():
             X = self.prepare(frame)
             raw = self.model.predict_raw(X)
@@ -469,14 +469,15 @@ def _fill(out: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray | None]], 
     return out
 
 
-def _as_float64(values: pd.Series) -> pd.Series:
+def _float64_values(values: pd.Series) -> np.ndarray:
+    """The column as float64 (missing as NaN); float64 columns as they are, without a copy."""
     if values.dtype == np.float64:
-        return values
+        return values.to_numpy()
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":  # no missing values to look for
-        return pd.Series(values.to_numpy().astype(np.float64), index=values.index, copy=False)
+        return values.to_numpy().astype(np.float64)
     if pd.api.types.is_numeric_dtype(values.dtype):  # nullable ints, floats and bools: NA as NaN
-        return pd.Series(values.to_numpy(dtype=np.float64, na_value=np.nan), index=values.index, copy=False)
-    return pd.to_numeric(values, errors="raise").astype(np.float64)
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def to_model_input(features: pd.DataFrame, feature_names: list[str]) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.fit import build_fit_features, classify_titles, fit_specs, size_bands
+from features.fit import _category, build_fit_features, classify_titles, fit_specs, size_bands
 from features.params import FitParams
 
 C = pd.Timestamp("2025-03-01", tz="UTC")
@@ -241,3 +241,16 @@ def test_later_rows_in_other_tables_change_nothing(leads, accounts, spine, campa
                    pd.concat([new_account, accounts], ignore_index=True), spine,
                    pd.concat([new_campaign, campaigns], ignore_index=True))
     pd.testing.assert_frame_equal(after, before)
+
+
+@pytest.mark.parametrize("values", [
+    ["email", "web", None, "email"], ["DE", np.nan, "US"], [None, None], [], ["b", "a", "B", "a b"],
+    pd.Series(["x", None, "y"], dtype="str"), np.array(["1-9", None, "5000+"], dtype=object),
+], ids=repr)
+def test_a_few_rows_are_coded_as_a_million_are(values):
+    """A lead scored on demand takes the small-input loop of ``_category``: its categories and codes must be the
+    ones the vectorised path gives the same values (here: those values repeated past the loop's limit)."""
+    few = _category(values)
+    many = _category(pd.concat([pd.Series(values, dtype=object)] * 30, ignore_index=True))
+    pd.testing.assert_index_equal(few.cat.categories, many.cat.categories)
+    np.testing.assert_array_equal(few.cat.codes.to_numpy(), many.cat.codes.to_numpy()[:len(few)])
