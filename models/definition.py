@@ -87,6 +87,34 @@ def summarize(d: dict, version: int) -> dict:
     }
 
 
+def definition_summary(d: dict, approvals: dict[str, dict] | None = None) -> str:
+    """A model version's description in the registry (Markdown): who is scored, the window, each grade's promise,
+    the backtest ROC AUC, what it learned from, and who signed (``approvals``: team → record; none yet at
+    training)."""
+    label, population, m = d["label"], d["population"], d["test_metrics"]
+    learned = d.get("learned") or {}
+    window = f" within {label['window_days']} days" if label.get("window_days") else ""
+    lines = [
+        f"**Quality-lead definition {d['definition_version']}** ({d['model_family']}): the probability that a lead "
+        f"reaches {label['milestone_words']}{window}.",
+        "",
+        f"- Who is scored: {population['description']}",
+        "- Grades: " + "; ".join(
+            f"{g['grade']} from {g['min_probability']:.2%}, promises "
+            + ("nothing (no test leads)" if g["promised_rate"] is None
+               else f"{g['promised_rate']:.1%} [{g['promised_low']:.1%}, {g['promised_high']:.1%}]")
+            for g in d["grades"]),
+        f"- Backtest ROC AUC {m.get('roc_auc', float('nan')):.3f} [{m.get('roc_auc_low', float('nan')):.3f}, "
+        f"{m.get('roc_auc_high', float('nan')):.3f}], ECE {m.get('ece', float('nan')):.4f}",
+        f"- Learned from {learned.get('rows', '?'):,} snapshots, {learned.get('from')} to {learned.get('until')}"
+        if isinstance(learned.get("rows"), int) else "- Learned from: see the run",
+        "- Signed by: " + ("; ".join(f"{team}: {r.get('by', '?')} on {str(r.get('at', '?'))[:10]}"
+                                    for team, r in sorted(approvals.items())) if approvals
+                           else "nobody yet (`leadscore approve`, or the workspace's Definition page)"),
+    ]
+    return "\n".join(lines)
+
+
 def backtest_rates(d: dict, grade: str) -> list[float]:
     """The grade's realized rate in each backtest period, oldest first: how much it moves between periods."""
     return [r["rate"] for r in (d.get("backtest") or {}).get("grades", []) if r["grade"] == grade]

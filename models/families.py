@@ -208,6 +208,22 @@ class LogRegModel:
         owners = [c.name for c in self.categorical for _ in range(c.width)]
         return owners + list(self.numeric) + [self.numeric[i] for i in self.indicators]
 
+    def design_terms(self) -> list[str]:
+        """A name per design column: ``column = level`` for a one-hot slot (``column = (infrequent)`` for the shared
+        one), the column for a numeric one (``log1p(column)`` when logged), ``column is missing`` for an indicator."""
+        terms = [f"{c.name} = {level}" for c in self.categorical
+                 for level in [*c.levels, *(["(infrequent)"] if c.infrequent else [])]]
+        terms += [f"log1p({c})" if c in self.logged else c for c in self.numeric]
+        return terms + [f"{self.numeric[i]} is missing" for i in self.indicators]
+
+    def coefficient_table(self) -> pd.DataFrame:
+        """What a data scientist reads off a logistic regression: each design column's coefficient (log-odds per
+        standard deviation of the standardised design column), largest effect first, the intercept last."""
+        table = pd.DataFrame({"term": self.design_terms(), "feature": self.design_owners(), "coefficient": self.coef})
+        table = table.reindex(table["coefficient"].abs().sort_values(ascending=False, kind="stable").index)
+        intercept = pd.DataFrame({"term": ["(intercept)"], "feature": [""], "coefficient": [self.intercept]})
+        return pd.concat([table, intercept], ignore_index=True)
+
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Log-odds per column of ``X``: coefficient × (design value − training mean), summed over a column's
         design columns; last column the bias (intercept + coefficients × mean design row)."""
@@ -257,6 +273,16 @@ class PointsModel:
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         return points_score(X, self.engagement_points, self.decay, self.windows_days, self.fit_points)
+
+    def points_table(self) -> pd.DataFrame:
+        """The rules as marketing wrote them: points per engagement event in each age band, then per fit value."""
+        bands = [f"({lo}, {hi}] days" for lo, hi in zip([0, *self.windows_days[:-1]], self.windows_days, strict=True)]
+        rows = [{"rule": f"{event}, {band}", "points": points * weight}
+                for event, points in self.engagement_points.items()
+                for band, weight in zip(bands, self.decay, strict=True)]
+        rows += [{"rule": f"{column} = {value}", "points": points}
+                 for column, table in self.fit_points.items() for value, points in table.items()]
+        return pd.DataFrame(rows, columns=["rule", "points"])
 
     def rule_points(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         """The points each rule gave, by the feature column that tells it (an engagement rule: its widest window)."""
@@ -422,6 +448,16 @@ def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFram
 LGBM_MODEL_FILE = "lgbm_model.txt"
 LOGREG_FILE = "logreg.json"
 POINTS_FILE = "points.json"
+
+
+def explanation_table(model: object) -> tuple[str, pd.DataFrame] | None:
+    """(name, table) of what explains a family beyond feature importance: a logistic regression's coefficients,
+    the points rules; None for LightGBM (its importance by gain and by SHAP is ``training.feature_importance``)."""
+    if isinstance(model, LogRegModel):
+        return "coefficients", model.coefficient_table()
+    if isinstance(model, PointsModel):
+        return "points", model.points_table()
+    return None
 
 
 def family_of(model: object) -> str:

@@ -9,7 +9,9 @@ the model are a mirror of it for the MLflow UI, written here and trusted by noth
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import posixpath
 import subprocess
@@ -29,7 +31,8 @@ from features.coverage import buyers_of_nights
 from features.labels import label_scored_rows
 from features.spine import data_end
 from models import plots
-from models.definition import render_markdown
+from models.definition import definition_summary, render_markdown
+from models.families import explanation_table
 from models.monitoring import Evidence, build_evidence, matured_nights
 from models.params import ScoreParams, TrainParams
 from models.scorer import ArtifactFormatError, LeadScorer, to_model_input
@@ -44,6 +47,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # run its set_model).
 PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_from_code.py")
 CHAMPION = "champion"
+# Without this experiment tag MLflow 3's UI takes an experiment for a GenAI one and opens it on "Traces".
+EXPERIMENT_KIND_TAG, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
 
 
 def configure(*, create: bool = False) -> str:
@@ -68,7 +73,34 @@ def use_experiment(name: str) -> None:
     (``mlruns/<name>``) for a local store, wherever the command was started."""
     if mlflow.get_experiment_by_name(name) is None and io.sqlite_file(mlflow.get_tracking_uri()) is not None:
         mlflow.create_experiment(name, artifact_location=(io.at_home("mlruns") / name).resolve().as_uri())
-    mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(name)
+    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):  # a kind someone chose in the UI is theirs to keep
+        MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML)
+
+
+@contextlib.contextmanager
+def training_run(config: Config, *, run_name: str):
+    """The MLflow run of one training, opened before the training table is read: its duration is the training's,
+    and ``log_training_run`` inside it logs there."""
+    configure(create=True)
+    use_experiment(config.registry.experiment_name)
+    with mlflow.start_run(run_name=run_name) as run:
+        yield run
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves the embedded store
+
+
+def compare_runs_link(run_ids: list[str]) -> str:
+    """The MLflow UI page comparing these runs (their metrics, params and charts side by side): on the tracking
+    server when MLflow is one, else on ``make mlflow-ui``'s local address."""
+    uri = mlflow.get_tracking_uri()
+    parts = urllib.parse.urlsplit(uri)
+    base = (f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path.rstrip('/')}"
+            if parts.scheme in ("http", "https") else LOCAL_UI)  # never the credentials of a tracking URL
+    experiments = sorted({mlflow.get_run(r).info.experiment_id for r in run_ids})
+    query = urllib.parse.urlencode({"runs": json.dumps(run_ids), "experiments": json.dumps(experiments)})
+    return f"{base}/#/compare-runs?{query}"
 
 
 def git_sha() -> str:
@@ -219,6 +251,13 @@ def approvals(mv: ModelVersion) -> dict[str, dict]:
 
 def record_approval(model_name: str, version: int, team: str, record: dict) -> None:
     MlflowClient().set_model_version_tag(model_name, str(version), f"approval.{team}", json.dumps(record))
+
+
+def describe_version(model_name: str, version: int, approvals: dict[str, dict]) -> None:
+    """The version's registry description: its definition summary, with who has signed it."""
+    _, definition = load_definition(model_name, version)
+    MlflowClient().update_model_version(model_name, str(version),
+                                        description=definition_summary(definition, approvals))
 
 
 def remove_approval(model_name: str, version: int, team: str) -> None:
@@ -376,15 +415,19 @@ def log_training_run(config: Config, source: LeadSource, data: TrainingSet, eval
                      *, dataset: str, params_path: Path | None, run_name: str | None = None,
                      extra_params: dict | None = None, recipe: TrainParams | None = None) -> TrainedVersion:
     """One MLflow run in the training experiment for an evaluated model, registered as a new version; the
-    source's frozen state (a flat export's column plan) goes with it, for scoring to rebuild the features."""
-    configure(create=True)
-    use_experiment(config.registry.experiment_name)
+    source's frozen state (a flat export's column plan) goes with it, for scoring to rebuild the features. Logged
+    into the active run when there is one (``training_run``: the run spans the training), else in a new run."""
+    if mlflow.active_run() is None:
+        with training_run(config, run_name=run_name or family):
+            return log_training_run(config, source, data, evaluation, family, dataset=dataset,
+                                    params_path=params_path, extra_params=extra_params, recipe=recipe)
+    active = mlflow.active_run()
     state = source.state()
-    with mlflow.start_run(run_name=run_name or family) as active:
-        version = _log_training(config, data, evaluation, family, tables=source.tables, source_kind=source.kind,
-                                source_state={source.state_artifact: state} if state is not None else {},
-                                dataset=dataset, params_path=params_path, extra_params=extra_params)
-        mlflow.log_dict((recipe or config.train).model_dump(mode="json"), RECIPE_ARTIFACT)
+    version = _log_training(config, data, evaluation, family, tables=source.tables, source_kind=source.kind,
+                            source_state={source.state_artifact: state} if state is not None else {},
+                            dataset=dataset, params_path=params_path, extra_params=extra_params,
+                            location=getattr(source, "location", None))
+    mlflow.log_dict((recipe or config.train).model_dump(mode="json"), RECIPE_ARTIFACT)
     return TrainedVersion(run_id=active.info.run_id, model_version=version, family=family,
                           metrics=evaluation.metrics, periods=data.periods(), grades=evaluation.grades,
                           definition_version=evaluation.definition["definition_version"], dataset=dataset,
@@ -393,9 +436,11 @@ def log_training_run(config: Config, source: LeadSource, data: TrainingSet, eval
 
 def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, family: str, *,
                   tables: dict[str, pd.DataFrame], source_kind: str, source_state: dict[str, dict],
-                  dataset: str, params_path: Path | None, extra_params: dict | None) -> int:
+                  dataset: str, params_path: Path | None, extra_params: dict | None,
+                  location: io.SourceLocation | None = None) -> int:
     """Log one evaluated model into the active MLflow run and register it. Returns the version."""
     periods = data.periods()
+    fingerprints = io.fingerprint(tables)
     backtest = ";".join(evaluation.folds["test_period"])
     mlflow.set_tags({
         "model_family": family,
@@ -411,12 +456,14 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         "training_table": dataset,
         **{f"sampling.{k}": str(v) for k, v in (data.sampling or {}).items()},
         **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
-           for name, fp in io.fingerprint(tables).items()},
+           for name, fp in fingerprints.items()},
         **{f"version.{pkg}": v for pkg, v in package_versions().items()},
     })
     logged = {**config.flat(), "train.model": family, **(extra_params or {})}
     mlflow.log_params({k: (json.dumps(v) if isinstance(v, list | dict) else v) for k, v in logged.items()})
     mlflow.log_metrics(evaluation.metrics)
+    _log_inputs(data, tables, fingerprints, dataset=dataset, location=location)
+    _log_backtest_folds(evaluation)
     _log_plots(evaluation, family)
     with tempfile.TemporaryDirectory() as tmp:
         if params_path is not None and params_path.exists():
@@ -432,6 +479,11 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         if evaluation.importance is not None:
             evaluation.importance.to_csv(Path(tmp) / "feature_importance.csv", index=False)
             mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"))
+        explained = explanation_table(evaluation.scorer.model)
+        if explained is not None:
+            name, table = explained
+            table.to_csv(Path(tmp) / f"{name}.csv", index=False)
+            mlflow.log_artifact(str(Path(tmp) / f"{name}.csv"), "explanation")
     example = to_model_input(data.recent[data.features].head(50), data.features)
     version = log_scorer(evaluation.scorer, example, model_name=config.registry.model_name)
     client = mlflow.MlflowClient()
@@ -442,4 +494,70 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
                        "definition_version": evaluation.definition["definition_version"],
                        "source_kind": source_kind}.items():
         client.set_model_version_tag(config.registry.model_name, version.version, key, value)
+    client.update_model_version(config.registry.model_name, version.version,
+                                description=definition_summary(evaluation.definition))
     return int(version.version)
+
+
+def _log_inputs(data: TrainingSet, tables: dict[str, pd.DataFrame], fingerprints: dict[str, dict], *, dataset: str,
+                location: io.SourceLocation | None) -> None:
+    """The training table and each source table as MLflow datasets of the run (name, digest, schema, where it
+    lives; rows and the as-of or event-time range as input tags): "which data built this model" in the run's
+    Datasets. Metadata only: the schema is read off the first rows, nothing is copied."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's hints about integer columns and ambiguous sources
+        table_key = dataset.rsplit("/", 1)[-1]
+        table_path = io.dataset_path(*dataset.split("/", 1)) if "/" in dataset else None
+        mlflow.log_input(_meta_dataset(data.table, name=dataset, digest=table_key[:36],
+                                       where=str(table_path.resolve()) if table_path else dataset),
+                         context="training", tags={"rows": str(len(data.table)), **_time_range(data.table)})
+        for name, frame in tables.items():
+            where = _table_location(location, name)
+            mlflow.log_input(_meta_dataset(frame, name=name, digest=fingerprints[name]["sha256"][:16], where=where),
+                             context="source", tags={"rows": str(fingerprints[name]["rows"]), **_time_range(frame)})
+
+
+def _table_location(location: io.SourceLocation | None, name: str) -> str:
+    """Where a source table was read: its file, the flat export, or ``<database URL, password masked>#<table>``."""
+    if location is None:
+        return name
+    if io.is_database(location):
+        return f"{io.shown_location(location)}#{name}"
+    path = Path(location)
+    if path.is_file():
+        return str(path.resolve())
+    return str(next(iter(sorted(path.glob(f"{name}.*"))), path / name).resolve())
+
+
+def _meta_dataset(frame: pd.DataFrame, *, name: str, digest: str, where: str):
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+
+    schema = infer_signature(frame.head(1000)).inputs if len(frame.columns) else None
+    return MetaDataset(source=CodeDatasetSource({"location": where}), name=name, digest=digest, schema=schema)
+
+
+_TIME_COLUMNS = ("as_of_ts", "event_ts", "created_ts", "activity_ts")
+
+
+def _time_range(frame: pd.DataFrame) -> dict[str, str]:
+    """``<column> from`` / ``until`` of the table's time column (as-of dates of a training table, event times of
+    a source), when it has one."""
+    column = next((c for c in _TIME_COLUMNS if c in frame.columns), None)
+    if column is None:
+        return {}
+    times = pd.to_datetime(frame[column], utc=True, errors="coerce").dropna()
+    if times.empty:
+        return {}
+    return {f"{column} from": f"{times.min():%Y-%m-%d %H:%M}", f"{column} until": f"{times.max():%Y-%m-%d %H:%M}"}
+
+
+def _log_backtest_folds(evaluation: Evaluation) -> None:
+    """One nested run per backtest fold under the training run: its periods and rows as tags, its metrics, so the
+    UI's chart and compare views show the folds side by side."""
+    for fold in evaluation.folds.to_dict("records"):
+        with mlflow.start_run(run_name=f"backtest fold {fold['fold']}", nested=True):
+            mlflow.set_tags({"kind": "backtest_fold", **{k: str(v) for k, v in fold.items()
+                                                          if isinstance(v, str)}})
+            mlflow.log_metrics({k: float(v) for k, v in fold.items() if isinstance(v, int | float)
+                                and not isinstance(v, bool) and k != "fold" and math.isfinite(float(v))})

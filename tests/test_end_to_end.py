@@ -205,6 +205,18 @@ def test_every_family_trains_and_compare_ranks_them_on_one_test_period(workdir):
     best = result.table.loc[result.table["roc_auc"].idxmax()]
     assert result.best.startswith(best["candidate"])
     assert (result.table["roc_auc_low"] < result.table["roc_auc_high"]).all()
+    # the same comparison one click away in the MLflow UI, and what explains each family logged with its run
+    from mlflow import MlflowClient
+
+    from pipeline import tracking
+
+    runs = {r["family"]: tracking.get_version("lead-scoring", r["version"]).run_id
+            for r in result.table.to_dict("records")}
+    assert "the same runs side by side in the MLflow UI: http://127.0.0.1:5000/#/compare-runs?runs=" in out
+    assert all(run_id in result.ui_link for run_id in runs.values())
+    client = MlflowClient()
+    assert [a.path for a in client.list_artifacts(runs["logreg"], "explanation")] == ["explanation/coefficients.csv"]
+    assert [a.path for a in client.list_artifacts(runs["points"], "explanation")] == ["explanation/points.csv"]
 
 
 def test_promotion_gates_overrides_history_and_rollback(workdir, tmp_path):

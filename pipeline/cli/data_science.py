@@ -215,6 +215,8 @@ def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None)
     console.print(table)
     console.print(f"best on {escape(str(result.primary_metric))} (evaluate.primary_metric): "
                   f"[bold]{escape(str(result.best))}[/bold]")
+    if result.ui_link:
+        console.print(f"the same runs side by side in the MLflow UI: {escape(result.ui_link)}", soft_wrap=True)
 
 
 @group.command()

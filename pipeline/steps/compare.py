@@ -35,6 +35,7 @@ class Comparison:
     best: str
     test_window: str
     dataset: str = ""
+    ui_link: str = ""  # the MLflow UI's comparison of the same runs
 
 
 def candidates(config: Config) -> list[dict]:
@@ -91,5 +92,7 @@ def run(config: Config, *, sources: Path | None = None) -> Comparison:
         rows.append({**c, **{k: metrics.get(k, np.nan) for k in COLUMNS}, "note": ""})
     result = pd.DataFrame(rows)
     best = best_candidate(result, config.evaluate.primary_metric)
+    run_ids = [tracking.get_version(config.registry.model_name, c["version"]).run_id for c in rows]
     return Comparison(table=result, primary_metric=config.evaluate.primary_metric,
-                      best=f"{best['candidate']} (version {best['version']})", test_window=today, dataset=dataset)
+                      best=f"{best['candidate']} (version {best['version']})", test_window=today, dataset=dataset,
+                      ui_link=tracking.compare_runs_link(run_ids))

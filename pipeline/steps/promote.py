@@ -60,6 +60,7 @@ def approve(config: Config, *, version: int, user: users.User, team: str | None 
                                                            "definition_version": current})
         else:
             tracking.remove_approval(name, version, team)
+        tracking.describe_version(name, version, signoff.approvals(name, version, current))
     return record
 
 

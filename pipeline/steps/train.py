@@ -52,12 +52,13 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
                               + "\n".join(f"  - {c}: {why}" for c, why in risks.items())
                               + "\npass --accept-leak-risk to train on them anyway (the run is tagged "
                                 f"{LEAK_RISK_TAG}), or remove them from source.keep")
-    table, dataset = lead_sources.load_training_table(source)
-    data = source.training_set(table)
-    evaluation = fit_and_evaluate(data, family, train=config.train, evaluate=config.evaluate, score=config.score,
-                                  model_name=config.registry.model_name)
-    result = tracking.log_training_run(config, source, data, evaluation, family, dataset=dataset,
-                                       params_path=params_path)
+    with tracking.training_run(config, run_name=family):  # the run spans the training: table, fits, logging
+        table, dataset = lead_sources.load_training_table(source)
+        data = source.training_set(table)
+        evaluation = fit_and_evaluate(data, family, train=config.train, evaluate=config.evaluate,
+                                      score=config.score, model_name=config.registry.model_name)
+        result = tracking.log_training_run(config, source, data, evaluation, family, dataset=dataset,
+                                           params_path=params_path)
     if risks:
         mlflow.MlflowClient().set_tag(result.run_id, LEAK_RISK_TAG, ",".join(risks))
     return result

@@ -67,3 +67,75 @@ def test_a_local_store_moved_to_another_folder_still_loads_its_scorer_and_defini
         assert tracking.moved_local_artifacts(f"file://{old_home}/elsewhere/x") == f"file://{old_home}/elsewhere/x"
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_a_training_run_is_what_a_data_scientist_opens_in_the_mlflow_ui(store):
+    """Read back through MlflowClient what the UI shows: the experiment opens on runs (classic ML kind), the run
+    spans the training (it started before the training table was read), one nested run per backtest fold, the
+    training table and every source logged as datasets with digest and time range, the version's description
+    is its definition summary, and the family's explanation is logged."""
+    from mlflow import MlflowClient
+
+    from pipeline import tracking
+
+    client = MlflowClient()
+    config = store.config()
+    version = tracking.get_version(config.registry.model_name, store.trained.model_version)
+    run = client.get_run(version.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == tracking.CLASSIC_ML
+
+    folds = client.search_runs([run.info.experiment_id],
+                               filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    assert sorted(r.data.tags["mlflow.runName"] for r in folds) == [
+        f"backtest fold {k}" for k in range(1, len(store.trained.folds) + 1)]
+    first = min(folds, key=lambda r: r.data.tags["mlflow.runName"])
+    assert first.data.tags["test_period"] == store.trained.folds["test_period"].iloc[0]
+    assert first.data.metrics["roc_auc"] == pytest.approx(float(store.trained.folds["roc_auc"].iloc[0]))
+    # the run was open before the training table was built (its file was written inside the run), and spans the folds
+    from pipeline import io
+
+    table_file = io.dataset_path(*store.trained.dataset.split("/", 1))
+    assert run.info.start_time / 1000 <= table_file.stat().st_mtime
+    assert run.info.start_time <= min(r.info.start_time for r in folds)
+    assert run.info.end_time >= max(r.info.end_time for r in folds)
+
+    inputs = {(d.dataset.name, next(t.value for t in d.tags if t.key == "mlflow.data.context")): d
+              for d in run.inputs.dataset_inputs}
+    training = inputs[(store.trained.dataset, "training")]
+    assert training.dataset.digest and '"as_of_ts"' in training.dataset.schema
+    tags = {t.key: t.value for t in training.tags}
+    assert int(tags["rows"]) == int(run.data.metrics["train_rows"]) and tags["as_of_ts from"] < tags["as_of_ts until"]
+    sources = {name for name, context in inputs if context == "source"}
+    assert {"leads", "engagement_events", "opportunities"} <= sources
+    events = {t.key: t.value for t in inputs[("engagement_events", "source")].tags}
+    assert "event_ts from" in events and run.data.tags["data.engagement_events"].endswith(
+        inputs[("engagement_events", "source")].dataset.digest)
+
+    _, definition = tracking.load_definition(config.registry.model_name, store.trained.model_version)
+    assert version.description.startswith(f"**Quality-lead definition {definition['definition_version']}**")
+    assert "Backtest ROC AUC" in version.description and "Signed by: nobody yet" in version.description
+    assert "feature_importance.csv" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_logistic_coefficients_and_points_tables_explain_their_families():
+    from models.families import LogRegModel, OneHotColumn, PointsModel, explanation_table
+
+    logreg = LogRegModel(categorical=[OneHotColumn("fit__source", ["email", "web"], infrequent=["fax"])],
+                         numeric=["eng__web_visit_30d", "lead__age_days"], medians=[0.0, 10.0], indicators=[1],
+                         means=[0.0] * 6, scales=[1.0] * 6, coef=[0.1, -0.2, 0.05, 0.9, -0.3, 0.4], intercept=-2.0,
+                         logged=["eng__web_visit_30d"])
+    name, table = explanation_table(logreg)
+    assert name == "coefficients"
+    assert table["term"].tolist() == ["log1p(eng__web_visit_30d)", "lead__age_days is missing", "lead__age_days",
+                                      "fit__source = web", "fit__source = email", "fit__source = (infrequent)",
+                                      "(intercept)"]
+    assert table["coefficient"].tolist() == [0.9, 0.4, -0.3, -0.2, 0.1, 0.05, -2.0]
+
+    points = PointsModel(engagement_points={"web_visit": 2.0}, decay=[1.0, 0.5], windows_days=[7, 30],
+                         fit_points={"fit__source": {"email": 3.0}})
+    name, table = explanation_table(points)
+    assert name == "points"
+    assert table.to_dict("list") == {
+        "rule": ["web_visit, (0, 7] days", "web_visit, (7, 30] days", "fit__source = email"], "points": [2.0, 1.0, 3.0]}
+    assert explanation_table(object()) is None
