@@ -21,7 +21,7 @@ demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
 
-.PHONY: setup demo test test-fast bench bench-one-lead bench-train lint clean-demo mlflow-ui serve team-up team-down
+.PHONY: setup demo test test-fast bench bench-one-lead bench-train lint clean-demo mlflow-ui notebook serve team-up team-down
 
 setup: $(STAMP)
 
@@ -103,6 +103,12 @@ SERVE_HOST ?= 127.0.0.1
 SERVE_PORT ?= 8000
 serve: setup
 	$(BIN)/leadscore serve --host $(SERVE_HOST) --port $(SERVE_PORT)
+
+# JupyterLab on notebooks/, on the demo's stores (make demo first); installed into the venv on first use.
+notebook: setup
+	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/pip install --quiet -e '.[notebook]'
+	cd notebooks && LEADSCORE_SOURCES=../data/demo MLFLOW_TRACKING_URI=sqlite:///../mlflow.db \
+		LEADSCORE_DB_URL=sqlite:///../leadscore.db ../$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

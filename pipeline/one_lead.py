@@ -279,3 +279,59 @@ def _owner(leads: pd.DataFrame, lead_id) -> str | None:
 
 def _text(value) -> str | None:
     return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One lead's score on a past night, rebuilt: what a data scientist reads to answer "why this score?"."""
+
+    lead_id: str
+    as_of_ts: pd.Timestamp
+    model_version: int
+    features: pd.Series      # the model's inputs for the lead, as of the night (point in time)
+    scored: pd.Series        # probability, score, grade, reasons_positive, reasons_negative
+    effects: pd.DataFrame    # per feature: value, effect in points of probability, words; strongest first
+    base_probability: float  # the average lead's probability: base + effects = probability
+    tables: dict[str, pd.DataFrame]  # the lead's rows (and its account's) the features were built from
+
+
+def replay(config: Config, lead_id: str, as_of, *, version: int,
+           sources: io.SourceLocation | None = None) -> Replay:
+    """``lead_id`` as model ``version`` scored it on the night ``as_of``: the same rows (only the lead's and its
+    account's), contract check, point-in-time features and prediction as the nightly job, with each feature's
+    effect. Nothing is logged or published."""
+    location = io.source_location(sources)
+    reader = source_db.LeadReader(location) if io.is_database(location) else _FileReader(location)
+    try:
+        tables = reader.read(lead_id)
+    finally:
+        if isinstance(reader, source_db.LeadReader):
+            reader.close()
+    if tables is None:
+        raise LeadNotFound(f"no lead {lead_id} in the sources ({io.shown_location(location)})")
+    as_of = as_utc(as_of)
+    checked = check_sources(tables, now=pd.Timestamp.now(tz="UTC"), event_types=config.features.engagement.event_types)
+    tracking.configure()
+    mv = tracking.get_version(config.registry.model_name, version)
+    scorer = tracking.load_scorer(mv, config.registry.model_name)
+    state = tracking.load_source_state(mv, lead_sources.ContractSource.state_artifact)
+    queue, features = lead_sources.ContractSource(config, location, tables=checked.tables).open_leads(as_of, state)
+    mine = (queue["lead_id"].astype(str) == str(lead_id)).to_numpy()
+    if not mine.any():
+        raise LeadNotScorable(f"lead {lead_id} was not open as of {as_of:%Y-%m-%d %H:%M} UTC: no score to replay")
+    X = features.loc[mine, scorer.feature_names].reset_index(drop=True)
+    scored = scorer.predict(X, reasons=True).iloc[0]
+    explained = scorer.explain(X)
+    specs = [scorer.catalog.get(name) for name in scorer.feature_names]
+    effects = pd.DataFrame({
+        "feature": scorer.feature_names,
+        "value": [X[name].iloc[0] for name in scorer.feature_names],
+        "effect_pts": explained.effects[0] * 100,
+        "reads": [spec.describe(X[name].iloc[0]) if spec is not None else "" for name, spec in
+                  zip(scorer.feature_names, specs, strict=True)],
+    })
+    effects = effects.reindex(effects["effect_pts"].abs().sort_values(ascending=False, kind="stable").index)
+    return Replay(lead_id=str(lead_id), as_of_ts=pd.Timestamp(queue.loc[mine, "as_of_ts"].iloc[0]),
+                  model_version=int(version), features=X.iloc[0], scored=scored,
+                  effects=effects.reset_index(drop=True), base_probability=float(explained.base[0]),
+                  tables=checked.tables)

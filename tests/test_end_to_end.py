@@ -65,6 +65,7 @@ def workdir(tmp_path_factory, repo_root):
 @pytest.fixture(scope="module")
 def train_run(workdir):
     runs = mlflow.search_runs(experiment_names=["lead-scoring"], output_format="pandas")
+    runs = runs[runs["tags.mlflow.parentRunId"].isna()]  # the training run, not its backtest folds' nested runs
     assert len(runs) == 1
     return runs.iloc[0]
 
@@ -265,20 +266,6 @@ def test_definition_prints_and_diffs(workdir):
     assert "grade A min_probability" in diff
     same = _invoke("definition", "--diff", "1", "1")
     assert "0 changes" in same
-
-
-@pytest.mark.parametrize("name", ["01-explore-training-table.ipynb", "02-compare-models.ipynb"])
-def test_notebooks_run_on_the_small_world(workdir, repo_root, name, monkeypatch):
-    import nbclient
-    import nbformat
-
-    monkeypatch.setenv("LEADSCORE_PARAMS", str(workdir / "params.yaml"))
-    notebook = nbformat.read(repo_root / "notebooks" / name, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(repo_root / "notebooks")}})
-    client.execute()
-    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
 
 
 def test_training_twice_on_the_same_inputs_gives_identical_predictions(workdir):
@@ -652,3 +639,19 @@ def test_help_lists_the_commands():
         "definition", "score", "nightly", "runs", "rejects", "queue", "monitor", "report", "features", "doctor",
         "serve", "user", "feedback", "sources", "backup", "restore",
     ])
+
+
+@pytest.mark.parametrize("name", ["01-explore-training-table.ipynb", "03-why-this-score.ipynb",
+                                  "04-is-the-champion-still-right.ipynb", "05-what-if-we-redefine.ipynb"])
+def test_notebooks_run_on_the_small_world(workdir, repo_root, name, monkeypatch):
+    """Last in this file: by now the small world has published and monitored nights, as a team's would have."""
+    import nbclient
+    import nbformat
+
+    monkeypatch.setenv("LEADSCORE_PARAMS", str(workdir / "params.yaml"))
+    notebook = nbformat.read(repo_root / "notebooks" / name, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(repo_root / "notebooks")}})
+    client.execute()
+    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors

@@ -66,7 +66,7 @@ def bank(tmp_path_factory, repo_root, bank_csv):
 
 def _runs() -> pd.DataFrame:
     runs = mlflow.search_runs(experiment_names=["lead-scoring"], output_format="pandas")
-    return runs.set_index("tags.model_family")
+    return runs[runs["tags.mlflow.parentRunId"].isna()].set_index("tags.model_family")  # not the backtest folds
 
 
 def test_the_copy_in_the_repository_is_the_published_file(bank_csv):
