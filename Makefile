@@ -108,7 +108,8 @@ serve: setup
 notebook: setup
 	$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/pip install --quiet -e '.[notebook]'
 	cd notebooks && LEADSCORE_SOURCES=../data/demo MLFLOW_TRACKING_URI=sqlite:///../mlflow.db \
-		LEADSCORE_DB_URL=sqlite:///../leadscore.db ../$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888
+		LEADSCORE_DB_URL=sqlite:///../leadscore.db ../$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888 \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
