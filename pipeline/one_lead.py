@@ -139,6 +139,7 @@ class OneLeadScorer:
         self._lock = threading.Lock()  # guards the fields below; never held while MLflow or a database is asked
         self._verifying = threading.Lock()
         self._champion: tracking.Champion | None = None
+        self._definition_hash: str | None = None  # of the held champion's definition artifact
         self._checked_at = float("-inf")
         self._rechecking = False
         self._log_engine: sa.Engine | None = None
@@ -188,10 +189,14 @@ class OneLeadScorer:
                     self._champion = None  # never score with a version that is no longer champion
                 source = lead_sources.open_source(self.config, self.location)  # lazy: nothing is read here
                 champion = tracking.load_champion(name, self.config.score.model_alias, source)
+                self._definition_hash = signoff.current_definition(name, champion.number)[0]
             else:
                 champion = current
+            # the definition's hash from the files loaded with this version: a re-check (every recheck_seconds, in a
+            # thread that shares the interpreter with requests) reads only the alias and the sign-off record
             check = signoff.check_champion(name, champion.number, required=self.config.promote.required_approvals,
-                                           tagged_definition=champion.definition_version, url=self.url)
+                                           tagged_definition=champion.definition_version, url=self.url,
+                                           definition_hash=self._definition_hash)
             if not check.passed:
                 with self._lock:
                     self._champion = None

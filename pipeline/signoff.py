@@ -209,8 +209,13 @@ class ChampionCheck:
 
 
 def check_champion(model_name: str, version: int, *, required: tuple[str, ...] | list[str],
-                   tagged_definition: str | None = None, url: str | None = None) -> ChampionCheck:
-    """Does the alias's ``version`` match the sign-off record? Every failed check, each with its fix."""
+                   tagged_definition: str | None = None, url: str | None = None,
+                   definition_hash: str | None = None) -> ChampionCheck:
+    """Does the alias's ``version`` match the sign-off record? Every failed check, each with its fix.
+
+    ``definition_hash``: the version's definition artifact's hash, when the caller computed it from the files it
+    loaded the version from (a server re-checking the champion it holds: those files do not change under it, and
+    downloading them again is most of a check)."""
     records = promotions(model_name, url=url)
     if not records:
         return ChampionCheck(version, [
@@ -224,7 +229,7 @@ def check_champion(model_name: str, version: int, *, required: tuple[str, ...] |
             f"or API). Move it back with `leadscore promote --version {last['version']}`, or sign version {version} "
             f"and run `leadscore promote --version {version}`"])
     problems = []
-    current, _ = current_definition(model_name, version)
+    current = definition_hash if definition_hash is not None else current_definition(model_name, version)[0]
     if tagged_definition is not None and tagged_definition != current:
         problems.append(f"version {version}'s definition_version tag says {tagged_definition} but its definition "
                         f"artifact hashes to {current}: the tag was edited; restore it to {current}")
