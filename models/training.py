@@ -210,13 +210,19 @@ def cross_fit_parts(history: pd.DataFrame, early: pd.DataFrame, recent: pd.DataF
 
 def _fit_deployable_lgbm(history: pd.DataFrame, early: pd.DataFrame, recent: pd.DataFrame, *, features: list[str],
                          target: str, train: TrainParams) -> Fitted:
-    """``fit_deployable`` for LightGBM: the history binned once (its own rows only, never a later fold's), every
-    fit of the recipe on a subset of those bins; the binning is dropped when the recipe returns."""
-    binned = bin_history(history[features], history[target], weights_of(history), train=train)
-    in_early = history.index.isin(early.index)
-    stopped = fit_lgbm(binned.take(in_early), binned.take(history.index.isin(recent.index)), params=train)
+    """``fit_deployable`` for LightGBM. The early-stopped fit bins its own rows (the recent period in their bins,
+    as an unseen period is): bins drawn from the recent period would decide how the model extrapolates to values
+    it never learned from, and on a drifting export (the bank's rates) that cost 0.01 of backtest ROC AUC. The
+    whole history is then binned once (its own rows only, never a later fold's) and the refit and every
+    cross-fit are subsets of those bins; the binnings are dropped when the recipe returns."""
+    early_rows = bin_history(early[features], early[target], weights_of(early), train=train)
+    valid = LgbmRows.from_frame(recent[features], recent[target], weights_of(recent), params=train,
+                                reference=early_rows)
+    stopped = fit_lgbm(early_rows, valid, params=train)
+    del early_rows, valid
     trees = int(stopped.booster.best_iteration or stopped.booster.num_trees())
     params = with_lgbm_overrides(train, {"n_estimators": trees})
+    binned = bin_history(history[features], history[target], weights_of(history), train=train)
     model = fit_lgbm(binned, params=params)
     raw = np.empty(len(recent))
     for held, kept in cross_fit_parts(history, early, recent, train.calibration_folds):
