@@ -10,8 +10,9 @@ size: training rows (kept / full), wall time per phase, peak RSS, the pooled bac
 with its AUC beside it.
 
 Phases: *spine* (open-lead snapshots and their labels, both passes), *features* (point-in-time features of the
-kept rows), *fits* (every LightGBM fit: early stopping, refits, cross-fitting), *calibration* (the calibrators),
-*logging* (the MLflow run and registered model); *other* is the rest (reading sources, metrics, grading).
+kept rows), *fits* (every LightGBM fit: binning each recipe's history, early stopping, refits, cross-fitting),
+*calibration* (the calibrators), *logging* (the MLflow run and registered model); *other* is the rest (reading
+sources, metrics, grading).
 
 No thresholds: the targets (1M leads in <= 15 min at <= 8 GB, AUC within 0.005 of the full table) are read, not
 enforced. Timings are of a shared machine: note the load average printed beside them.
@@ -76,7 +77,8 @@ def child(sources: Path, work: Path, target_rows: str) -> dict:
     clock = dict.fromkeys(PHASES, 0.0)
     _timed(training_table, "_labelled_block", "spine", clock)
     _timed(training_table, "build_feature_table", "features", clock)
-    _timed(training, "fit_family", "fits", clock)
+    for fit in ("fit_family", "fit_lgbm", "bin_history"):
+        _timed(training, fit, "fits", clock)
     _timed(calibration.ProbabilityCalibrator, "fit", "calibration", clock)
     started = time.perf_counter()
     source = lead_sources.ContractSource(config, sources)

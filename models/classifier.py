@@ -6,18 +6,18 @@ import lightgbm as lgb
 import pandas as pd
 
 
+def booster_params(lgbm_params: dict, *, seed: int) -> dict:
+    """LightGBM's parameters for one fit, the same whether through ``lgb.train`` or the classifier. Deterministic
+    given the seed and the data: ``deterministic`` plus a forced histogram layout fix the order of the sums.
+    Row-wise histograms, because with few leaves and ~80 features they build about a quarter faster than
+    column-wise on 2 cores (58 -> 43 ms a tree at 500k rows)."""
+    return {"objective": "binary", "random_state": seed, "deterministic": True, "force_row_wise": True,
+            "n_jobs": 2, "verbose": -1, **lgbm_params}
+
+
 def make_classifier(lgbm_params: dict, *, seed: int) -> lgb.LGBMClassifier:
-    """An unfitted classifier. Deterministic given the seed and the data (single-threaded tree building
-    order does not matter: ``deterministic`` + ``force_col_wise`` fix the histogram construction)."""
-    return lgb.LGBMClassifier(
-        objective="binary",
-        random_state=seed,
-        deterministic=True,
-        force_col_wise=True,
-        n_jobs=2,
-        verbose=-1,
-        **lgbm_params,
-    )
+    """An unfitted classifier with ``booster_params``."""
+    return lgb.LGBMClassifier(**booster_params(lgbm_params, seed=seed))
 
 
 def fit_classifier(classifier: lgb.LGBMClassifier, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame,

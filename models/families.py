@@ -1,6 +1,7 @@
 """Three model families that answer the same question on the same snapshots.
 
-- ``lgbm``: LightGBM through its scikit-learn API, pandas categoricals, early stopping on the later slice;
+- ``lgbm``: LightGBM (``lgb.train`` on rows binned once, ``LgbmRows``), pandas categoricals, early stopping on the
+  later slice;
 - ``points``: the rules score marketing automation tools use (points per engagement type, decayed by how
   long ago it happened, plus points per fit attribute), written in params.yaml and then calibrated;
 - ``logreg``: a scikit-learn pipeline (one-hot categories, impute, scale, L2 logistic; log1p of skewed
@@ -38,7 +39,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from models.classifier import fit_classifier, make_classifier
+from models.classifier import booster_params
 from models.params import TrainParams
 from models.treeshap import TreeTables, lightgbm_matrix
 
@@ -401,6 +402,61 @@ def _fit_logreg(X: pd.DataFrame, y, categorical: list[str], numeric: list[str], 
     return model
 
 
+@dataclass(frozen=True)
+class LgbmRows:
+    """Rows as LightGBM bins them, with their labels and weights. A recipe bins its history once and fits on
+    subsets of it (``take``): the early-stopped fit, the whole history and the cross-fits share one binning,
+    and no fit copies the frame or converts it to a float64 matrix again."""
+
+    dataset: lgb.Dataset
+    index: pd.Index             # the rows' labels in the frame they came from
+    pandas_categorical: list    # each category column's categories, in column order (codes are positions)
+
+    @classmethod
+    def from_frame(cls, X: pd.DataFrame, y, sample_weight=None, *, params: TrainParams,
+                   reference: LgbmRows | None = None) -> LgbmRows:
+        """Bin ``X`` (with ``reference``: in that binning's bins and categories, as a validation slice is).
+        The matrix handed to LightGBM is float32: lossless for the integer counts and category codes, and a
+        float64 value falls on the same side of every bin boundary as its float32 rounding (boundaries lie
+        midway between float32 values), so the model scores the float64 frame as it learned it."""
+        categories = reference.pandas_categorical if reference is not None else [
+            list(X[c].cat.categories) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+        dataset = lgb.Dataset(
+            lightgbm_matrix(X, categories, dtype=np.float32), label=np.asarray(y, dtype=np.float64),
+            weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
+            feature_name=[str(c) for c in X.columns],
+            categorical_feature=[j for j, c in enumerate(X.columns) if isinstance(X[c].dtype, pd.CategoricalDtype)],
+            reference=None if reference is None else reference.dataset,
+            params=_lgbm_train_params(params), free_raw_data=True).construct()
+        dataset.pandas_categorical = categories
+        return cls(dataset=dataset, index=X.index, pandas_categorical=categories)
+
+    def take(self, mask: np.ndarray) -> LgbmRows:
+        """The rows where ``mask`` holds, in this binning (LightGBM's ``Dataset.subset``: labels and weights
+        follow, nothing is binned again)."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.all():
+            return self
+        return LgbmRows(dataset=self.dataset.subset(np.flatnonzero(mask).tolist()), index=self.index[mask],
+                        pandas_categorical=self.pandas_categorical)
+
+
+def _lgbm_train_params(params: TrainParams) -> dict:
+    """``booster_params`` in ``lgb.train``'s terms: the tree count is its ``num_boost_round``."""
+    out = booster_params(params.lgbm.model_dump(), seed=params.seed)
+    out.pop("n_estimators")
+    return {**out, "metric": "binary_logloss"}
+
+
+def fit_lgbm(rows: LgbmRows, valid: LgbmRows | None = None, *, params: TrainParams) -> LgbmModel:
+    """LightGBM on binned rows: early-stopped on ``valid`` (its weighted log loss) when given, else exactly
+    ``params.lgbm.n_estimators`` trees."""
+    callbacks = [] if valid is None else [lgb.early_stopping(params.early_stopping_rounds, verbose=False)]
+    booster = lgb.train(_lgbm_train_params(params), rows.dataset, num_boost_round=params.lgbm.n_estimators,
+                        valid_sets=[] if valid is None else [valid.dataset], callbacks=callbacks)
+    return LgbmModel(booster=booster)
+
+
 def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame | None = None, y_valid=None, *,
                params: TrainParams, log_columns: list[str] | None = None, sample_weight=None,
                valid_weight=None) -> object:
@@ -412,13 +468,10 @@ def fit_family(family: str, X_train: pd.DataFrame, y_train, X_valid: pd.DataFram
     ``valid_weight``: the rows' sampling weights (``features.sampling``; None: every row counts once), in the
     loss of LightGBM and of the logistic regression and in LightGBM's early-stopping loss; points learn nothing."""
     if family == "lgbm":
-        classifier = make_classifier(params.lgbm.model_dump(), seed=params.seed)
-        if X_valid is None:
-            return LgbmModel(booster=classifier.fit(X_train, y_train, sample_weight=sample_weight).booster_)
-        classifier = fit_classifier(classifier, X_train, y_train, X_valid, y_valid,
-                                    early_stopping_rounds=params.early_stopping_rounds,
-                                    sample_weight=sample_weight, valid_weight=valid_weight)
-        return LgbmModel(booster=classifier.booster_)
+        rows = LgbmRows.from_frame(X_train, y_train, sample_weight, params=params)
+        valid = None if X_valid is None else LgbmRows.from_frame(X_valid, y_valid, valid_weight, params=params,
+                                                                 reference=rows)
+        return fit_lgbm(rows, valid, params=params)
     if family == "logreg":
         categorical = [c for c in X_train.columns if isinstance(X_train[c].dtype, pd.CategoricalDtype)]
         numeric = [c for c in X_train.columns if c not in categorical]

@@ -151,11 +151,11 @@ class TreeTables:
         return margin, out
 
 
-def lightgbm_matrix(X: pd.DataFrame, pandas_categorical: list | None) -> np.ndarray:
+def lightgbm_matrix(X: pd.DataFrame, pandas_categorical: list | None, *, dtype=np.float64) -> np.ndarray:
     """The float64 matrix LightGBM predicts on from a pandas frame (``lightgbm.basic._data_from_pandas``):
     category columns as their codes in the training categories (in order, ``pandas_categorical``), missing or
-    unseen as NaN; other columns as float64."""
-    out = np.empty((len(X), X.shape[1]), dtype=np.float64, order="F")  # column by column, as the kernel reads
+    unseen as NaN; other columns as float64 (or ``dtype``: training bins a float32 one)."""
+    out = np.empty((len(X), X.shape[1]), dtype=dtype, order="F")  # column by column, as the kernel reads
     cat_index = 0
     for j, col in enumerate(X.columns):
         values = X[col]
@@ -165,11 +165,11 @@ def lightgbm_matrix(X: pd.DataFrame, pandas_categorical: list | None) -> np.ndar
                 if list(values.cat.categories) != list(categories):
                     values = values.cat.set_categories(categories)
             cat_index += 1
-            codes = values.cat.codes.to_numpy().astype(np.float64)
+            codes = values.cat.codes.to_numpy().astype(dtype)
             codes[codes < 0] = np.nan
             out[:, j] = codes
         else:
-            out[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            out[:, j] = values.to_numpy(dtype=dtype, na_value=np.nan)
     return out
 
 

@@ -165,3 +165,60 @@ def test_a_logreg_stored_before_the_choice_still_scores_as_it_did():
     expected = 1 / (1 + np.exp(-((np.log1p(3.0) - 0.5) / 2.0)))
     np.testing.assert_allclose(model.predict_raw(pd.DataFrame({"a": [3.0]})), [expected], rtol=1e-12)
     assert LogRegModel.from_dict(json.loads(json.dumps(model.to_dict()))).legacy_log
+
+
+def _lgbm_params(n_estimators=40):
+    from models.params import TrainParams
+
+    return TrainParams(early_stopping_rounds=5, lgbm={"n_estimators": n_estimators, "num_leaves": 7,
+                                                      "min_child_samples": 20, "learning_rate": 0.1})
+
+
+def _precise(data):
+    """The fixture's rows plus a column of full float64 precision (a decayed count, say) and sampling weights."""
+    X_train, y_train, _, _ = data
+    rng = np.random.default_rng(3)
+    X = X_train.assign(eng__decayed=np.exp(rng.normal(size=len(X_train))) + X_train["eng__web_visit_7d"] / 3)
+    return X, y_train, rng.choice([1.0, 2.5], len(X))
+
+
+def test_a_fit_on_rows_taken_from_a_binned_history_is_the_fit_on_those_rows_in_its_bins(data):
+    from models.families import LgbmRows, fit_lgbm
+
+    X, y, w = _precise(data)
+    params = _lgbm_params()
+    history = LgbmRows.from_frame(X, y, w, params=params)
+    mask = np.arange(len(X)) % 3 != 0
+    taken = fit_lgbm(history.take(mask), params=params)
+    direct = fit_lgbm(LgbmRows.from_frame(X[mask], y[mask], w[mask], params=params, reference=history), params=params)
+    assert taken.booster.model_to_string() == direct.booster.model_to_string()
+    assert list(history.take(mask).index) == list(X.index[mask])
+
+
+def test_an_early_stopped_fit_on_binned_rows_is_reproducible_and_keeps_the_frames_categories(data):
+    from models.families import LgbmRows, fit_lgbm
+
+    X, y, w = _precise(data)
+    params = _lgbm_params(n_estimators=500)
+    history = LgbmRows.from_frame(X, y, w, params=params)
+    early = np.arange(len(X)) < 1500
+
+    def fit():
+        return fit_lgbm(history.take(early), history.take(~early), params=params)
+
+    first, second = fit(), fit()
+    assert 0 < first.booster.best_iteration < 500 and first.booster.num_trees() == first.booster.best_iteration
+    assert first.booster.model_to_string() == second.booster.model_to_string()
+    assert first.booster.feature_name() == list(X.columns)
+    assert first.category_levels == [list(X["fit__seniority"].cat.categories)]
+
+
+def test_a_model_binned_in_float32_scores_the_float64_frame_as_it_learned_it(data):
+    """Bin boundaries lie midway between float32 values, so a float64 value and its float32 rounding fall on the
+    same side of every split: the model trained on the float32 matrix scores the float64 frame exactly as the
+    rounded one."""
+    X, y, w = _precise(data)
+    model = fit_family("lgbm", X, y, params=_lgbm_params(), sample_weight=w)
+    rounded = X.assign(eng__decayed=X["eng__decayed"].astype(np.float32).astype(np.float64))
+    assert not np.array_equal(rounded["eng__decayed"], X["eng__decayed"])  # the column really loses digits
+    np.testing.assert_array_equal(model.predict_raw(X), model.predict_raw(rounded))

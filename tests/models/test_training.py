@@ -68,15 +68,15 @@ def test_lead_parts_are_stable_and_spread():
 
 def test_each_model_learns_its_whole_history_and_is_calibrated_on_outcomes_it_never_saw(monkeypatch):
     data = _set(_world())
-    real_fit = training.fit_family
+    real_fit = training.fit_lgbm
     fits = []
 
-    def recording_fit(family, X_train, y_train, X_valid=None, y_valid=None, *, params):
-        fits.append({"rows": set(X_train.index), "valid": None if X_valid is None else set(X_valid.index),
+    def recording_fit(rows, valid=None, *, params):
+        fits.append({"rows": set(rows.index), "valid": None if valid is None else set(valid.index),
                      "trees": params.lgbm.n_estimators})
-        return real_fit(family, X_train, y_train, X_valid, y_valid, params=params)
+        return real_fit(rows, valid, params=params)
 
-    monkeypatch.setattr(training, "fit_family", recording_fit)
+    monkeypatch.setattr(training, "fit_lgbm", recording_fit)
     evaluation = fit_and_evaluate(data, "lgbm", train=TrainParams(calibration_folds=3),
                                   evaluate=EvaluateParams(bootstrap_samples=0),
                                   score=ScoreParams(grade_shares={"A": 0.1, "B": 0.3}), model_name="m")
