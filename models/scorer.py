@@ -126,8 +126,7 @@ class LeadScorer:
     def model_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The rows exactly as LightGBM reads ``prepare(frame)``: float64, the model's column order, each
         category as its code in the training categories (missing and unseen: NaN)."""
-        columns = self._model_columns(frame)
-        return _fill(np.empty((len(frame), len(columns)), dtype=np.float64, order="F"), columns, slice(None))
+        return _matrix(self._model_columns(frame), len(frame))
 
     def _model_columns(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Per feature what ``model_matrix`` reads: float64 values, or category codes with the float each code
@@ -194,7 +193,7 @@ class LeadScorer:
             columns = self._model_columns(frame)
             X = self._prepared(columns, frame.index)
             if self._reads_matrix() and hasattr(self.model, "raw_and_contributions_of_matrix"):
-                matrix = _fill(np.empty((len(frame), len(columns)), dtype=np.float64, order="F"), columns, slice(None))
+                matrix = _matrix(columns, len(frame))
                 raw, contrib = self.model.raw_and_contributions_of_matrix(matrix)  # the rows as LightGBM reads X
             else:
                 raw, contrib = _raw_and_contributions(self.model, X)
@@ -461,6 +460,11 @@ def _category_codes(values: pd.Series, dtype: pd.CategoricalDtype) -> np.ndarray
         recode = np.append(dtype.categories.get_indexer_for(values.cat.categories), -1)  # code -1 stays -1
         return recode[values.cat.codes.to_numpy()]
     return dtype.categories.get_indexer_for(values)
+
+
+def _matrix(columns: list[tuple[np.ndarray, np.ndarray | None]], n: int) -> np.ndarray:
+    """``_model_columns``' arrays as LightGBM's float64 matrix, column by column as the tree walk reads it."""
+    return _fill(np.empty((n, len(columns)), dtype=np.float64, order="F"), columns, slice(None))
 
 
 def _fill(out: np.ndarray, columns: list[tuple[np.ndarray, np.ndarray | None]], rows: slice) -> np.ndarray:
