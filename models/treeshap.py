@@ -317,6 +317,16 @@ def _decision_patterns(values, lo, hi, first, count, feature, threshold, categor
                     pattern[i] |= np.int64(1) << j
 
 
+@numba.njit(cache=True, nogil=True)
+def _add_tree(values, lo, hi, first, count, feature, threshold, categorical, missing, default_left, cat_start,
+              cat_len, cat_words, leaves, leaf_value, pattern, raw):
+    """One tree's leaf values added to rows ``lo:hi``' margins in ``raw``, their patterns left in ``pattern``."""
+    _decision_patterns(values, lo, hi, first, count, feature, threshold, categorical, missing, default_left,
+                       cat_start, cat_len, cat_words, pattern)
+    for i in range(hi - lo):
+        raw[i] += leaf_value[leaves + pattern[i]]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _margin_kernel(values, node_start, node_count, feature, threshold, categorical, missing, default_left,
                    cat_start, cat_len, cat_words, leaf_start, leaf_value, margin):
@@ -329,11 +339,8 @@ def _margin_kernel(values, node_start, node_count, feature, threshold, categoric
         pattern = np.empty(BLOCK, dtype=np.int64)
         raw = np.zeros(size)
         for t in range(node_start.shape[0]):
-            _decision_patterns(values, lo, hi, node_start[t], node_count[t], feature, threshold, categorical,
-                               missing, default_left, cat_start, cat_len, cat_words, pattern)
-            leaves = leaf_start[t]
-            for i in range(size):
-                raw[i] += leaf_value[leaves + pattern[i]]
+            _add_tree(values, lo, hi, node_start[t], node_count[t], feature, threshold, categorical, missing,
+                      default_left, cat_start, cat_len, cat_words, leaf_start[t], leaf_value, pattern, raw)
         margin[lo:hi] = raw
 
 
@@ -353,11 +360,8 @@ def _contrib_kernel(values, node_start, node_count, feature, threshold, categori
         acc = np.zeros((width, size))
         raw = np.zeros(size)
         for t in range(n_trees):
-            _decision_patterns(values, lo, hi, node_start[t], node_count[t], feature, threshold, categorical,
-                               missing, default_left, cat_start, cat_len, cat_words, pattern)
-            leaves = leaf_start[t]
-            for i in range(size):
-                raw[i] += leaf_value[leaves + pattern[i]]
+            _add_tree(values, lo, hi, node_start[t], node_count[t], feature, threshold, categorical, missing,
+                      default_left, cat_start, cat_len, cat_words, leaf_start[t], leaf_value, pattern, raw)
             k_count = tree_feature_count[t]
             start = table_start[t]
             f_start = tree_feature_start[t]
