@@ -24,11 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.schema import CONTRACT, TIMESTAMP, check_sources
+from features.schema import CONTRACT, REJECT_COLUMNS, TIMESTAMP, check_sources
 from features.specs import FeatureSpec
 from models.scorer import LeadScorer
+from models.scoring import SCORE_TABLE_COLUMNS as SCORE_COLUMNS
 
-TABLE, KEY = "__table", "__key"
+TABLE, KEY, KIND = "__table", "__key", "__kind"
+SCORE, REJECT = "score", "reject"  # what a row of score_partitions' output is
 BROADCAST = ("campaigns",)  # small tables every partition reads whole
 SEP = "__"
 
@@ -78,18 +80,23 @@ def pack(tables: dict) -> tuple:
     (the check quarantines them) by the lead id they name, so they meet no other lead."""
     from pyspark.sql import functions as F
 
-    leads = tables["leads"]
-    has_account = "account_id" in leads.columns
-    lead_key = (F.when(F.col("account_id").isNotNull(), F.concat(F.lit("a"), F.col("account_id").cast("string")))
-                .otherwise(F.concat(F.lit("l"), F.col("lead_id").cast("string"))) if has_account
-                else F.concat(F.lit("l"), F.col("lead_id").cast("string")))
+    # A lead id given twice is quarantined whole (``check_sources``): its rows, whatever their accounts, go where
+    # the check sees them all, keyed by the lead.
+    duplicated = (tables["leads"].groupBy("lead_id").count().where("count > 1")
+                  .select(F.col("lead_id").alias("__duplicated")))
+    leads = (tables["leads"].join(F.broadcast(duplicated), F.col("lead_id") == F.col("__duplicated"), "left"))
+    by_lead = F.concat(F.lit("l"), F.col("lead_id").cast("string"))
+    lead_key = (F.when(F.col("__duplicated").isNull() & F.col("account_id").isNotNull(),
+                       F.concat(F.lit("a"), F.col("account_id").cast("string"))).otherwise(by_lead)
+                if "account_id" in leads.columns else by_lead)
     keys = leads.select(F.col("lead_id").alias("__lead"), lead_key.alias(KEY)).dropDuplicates(["__lead"])
+    leads = leads.withColumn(KEY, lead_key).drop("__duplicated")
     parts = []
     for name, frame in tables.items():
         if name in BROADCAST:
             continue
         if name == "leads":
-            keyed = frame.withColumn(KEY, lead_key)
+            keyed, frame = leads, tables["leads"]
         elif name == "accounts":
             keyed = frame.withColumn(KEY, F.concat(F.lit("a"), F.col("account_id").cast("string")))
         else:  # rows of a lead: its lead's key
@@ -144,24 +151,34 @@ def score_partitions(packed, *, dtypes: dict[str, dict[str, str]], broadcast: di
             return
         tables = {**unpack(batch, {n: d for n, d in dtypes.items() if n not in broadcast}), **broadcast}
         checked = check_sources(tables, now=now, event_types=event_types)
+        if len(checked.rejects):  # row numbers are positions in a partition here: meaningless, left out
+            yield _spark_ready(checked.rejects.assign(row_number=None, **{KIND: REJECT}), schema.names)
         queue, features = lead_sources.ContractSource(config, tables=checked.tables).open_leads(as_of, None)
         if queue.empty:
             return
         scorer = _scorer(tuple(sorted(scorer_files.items())))
         champion = tracking.Champion(scorer=scorer, version=_Version(**champion_fields), state=None)
-        scores = champion.score(queue, features, config.score)
-        yield _spark_ready(scores)
+        yield _spark_ready(champion.score(queue, features, config.score).assign(**{KIND: SCORE}), schema.names)
 
-    schema = T.StructType([
-        T.StructField("lead_id", T.LongType()), T.StructField("as_of_ts", T.TimestampType()),
-        T.StructField("probability", T.DoubleType()), T.StructField("score", T.LongType()),
-        T.StructField("grade", T.StringType()), T.StructField("model_version", T.LongType()),
-        T.StructField("definition_version", T.StringType()), T.StructField("owner_id", T.StringType()),
-        T.StructField("company", T.StringType()), T.StructField("source", T.StringType()),
-        T.StructField("reasons_positive", T.StringType()), T.StructField("reasons_negative", T.StringType()),
-        T.StructField("scored_at", T.TimestampType()),
-    ])
+    text, number, whole, moment = T.StringType(), T.DoubleType(), T.LongType(), T.TimestampType()
+    schema = T.StructType([T.StructField(name, kind) for name, kind in (
+        (KIND, text),
+        ("lead_id", whole), ("as_of_ts", moment), ("probability", number), ("score", whole), ("grade", text),
+        ("model_version", whole), ("definition_version", text), ("owner_id", text), ("company", text),
+        ("source", text), ("reasons_positive", text), ("reasons_negative", text), ("scored_at", moment),
+        ("table_name", text), ("row_number", whole), ("row_key", text), ("column_name", text), ("reason", text),
+        ("value", text))])
     return packed.repartition(partitions, KEY).mapInPandas(score, schema)
+
+
+def split_results(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``score_partitions``' collected rows → (the night's scores, the quarantined rows), each in its own columns,
+    timestamps in UTC."""
+    scores = rows[rows[KIND] == SCORE][SCORE_COLUMNS].reset_index(drop=True)
+    for col in ("as_of_ts", "scored_at"):
+        scores[col] = pd.to_datetime(scores[col]).dt.tz_localize("UTC")
+    rejects = rows[rows[KIND] == REJECT][REJECT_COLUMNS].reset_index(drop=True)
+    return scores, rejects
 
 
 class _Version:
@@ -176,11 +193,19 @@ def _scorer(files: tuple) -> LeadScorer:
     return LeadScorer.from_artifacts(dict(files), feature_spec=FeatureSpec)
 
 
-def _spark_ready(scores: pd.DataFrame) -> pd.DataFrame:
-    out = scores.copy()
-    for col in ("as_of_ts", "scored_at"):
-        out[col] = out[col].dt.tz_convert("UTC").dt.tz_localize(None)
-    for col in ("grade", "definition_version", "owner_id", "company", "source", "reasons_positive",
-                "reasons_negative"):
-        out[col] = out[col].astype(object).where(out[col].notna(), None)
-    return out
+def _spark_ready(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows as Arrow hands them to Spark, in ``columns`` (those ``rows`` lacks all None): timestamps naive in UTC
+    (the session's zone), text as objects, None for missing."""
+    out = {}
+    for col in columns:
+        if col not in rows.columns:
+            out[col] = pd.Series([None] * len(rows), dtype=object, index=rows.index)
+            continue
+        values = rows[col]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            out[col] = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            out[col] = values.astype(object).where(values.notna(), None)
+        else:
+            out[col] = values
+    return pd.DataFrame(out)
