@@ -21,7 +21,7 @@ demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
 
-.PHONY: setup demo test test-fast bench bench-one-lead bench-train lint clean-demo mlflow-ui notebook serve team-up team-down
+.PHONY: setup demo test test-fast bench bench-one-lead bench-train bench-spark lint clean-demo mlflow-ui notebook serve team-up team-down
 
 setup: $(STAMP)
 
@@ -97,6 +97,12 @@ lint: setup
 # AUC, and the full table's AUC beside it up to BENCH_TRAIN_FULL_MAX leads (default 200000).
 bench-train: setup
 	$(BIN)/python benchmarks/bench_train.py
+
+# The Spark engine (the spark extra, Java 17) against the default engine on the same nights, on local[2].
+bench-spark: setup
+	bash scripts/ensure-java.sh
+	$(BIN)/pip install --quiet -e '.[spark]'
+	$(BIN)/python benchmarks/bench_spark.py
 
 # The workspace (leadscore serve) over the project folder's stores; SERVE_HOST=0.0.0.0 only behind an HTTPS proxy.
 SERVE_HOST ?= 127.0.0.1
