@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +26,13 @@ from features.coverage import population_words, spine_coverage
 from features.labels import label_column
 from features.schema import CheckedSources, check_sources
 from features.spine import build_spine, data_end
-from features.training_table import build_feature_table, build_training_table, feature_columns
+from features.training_table import (
+    TrainingTableBlocks,
+    build_feature_table,
+    build_training_table,
+    feature_columns,
+    finish_training_table,
+)
 from models.split import RecentRule, order_folds, rolling_origin_folds
 from models.training import TrainingSet, check_sufficiency
 from pipeline import io
@@ -44,7 +51,11 @@ class LeadSource(Protocol):
 
     def table_params(self) -> dict: ...  # the params that shape the training table (its cache key)
 
-    def build_training_table(self) -> pd.DataFrame: ...
+    def build_training_table(self) -> pd.DataFrame: ...  # in memory: the blocks concatenated and finished
+
+    def training_table_blocks(self) -> Iterable[pd.DataFrame]: ...  # as built, to be written as they come
+
+    def finish_training_table(self, blocks: pd.DataFrame) -> pd.DataFrame: ...  # the blocks, read back, as the table
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet: ...
 
@@ -89,6 +100,14 @@ class ContractSource:
         c = self.config
         return build_training_table(self.tables, labels=c.labels, spine=c.spine, features=c.features,
                                     sampling=c.sampling)
+
+    def training_table_blocks(self) -> TrainingTableBlocks:
+        c = self.config
+        return TrainingTableBlocks(self.tables, labels=c.labels, spine=c.spine, features=c.features,
+                                   sampling=c.sampling)
+
+    def finish_training_table(self, blocks: pd.DataFrame) -> pd.DataFrame:
+        return finish_training_table(blocks)
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         c = self.config
@@ -176,6 +195,12 @@ class FlatSource:
 
     def build_training_table(self) -> pd.DataFrame:
         return flat.build_flat_table(self.frame, self.plan, extract_ts=flat.extract_time(self.frame, self.plan))
+
+    def training_table_blocks(self) -> list[pd.DataFrame]:
+        return [self.build_training_table()]  # one row per lead: one block
+
+    def finish_training_table(self, blocks: pd.DataFrame) -> pd.DataFrame:
+        return blocks
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         params, plan = self.config.source, self.plan
@@ -265,10 +290,12 @@ def training_table_key(source: LeadSource) -> str:
 
 def load_training_table(source: LeadSource) -> tuple[pd.DataFrame, str]:
     """(the training table, its dataset name): read back when these sources and params built it before,
-    else built once and written, so compare, tune and promote never rebuild what train built."""
+    else built block by block, each block written as it comes (``io.write_dataset_blocks``: the name holds the
+    whole table or none), then read back once, so compare, tune and promote never rebuild what train built and
+    every step trains on the table as stored."""
     key = training_table_key(source)
     table = io.read_dataset(TRAINING_TABLE, key)
     if table is None:
-        table = source.build_training_table()
-        io.write_dataset(table, TRAINING_TABLE, key)
-    return table, f"{TRAINING_TABLE}/{key}"
+        io.write_dataset_blocks(source.training_table_blocks(), TRAINING_TABLE, key)
+        table = io.read_dataset(TRAINING_TABLE, key)
+    return source.finish_training_table(table), f"{TRAINING_TABLE}/{key}"
