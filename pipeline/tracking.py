@@ -291,6 +291,7 @@ class Champion:
     version: ModelVersion
     state: dict | None   # the source's frozen state (a flat export's column plan), or None
     unapproved: bool = False  # published under --allow-unapproved: rows stamped definition_version …+unapproved
+    segment: str | None = None  # a segment's champion (``<model_name>--<segment>``): stamped on its rows
 
     @property
     def number(self) -> int:
@@ -307,14 +308,27 @@ class Champion:
             feature_names=self.scorer.feature_names, model_version=self.number,
             definition_version=self.definition_version + ("+unapproved" if self.unapproved else ""),
             scored_at=pd.Timestamp.now(tz="UTC").floor("s"),
-            reasons=params.reasons, reasons_per_owner=params.reasons_per_owner)
+            reasons=params.reasons, reasons_per_owner=params.reasons_per_owner, segment=self.segment)
 
 
-def load_champion(model_name: str, alias: str, source: LeadSource) -> Champion:
+def load_champion(model_name: str, alias: str, source: LeadSource, *, segment: str | None = None) -> Champion:
     """``models:/<name>@<alias>``, refused if it was trained on another kind of source or logged as a pickle."""
     scorer, mv = load_by_alias(model_name, alias)
     check_source_kind(mv, source.kind, model_name)
-    return Champion(scorer=scorer, version=mv, state=load_source_state(mv, source.state_artifact))
+    return Champion(scorer=scorer, version=mv, state=load_source_state(mv, source.state_artifact), segment=segment)
+
+
+def refusal_of(config: Config) -> str | None:
+    """Why the latest training of ``config``'s segment was refused (the tag its failed run carries), if it was."""
+    if config.segment is None:
+        return None
+    experiment = MlflowClient().get_experiment_by_name(config.registry.experiment_name)
+    if experiment is None:
+        return None
+    runs = MlflowClient().search_runs([experiment.experiment_id], max_results=1,
+                                      order_by=["attributes.start_time DESC"],
+                                      filter_string=f"tags.segment = '{config.segment.name}'")  # a slug: no quotes
+    return runs[0].data.tags.get("refused") if runs else None
 
 
 def read_evidence(config: Config, sources: Path | None = None, *, url: str | None = None) -> Evidence:
@@ -454,6 +468,7 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         "label": data.target,
         "source_kind": source_kind,
         "training_table": dataset,
+        **({"segment": config.segment.name} if config.segment is not None else {}),
         **{f"sampling.{k}": str(v) for k, v in (data.sampling or {}).items()},
         **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
            for name, fp in fingerprints.items()},

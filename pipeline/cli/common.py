@@ -103,6 +103,9 @@ SourcesOpt = Annotated[Path | None, typer.Option(
     "--sources", parser=parse_sources, metavar="FOLDER|URL",
     help="Folder of source tables, or a database URL holding them (postgresql+psycopg://…, sqlite:///…) "
          "(default: $LEADSCORE_SOURCES or data/demo).")]
+SegmentOpt = Annotated[str | None, typer.Option(
+    "--segment", help="A segment declared in params.yaml (segments:): act on its model (<model_name>--<segment>) "
+                      "instead of the global one.")]
 VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version.")]
 LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
 
@@ -226,10 +229,15 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _config(params: Path):
+def _config(params: Path, segment: str | None = None):
+    """The params file, as the config of the global model or of one declared segment's (``--segment``)."""
     try:
-        return load_config(params)
+        config = load_config(params)
     except ConfigError as exc:
+        raise InvalidParams(str(exc)) from None
+    try:
+        return config.for_segment(segment)
+    except ValueError as exc:
         raise InvalidParams(str(exc)) from None
 
 

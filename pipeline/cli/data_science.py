@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ParamsOpt, SourcesOpt, _config, add_row, console, escape, fail, handle_errors, text
+from pipeline.cli.common import (
+    ParamsOpt,
+    SegmentOpt,
+    SourcesOpt,
+    _config,
+    add_row,
+    console,
+    escape,
+    fail,
+    handle_errors,
+    text,
+)
 
 group = typer.Typer()
 
@@ -177,6 +188,7 @@ def train(
     as_of: Annotated[dt.datetime | None, typer.Option(
         "--as-of", help="Train on what was known strictly before this day (a replay of what was deployed then).")
     ] = None,
+    segment: SegmentOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
     accept_leak_risk: Annotated[bool, typer.Option(
@@ -186,7 +198,7 @@ def train(
     """Backtest a model family, refit it on every matured snapshot, log the run to MLflow, register a version."""
     from pipeline.steps import train as step
 
-    config = _config(params)
+    config = _config(params, segment)
     result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of,
                       accept_leak_risk=accept_leak_risk)
     _print_training(result, config)
@@ -194,11 +206,11 @@ def train(
 
 @group.command()
 @handle_errors()
-def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+def compare(segment: SegmentOpt = None, params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
     """The latest run of each model family and the champion, judged on their backtests over today's folds."""
     from pipeline.steps import compare as step
 
-    config = _config(params)
+    config = _config(params, segment)
     result = step.run(config, sources=sources)
     table = Table(title=f"Model comparison on the backtest periods {escape(str(result.test_window))}")
     for col in ("candidate", "version", "roc_auc [95% CI]", "pr_auc", "log_loss", "brier", "ece", "lift@10%",
