@@ -63,6 +63,12 @@ def checked(champions: Champions, config: Config, check: Check) -> Champions:
                      fallbacks=dict(champions.fallbacks))
 
 
+def scored_by_segment(champions: Champions, scores: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Segment → its champion's version and the rows it scored tonight."""
+    counts = scores["segment"].value_counts()
+    return {name: {"version": c.number, "rows": int(counts.get(name, 0))} for name, c in champions.segments.items()}
+
+
 def score(champions: Champions, config: Config, queue: pd.DataFrame, features: pd.DataFrame,
           tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Every open lead scored once, by its segment's champion or the global one; best first."""

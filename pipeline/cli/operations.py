@@ -99,8 +99,19 @@ def _print_scored(results, config) -> None:
             unapproved = " [yellow]UNAPPROVED (rows stamped +unapproved)[/yellow]"
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                       f"{result.model_version}{unapproved} ({escape(grades)})")
+        _say_segments(result.segments, result.fallbacks, config)
         console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
         _say_dropped(result.nights_dropped, config)
+
+
+def _say_segments(segments: dict, fallbacks: dict, config) -> None:
+    """Which leads each segment's champion scored, and why the global model scored a segment's leads."""
+    for name, scored in segments.items():
+        console.print(f"  segment {escape(name)}: {scored['rows']:,} leads scored with "
+                      f"{escape(config.for_segment(name).registry.model_name)} version {scored['version']}")
+    for name, why in fallbacks.items():
+        console.print(f"  [yellow]segment {escape(name)} falls back to the global model:[/yellow] {escape(why)}",
+                      soft_wrap=True)
 
 
 def _say_dropped(nights: int, config) -> None:
@@ -142,6 +153,7 @@ def nightly(
                   f"(definition "
                   f"{escape(str(result.definition_version))}); {result.rejects:,} source rows quarantined; "
                   f"run {escape(str(result.run_id))}")
+    _say_segments(result.segments, result.fallbacks, config)
     _say_dropped(result.nights_dropped, config)
     if result.drift is not None and len(result.drift):
         top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())

@@ -59,6 +59,7 @@ class NightlyResult:
     logged_to: str = ""  # "database", or the fallback run log's path when the database could not be written
     nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
     fallbacks: dict[str, str] = field(default_factory=dict)  # segment → why the global model scored its leads
+    segments: dict[str, dict[str, int]] = field(default_factory=dict)  # segment → its champion's version and rows
 
 
 def _drift(scorer, features: pd.DataFrame, probability) -> pd.DataFrame:
@@ -122,6 +123,7 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
                                                     retention_days=config.score.retention_days).nights_dropped
             published, volumes = True, rows  # the commit point: from here on, a failure is a warning
             result.leads_scored = len(scores)
+            result.segments = lead_champions.scored_by_segment(champions, scores)
             _after_publish(config, result, champion, features, scores)
     except publish_lock.LockHeld as exc:
         result.status, result.exit_code, result.error = "locked", LOCKED, str(exc)

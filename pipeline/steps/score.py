@@ -36,7 +36,7 @@ class ScoreResult:
     grade_counts: dict[str, int]
     nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
     warning: str = ""  # under --allow-unapproved: why the champion fails the sign-off check (rows stamped)
-    segments: dict[str, int] = field(default_factory=dict)  # segment → rows its champion scored (segments declared)
+    segments: dict[str, dict[str, int]] = field(default_factory=dict)  # segment → its champion's version and rows
     fallbacks: dict[str, str] = field(default_factory=dict)  # segment → why the global model scored its leads
 
 
@@ -104,7 +104,7 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None,
                 results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
                                            parquet_path=published.path, nights_dropped=published.nights_dropped,
                                            warning=warning, fallbacks=dict(champions.fallbacks),
-                                           segments=scores["segment"].dropna().value_counts().sort_index().to_dict(),
+                                           segments=lead_champions.scored_by_segment(champions, scores),
                                            grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
                 run = _Run()
     except publish_lock.LockHeld:

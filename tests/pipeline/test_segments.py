@@ -1,0 +1,83 @@
+"""Segment models end to end on the small trained store: a segment trained on its own leads and graded by its own
+capacity, signed and promoted as its own model (``lead-scoring--na``), its leads scored by its champion with the
+segment stamped on the row; a segment too small for the sufficiency gate refused with the reason, its leads scored
+by the global champion. One training of one segment (the global version comes from the store)."""
+
+import mlflow
+import pytest
+import signing
+from typer.testing import CliRunner
+
+from models.training import InsufficientData
+from pipeline import io, tracking
+from pipeline.cli import app
+from pipeline.config import parse_config
+from pipeline.steps import nightly, promote, score, train
+
+pytestmark = pytest.mark.integration
+OPEN_GATES = {"max_auc_drop": 1.0, "max_ece": 1.0, "min_test_conversions": 0}  # signatures still due
+SEGMENTS = [  # on the 3,000-lead world: North America trains (~40 % of leads); India and Brazil hold too few buyers
+    {"name": "na", "filter": {"leads.country": ["US", "CA"]}, "capacity": {"A": 12, "B": 36, "C": 84}},
+    {"name": "emerging", "filter": {"leads.country": ["IN", "BR"]}, "capacity": {"A": 3, "B": 9, "C": 21}},
+]
+
+
+def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp_path):
+    config = parse_config({**trained_template.raw, "segments": SEGMENTS, "promote": OPEN_GATES})
+    na = config.for_segment("na")
+
+    # trained on its own leads only, graded by its own capacity, its definition stating its filter
+    trained = train.run(na, sources=store.sources)
+    assert trained.model_version == 1
+    _, definition = tracking.load_definition("lead-scoring--na", 1)
+    assert definition["population"]["segment"]["filter"] == {"leads.country": ["US", "CA"]}
+    assert definition["population"]["description"].startswith("Segment na (leads.country in [US, CA];")
+    assert 0 < trained.metrics["train_rows"] < 0.6 * store.trained.metrics["train_rows"]
+    weekly = trained.grades.set_index("grade")["weekly_volume"]
+    assert weekly["A"] == pytest.approx(12, rel=0.5)  # the segment's capacity, not the global 30
+    countries = io.read_sources(store.sources)["leads"].set_index("lead_id")["country"]
+
+    # too few conversions: refused with the reason, which the failed run keeps
+    with pytest.raises(InsufficientData, match=r"segment 'emerging' \(leads.country in \[IN, BR\]\) is refused: "
+                                               r"backtest fold 1 .* converted snapshots; train.min_conversions"):
+        train.run(config.for_segment("emerging"), sources=store.sources)
+    [refused] = mlflow.search_runs(experiment_names=["lead-scoring"], filter_string="tags.segment = 'emerging'",
+                                   output_format="list")
+    assert refused.info.status == "FAILED" and "is refused" in refused.data.tags["refused"]
+
+    # each model signed and promoted on its own: the segment's alias, not the global one
+    signing.sign(na, 1)
+    with pytest.raises(promote.PromotionRefused):  # the global version is not signed yet
+        promote.promote(config, version=1, by=signing.user("data-science"))
+    promote.promote(na, version=1, by=signing.user("data-science"))
+    assert tracking.champion_version("lead-scoring--na") == 1 and tracking.champion_version("lead-scoring") is None
+    signing.sign(config, 1)
+    promote.promote(config, version=1, by=signing.user("data-science"))
+
+    # scored: North America by its champion, everyone else (the refused segment too) by the global one
+    [night] = score.run_nights(config, nights=["2026-06-01"], sources=store.sources)
+    assert night.segments == {"na": {"version": 1, "rows": night.segments["na"]["rows"]}}
+    assert night.segments["na"]["rows"] > 0
+    assert "segment 'emerging'" in night.fallbacks["emerging"] and "global model" in night.fallbacks["emerging"]
+    published = io.read_scores()
+    assert len(published) == night.rows and published["lead_id"].is_unique
+    in_na = countries.reindex(published["lead_id"]).isin(["US", "CA"]).to_numpy()
+    assert (published.loc[in_na, "segment"] == "na").all() and published.loc[~in_na, "segment"].isna().all()
+    na_definition = tracking.get_version("lead-scoring--na", 1).tags["definition_version"]
+    global_definition = tracking.get_version("lead-scoring", 1).tags["definition_version"]
+    assert na_definition != global_definition
+    assert (published.loc[in_na, "definition_version"] == na_definition).all()
+    assert (published.loc[~in_na, "definition_version"] == global_definition).all()
+    assert set(published["grade"]) <= {"A", "B", "C", "D"}
+
+    # the nightly job takes the same path
+    result = nightly.run(config, sources=store.sources)
+    assert result.exit_code in (nightly.PUBLISHED, nightly.WARNINGS), result.error
+    assert result.segments["na"]["rows"] > 0 and "emerging" in result.fallbacks
+    tonight = io.read_scores()
+    assert tonight["segment"].eq("na").sum() == result.segments["na"]["rows"]
+
+
+def test_the_cli_names_an_unknown_segment(store, repo_root):
+    result = CliRunner().invoke(app, ["definition", "--segment", "nowhere", "--params", str(repo_root / "params.yaml")])
+    assert result.exit_code == 2 and "no segment 'nowhere' in params.yaml (segments declared: none)" in result.output
