@@ -111,3 +111,22 @@ def segment_lead_ids(leads: pd.DataFrame, accounts: pd.DataFrame | None, segment
     """The lead ids of one segment (checked against the other ``segments`` for overlaps on the data)."""
     assigned = assign_segments(leads, accounts, list(segments) or [segment])
     return assigned.index[(assigned == segment.name).to_numpy()]
+
+
+def model_rows(scores: pd.DataFrame, segment: str | None) -> pd.Series:
+    """Which published rows one model scored: the segment's (``segment``), or the global model's (None: rows
+    without a segment, including every row published before segments existed)."""
+    stamped = scores[SEGMENT_COLUMN] if SEGMENT_COLUMN in scores.columns else pd.Series(None, index=scores.index)
+    return stamped.eq(segment).fillna(False) if segment is not None else stamped.isna()
+
+
+def model_population(leads: pd.DataFrame, accounts: pd.DataFrame | None, segments: Sequence[SegmentParams],
+                     segment: str | None, scoring_segments: Iterable[str]) -> pd.DataFrame:
+    """The leads one model answers for, to count its coverage: a segment's own leads; for the global model, every
+    lead outside the segments whose champions scored (``scoring_segments``), so a refused segment's leads count
+    where they were scored, with the global model."""
+    if not segments:
+        return leads
+    assigned = assign_segments(leads, accounts, segments).to_numpy()
+    mine = assigned == segment if segment is not None else ~np.isin(assigned, list(scoring_segments))
+    return leads[mine]

@@ -29,6 +29,7 @@ from mlflow.models import infer_signature
 
 from features.coverage import buyers_of_nights
 from features.labels import label_scored_rows
+from features.segments import model_population, model_rows
 from features.spine import data_end
 from models import plots
 from models.definition import definition_summary, render_markdown
@@ -331,25 +332,38 @@ def refusal_of(config: Config) -> str | None:
     return runs[0].data.tags.get("refused") if runs else None
 
 
-def read_evidence(config: Config, sources: Path | None = None, *, url: str | None = None) -> Evidence:
+def read_evidence(config: Config, sources: Path | None = None, *, url: str | None = None,
+                  every_model: bool = False) -> Evidence:
     """What the monitor and the report judge: every published score (in the database at ``url``, default
     ``$LEADSCORE_DB_URL``) with its outcome where the window has elapsed (``features.labels``, as in training), and
-    the definition of every version that scored a night."""
+    the definition of every version that scored a night.
+
+    With segments in params.yaml, the rows and the buyers are those of ``config``'s model (``config.for_segment``:
+    a segment's; else the global model's, ``features.segments.model_rows``), since each model's versions and
+    promises are its own; ``every_model``: every row (the report's marketing and sales views, which count every
+    lead handed to sales, whoever scored it; only the global model's definitions are read)."""
     io.require_scores_store(url)
     tables = io.read_sources(sources)
     observed_until = data_end(tables)
     scores = label_scored_rows(io.read_score_history(url=url), tables["opportunities"],
                                window_days=config.labels.window_days, milestone=config.labels.milestone,
                                observed_until=observed_until)
+    segment = config.segment.name if config.segment is not None else None
+    leads = tables["leads"]
+    if config.segments and not every_model:
+        scoring = set(scores["segment"].dropna()) if "segment" in scores.columns else set()
+        leads = model_population(leads, tables.get("accounts"), config.segments, segment, scoring)
+        scores = scores[model_rows(scores, segment).to_numpy()].reset_index(drop=True)
     configure()
     name = config.registry.model_name
-    definitions = {v: load_definition(name, v)[1] for v in sorted({int(v) for v in scores["model_version"].dropna()})}
+    own = scores if not every_model else scores[model_rows(scores, segment).to_numpy()]
+    definitions = {v: load_definition(name, v)[1] for v in sorted({int(v) for v in own["model_version"].dropna()})}
     current = champion_version(name)
     champion = definitions.get(current) or (load_definition(name, current)[1]
                                             if current is not None and not definitions else None)
     fallback = sorted(config.score.grade_capacity_per_week or config.score.grade_shares or {})
     matured = matured_nights(scores["as_of_ts"], window_days=config.labels.window_days, observed_until=observed_until)
-    buyers = buyers_of_nights(tables["leads"], tables["opportunities"], matured,
+    buyers = buyers_of_nights(leads, tables["opportunities"], matured,
                               window_days=config.labels.window_days, milestone=config.labels.milestone)
     return build_evidence(tables, scores, observed_until=observed_until, window_days=config.labels.window_days,
                           definitions=definitions, champion=champion, fallback_grades=fallback, buyers=buyers)

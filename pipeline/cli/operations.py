@@ -221,10 +221,20 @@ def rejects(
     console.print(table)
 
 
-def _print_monitor(result) -> None:
+def _print_monitor(result, whose: str = "") -> None:
+    """One model's promises, nights and coverage (``whose``: "segment NAME: " for a segment model's), then each
+    segment model's."""
+    _print_promises(result, whose)
+    for name, segment in result.segments.items():
+        console.print(f"[bold]segment {escape(name)}[/bold]: {escape(str(segment.message))}", soft_wrap=True)
+        _print_promises(segment, f"segment {name}: ")
+
+
+def _print_promises(result, whose: str = "") -> None:
     if result.promises.empty:
         return
-    table = Table(title=f"Promise against reality: {len(result.evidence.matured)} matured nights, pooled")
+    table = Table(title=f"{escape(whose)}Promise against reality: {len(result.evidence.matured)} matured nights, "
+                        "pooled")
     for col in ("version", "grade", "leads", "conversions", "realized [interval]", "promised [interval]",
                 "verdict"):
         table.add_column(col, justify="left" if col == "verdict" else "right")
@@ -239,7 +249,7 @@ def _print_monitor(result) -> None:
         console.print("nights outside the promise: " + escape(", ".join(
             f"{r.as_of_ts:%Y-%m-%d} {r.grade} {r.realized_rate:.1%} vs {r.promised_rate:.1%}"
             for r in nights.itertuples())))
-    cohorts = Table(title="Per matured night")
+    cohorts = Table(title=f"{escape(whose)}Per matured night")
     for col in ("night", "leads", "converted", "mean probability", "ROC AUC", "calibration error"):
         cohorts.add_column(col, justify="right")
     for r in result.cohorts.itertuples():
@@ -248,8 +258,8 @@ def _print_monitor(result) -> None:
     console.print(cohorts)
     if len(result.buyers) and result.buyers["buyers"].sum():
         total = int(result.buyers["buyers"].sum())
-        console.print(f"coverage: {result.coverage:.1%} of the {total:,} leads that bought within the window after a "
-                      "matured night were scored that night (" + escape(", ".join(
+        console.print(f"{escape(whose)}coverage: {result.coverage:.1%} of the {total:,} leads that bought within the "
+                      "window after a matured night were scored that night (" + escape(", ".join(
                           f"{r.grade} {r.share:.1%}" for r in result.buyers.itertuples())) + ")")
 
 

@@ -12,7 +12,7 @@ from models.training import InsufficientData
 from pipeline import io, tracking
 from pipeline.cli import app
 from pipeline.config import parse_config
-from pipeline.steps import nightly, promote, score, train
+from pipeline.steps import monitor, nightly, promote, report, score, train
 
 pytestmark = pytest.mark.integration
 OPEN_GATES = {"max_auc_drop": 1.0, "max_ece": 1.0, "min_test_conversions": 0}  # signatures still due
@@ -69,6 +69,18 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
     assert (published.loc[in_na, "definition_version"] == na_definition).all()
     assert (published.loc[~in_na, "definition_version"] == global_definition).all()
     assert set(published["grade"]) <= {"A", "B", "C", "D"}
+
+    # monitor and report: each model held to its own promises, with its coverage; the fallback said
+    checked = monitor.run(config, sources=store.sources)
+    assert set(checked.segments) == {"na"}  # the refused segment scored nothing of its own
+    na_promises = checked.segments["na"].promises
+    assert len(na_promises) and (na_promises["model_version"] == 1).all()
+    assert na_promises["leads"].sum() == in_na.sum()  # the global model's promises hold its own rows only
+    assert checked.promises["leads"].sum() == (~in_na).sum()
+    assert 0 < checked.segments["na"].coverage <= 1
+    page = report.build(config, store.sources).page()
+    assert 'id="segment-na-promises"' in page and 'id="segment-na-definition"' in page
+    assert "lead-scoring--na version 1" in page and "segment &#x27;emerging&#x27;" in page
 
     # the nightly job takes the same path
     result = nightly.run(config, sources=store.sources)
