@@ -13,6 +13,7 @@ from pipeline import io, tracking
 from pipeline.cli import app
 from pipeline.config import parse_config
 from pipeline.steps import monitor, nightly, promote, report, score, train
+from pipeline.web import data as web_data
 
 pytestmark = pytest.mark.integration
 OPEN_GATES = {"max_auc_drop": 1.0, "max_ece": 1.0, "min_test_conversions": 0}  # signatures still due
@@ -88,6 +89,12 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
     assert result.segments["na"]["rows"] > 0 and "emerging" in result.fallbacks
     tonight = io.read_scores()
     assert tonight["segment"].eq("na").sum() == result.segments["na"]["rows"]
+
+    # the workspace's queue names the segment whose model graded each lead
+    queue = web_data.build_queue(signing.user("data-science"), web_data.QueueFilters(),
+                                 web_data.SourceContext(store.sources))
+    assert (queue.rows["segment"] == "na").sum() == result.segments["na"]["rows"]
+    assert set(queue.rows["segment"]) == {"na", ""}
 
 
 def test_the_cli_names_an_unknown_segment(store, repo_root):
