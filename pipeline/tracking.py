@@ -338,10 +338,11 @@ def read_evidence(config: Config, sources: Path | None = None, *, url: str | Non
     ``$LEADSCORE_DB_URL``) with its outcome where the window has elapsed (``features.labels``, as in training), and
     the definition of every version that scored a night.
 
-    With segments in params.yaml, the rows and the buyers are those of ``config``'s model (``config.for_segment``:
-    a segment's; else the global model's, ``features.segments.model_rows``), since each model's versions and
-    promises are its own; ``every_model``: every row (the report's marketing and sales views, which count every
-    lead handed to sales, whoever scored it; only the global model's definitions are read)."""
+    The rows are those of ``config``'s model (``config.for_segment``: a segment's; else the global model's,
+    ``features.segments.model_rows``), since each model's versions and promises are its own, and with segments in
+    params.yaml so are the buyers its coverage counts; ``every_model``: every row (the report's marketing and sales
+    views, which count every lead handed to sales, whoever scored it; only the global model's definitions are
+    read)."""
     io.require_scores_store(url)
     tables = io.read_sources(sources)
     observed_until = data_end(tables)
@@ -350,7 +351,7 @@ def read_evidence(config: Config, sources: Path | None = None, *, url: str | Non
                                observed_until=observed_until)
     segment = config.segment.name if config.segment is not None else None
     leads = tables["leads"]
-    if config.segments and not every_model:
+    if not every_model:  # a row a segment model scored is never the global model's, segments declared or not
         scoring = set(scores["segment"].dropna()) if "segment" in scores.columns else set()
         leads = model_population(leads, tables.get("accounts"), config.segments, segment, scoring)
         scores = scores[model_rows(scores, segment).to_numpy()].reset_index(drop=True)

@@ -93,7 +93,8 @@ def set_log_format(fmt: str, command: str = "") -> None:
     _output["format"] = fmt
     _COMMAND["name"] = command
 
-ParamsOpt = Annotated[Path, typer.Option("--params", help="Path to params.yaml.")]
+ParamsOpt = Annotated[Path, typer.Option("--params", envvar="LEADSCORE_PARAMS", show_envvar=True,
+                                         help="Path to params.yaml (or an override file that extends it).")]
 def parse_sources(value: str) -> Path | str:
     """``--sources``: a folder (or export file) as a path, a database URL (``dialect[+driver]://…``) as text."""
     return value if "://" in value else Path(value)

@@ -93,8 +93,9 @@ def build(config: Config, sources: Path | None = None, *, url: str | None = None
     ``$LEADSCORE_DB_URL``); writes nothing."""
     evidence = tracking.read_evidence(config, sources, url=url, every_model=True)  # every lead handed to sales
     window = config.labels.window_days
-    checked = assess(tracking.read_evidence(config, sources, url=url) if config.segments else evidence,
-                     config.monitor, window_days=window)
+    by_segment_model = "segment" in evidence.scores.columns and evidence.scores["segment"].notna().any()
+    checked = assess(tracking.read_evidence(config, sources, url=url) if config.segments or by_segment_model
+                     else evidence, config.monitor, window_days=window)  # the global model's own rows
     if config.segments:  # each segment model's own definition, promises and coverage
         checked = with_segments(checked, {
             s.name: assess(tracking.read_evidence(config.for_segment(s.name), sources, url=url), config.monitor,

@@ -3,16 +3,18 @@ capacity, signed and promoted as its own model (``lead-scoring--na``), its leads
 segment stamped on the row; a segment too small for the sufficiency gate refused with the reason, its leads scored
 by the global champion. One training of one segment (the global version comes from the store)."""
 
+import re
+
 import mlflow
 import pytest
 import signing
+import yaml
 from typer.testing import CliRunner
 
-from models.training import InsufficientData
 from pipeline import io, tracking
 from pipeline.cli import app
 from pipeline.config import parse_config
-from pipeline.steps import monitor, nightly, promote, report, score, train
+from pipeline.steps import monitor, nightly, promote, report, score
 from pipeline.web import data as web_data
 
 pytestmark = pytest.mark.integration
@@ -27,24 +29,30 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
     config = parse_config({**trained_template.raw, "segments": SEGMENTS, "promote": OPEN_GATES})
     na = config.for_segment("na")
 
-    # trained on its own leads only, graded by its own capacity, its definition stating its filter
-    trained = train.run(na, sources=store.sources)
-    assert trained.model_version == 1
+    # `train --all-segments`: each segment trained on its own leads only, graded by its own capacity, its
+    # definition stating its filter; a segment with too few conversions refused with the reason, the others trained
+    params = tmp_path / "segments.params.yaml"
+    params.write_text(yaml.safe_dump({**trained_template.raw, "segments": SEGMENTS, "promote": OPEN_GATES}))
+    out = CliRunner().invoke(app, ["train", "--all-segments", "--params", str(params), "--sources", str(store.sources)])
+    assert out.exit_code == 0, out.output
+    assert "1 of 2 segments trained; refused (scored by the global model): emerging" in out.output
+    assert "promote it with `leadscore promote --version 1 --segment na`" in out.output
     _, definition = tracking.load_definition("lead-scoring--na", 1)
     assert definition["population"]["segment"]["filter"] == {"leads.country": ["US", "CA"]}
     assert definition["population"]["description"].startswith("Segment na (leads.country in [US, CA];")
-    assert 0 < trained.metrics["train_rows"] < 0.6 * store.trained.metrics["train_rows"]
-    weekly = trained.grades.set_index("grade")["weekly_volume"]
+    rows = mlflow.get_run(tracking.get_version("lead-scoring--na", 1).run_id).data.metrics["train_rows"]
+    assert 0 < rows < 0.6 * store.trained.metrics["train_rows"]
+    weekly = {g["grade"]: g["weekly_volume"] for g in definition["grades"]}
     assert weekly["A"] == pytest.approx(12, rel=0.5)  # the segment's capacity, not the global 30
     countries = io.read_sources(store.sources)["leads"].set_index("lead_id")["country"]
 
-    # too few conversions: refused with the reason, which the failed run keeps
-    with pytest.raises(InsufficientData, match=r"segment 'emerging' \(leads.country in \[IN, BR\]\) is refused: "
-                                               r"backtest fold 1 .* converted snapshots; train.min_conversions"):
-        train.run(config.for_segment("emerging"), sources=store.sources)
+    # the refusal's reason is said and kept on the failed run
     [refused] = mlflow.search_runs(experiment_names=["lead-scoring"], filter_string="tags.segment = 'emerging'",
                                    output_format="list")
-    assert refused.info.status == "FAILED" and "is refused" in refused.data.tags["refused"]
+    assert refused.info.status == "FAILED"
+    assert re.match(r"segment 'emerging' \(leads.country in \[IN, BR\]\) is refused: backtest fold 1 .* converted "
+                    r"snapshots; train.min_conversions", refused.data.tags["refused"])
+    assert "Its leads are scored by the global model." in out.output
 
     # each model signed and promoted on its own: the segment's alias, not the global one
     signing.sign(na, 1)
