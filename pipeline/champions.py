@@ -47,7 +47,7 @@ def load(config: Config, source: LeadSource) -> Champions:
         except LookupError:
             refused = tracking.refusal_of(seg)
             champions.fallbacks[segment.name] = (
-                f"segment {segment.name}: {refused}" if refused else
+                refused or  # the sufficiency gate's words, naming the segment
                 f"segment {segment.name} has no champion ({seg.registry.model_name}@{alias}: train it with "
                 f"`leadscore train --segment {segment.name}`, then sign and promote it with --segment): its leads "
                 "are scored by the global model")

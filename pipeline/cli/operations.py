@@ -109,9 +109,8 @@ def _say_segments(segments: dict, fallbacks: dict, config) -> None:
     for name, scored in segments.items():
         console.print(f"  segment {escape(name)}: {scored['rows']:,} leads scored with "
                       f"{escape(config.for_segment(name).registry.model_name)} version {scored['version']}")
-    for name, why in fallbacks.items():
-        console.print(f"  [yellow]segment {escape(name)} falls back to the global model:[/yellow] {escape(why)}",
-                      soft_wrap=True)
+    for why in fallbacks.values():
+        console.print(f"  [yellow]![/yellow] {escape(why)}", soft_wrap=True)  # it names the segment
 
 
 def _say_dropped(nights: int, config) -> None:
