@@ -11,7 +11,7 @@ import signing
 import yaml
 from typer.testing import CliRunner
 
-from pipeline import io, tracking
+from pipeline import io, one_lead, tracking
 from pipeline.cli import app
 from pipeline.config import parse_config
 from pipeline.steps import monitor, nightly, promote, report, score
@@ -97,6 +97,18 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
     assert result.segments["na"]["rows"] > 0 and "emerging" in result.fallbacks
     tonight = io.read_scores()
     assert tonight["segment"].eq("na").sum() == result.segments["na"]["rows"]
+
+    # one lead on demand is scored by the champion that scored it tonight, and says which
+    scorer = one_lead.OneLeadScorer(config, sources=store.sources)
+    try:
+        for segment, rows in (("na", tonight[tonight["segment"] == "na"]), (None, tonight[tonight["segment"].isna()])):
+            row = rows.iloc[0]
+            got = scorer.score(str(row["lead_id"]), as_of=result.as_of)
+            assert (got.segment, got.definition_version) == (segment, row["definition_version"])
+            assert got.probability == pytest.approx(float(row["probability"]), abs=1e-12)
+    finally:
+        scorer.close()
+    assert one_lead.read_log()["segment"].head(2).fillna("global").tolist() == ["global", "na"]  # newest first
 
     # the workspace's queue names the segment whose model graded each lead
     queue = web_data.build_queue(signing.user("data-science"), web_data.QueueFilters(),

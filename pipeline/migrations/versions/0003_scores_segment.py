@@ -1,4 +1,4 @@
-"""scores: a ``segment`` column, the segment whose model scored the row (null: the global model)
+"""scores and the one-lead log: a ``segment`` column, the segment whose model scored the row (null: the global model)
 
 Segment models (params.yaml ``segments:``) score their own leads; every published row names the segment whose
 champion scored it, so the monitor, the report and the workspace can tell the models' promises apart. Rows
@@ -28,6 +28,9 @@ SCORE_COLUMNS = ["lead_id", "as_of_ts", "probability", "score", "grade", "model_
 def upgrade() -> None:
     conn = op.get_bind()
     inspector = sa.inspect(conn)
+    one_lead = "leadscore_one_lead_scores"  # created by 0002; the one-lead log names the segment too
+    if inspector.has_table(one_lead) and "segment" not in {c["name"] for c in inspector.get_columns(one_lead)}:
+        op.add_column(one_lead, sa.Column("segment", sa.Text(), nullable=True))
     if not inspector.has_table("leadscore_scores"):
         return  # a fresh store: the first publish creates the table in this layout
     if "segment" in {c["name"] for c in inspector.get_columns("leadscore_scores")}:
