@@ -120,13 +120,18 @@ def model_rows(scores: pd.DataFrame, segment: str | None) -> pd.Series:
     return stamped.eq(segment).fillna(False) if segment is not None else stamped.isna()
 
 
-def model_population(leads: pd.DataFrame, accounts: pd.DataFrame | None, segments: Sequence[SegmentParams],
-                     segment: str | None, scoring_segments: Iterable[str]) -> pd.DataFrame:
-    """The leads one model answers for, to count its coverage: a segment's own leads; for the global model, every
-    lead outside the segments whose champions scored (``scoring_segments``), so a refused segment's leads count
-    where they were scored, with the global model."""
+def model_buyers(buyers: pd.DataFrame, leads: pd.DataFrame, accounts: pd.DataFrame | None,
+                 segments: Sequence[SegmentParams], segment: str | None, scores: pd.DataFrame) -> pd.DataFrame:
+    """The buyer pairs (lead_id, as_of_ts) one model answers for, to count its coverage, night by night: a segment's
+    own leads on the nights its champion scored (``scores``' ``segment`` column says which); for the global model,
+    every other pair (leads of no segment, and a segment's leads on nights its champion did not score them)."""
     if not segments:
-        return leads
-    assigned = assign_segments(leads, accounts, segments).to_numpy()
-    mine = assigned == segment if segment is not None else ~np.isin(assigned, list(scoring_segments))
-    return leads[mine]
+        return buyers
+    assigned = assign_segments(leads, accounts, segments)
+    tagged = buyers.assign(**{SEGMENT_COLUMN: assigned.reindex(buyers["lead_id"].array).to_numpy()})
+    scored = scores[["as_of_ts", SEGMENT_COLUMN]].dropna().drop_duplicates()
+    by_segment_model = tagged.merge(scored, on=["as_of_ts", SEGMENT_COLUMN], how="left",
+                                    indicator=True)["_merge"].eq("both").to_numpy()
+    mine = (by_segment_model & (tagged[SEGMENT_COLUMN] == segment).to_numpy()) if segment is not None \
+        else ~by_segment_model
+    return buyers[mine].reset_index(drop=True)

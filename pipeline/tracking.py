@@ -29,7 +29,7 @@ from mlflow.models import infer_signature
 
 from features.coverage import buyers_of_nights
 from features.labels import label_scored_rows
-from features.segments import model_population, model_rows
+from features.segments import model_buyers, model_rows
 from features.spine import data_end
 from models import plots
 from models.definition import definition_summary, render_markdown
@@ -350,10 +350,8 @@ def read_evidence(config: Config, sources: Path | None = None, *, url: str | Non
                                window_days=config.labels.window_days, milestone=config.labels.milestone,
                                observed_until=observed_until)
     segment = config.segment.name if config.segment is not None else None
-    leads = tables["leads"]
+    every = scores
     if not every_model:  # a row a segment model scored is never the global model's, segments declared or not
-        scoring = set(scores["segment"].dropna()) if "segment" in scores.columns else set()
-        leads = model_population(leads, tables.get("accounts"), config.segments, segment, scoring)
         scores = scores[model_rows(scores, segment).to_numpy()].reset_index(drop=True)
     configure()
     name = config.registry.model_name
@@ -364,8 +362,10 @@ def read_evidence(config: Config, sources: Path | None = None, *, url: str | Non
                                             if current is not None and not definitions else None)
     fallback = sorted(config.score.grade_capacity_per_week or config.score.grade_shares or {})
     matured = matured_nights(scores["as_of_ts"], window_days=config.labels.window_days, observed_until=observed_until)
-    buyers = buyers_of_nights(leads, tables["opportunities"], matured,
+    buyers = buyers_of_nights(tables["leads"], tables["opportunities"], matured,
                               window_days=config.labels.window_days, milestone=config.labels.milestone)
+    if not every_model and "segment" in every.columns:  # the buyers this model answered for, night by night
+        buyers = model_buyers(buyers, tables["leads"], tables.get("accounts"), config.segments, segment, every)
     return build_evidence(tables, scores, observed_until=observed_until, window_days=config.labels.window_days,
                           definitions=definitions, champion=champion, fallback_grades=fallback, buyers=buyers)
 

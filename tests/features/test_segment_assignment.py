@@ -70,3 +70,20 @@ def test_segment_lead_ids_and_words():
 def test_invalid_segments_are_refused(raw, message):
     with pytest.raises(ValueError, match=message):
         SegmentParams.model_validate(raw)
+
+
+def test_each_model_answers_for_its_own_rows_and_buyers_night_by_night():
+    from features.segments import model_buyers, model_rows
+
+    n1, n2 = pd.Timestamp("2026-06-01", tz="UTC"), pd.Timestamp("2026-06-08", tz="UTC")
+    dach = seg("dach", leads__country=["DE"])
+    # night 1: dach had no champion yet, the global model scored everyone; night 2: dach's champion scored its leads
+    scores = pd.DataFrame({"lead_id": [1, 2, 4, 1, 2, 4], "as_of_ts": [n1, n1, n1, n2, n2, n2],
+                           "segment": [None, None, None, "dach", None, "dach"]})
+    assert model_rows(scores, "dach").tolist() == [False, False, False, True, False, True]
+    assert model_rows(scores, None).tolist() == [True, True, True, False, True, False]
+    buyers = pd.DataFrame({"lead_id": [1, 2, 1, 2], "as_of_ts": [n1, n1, n2, n2]})
+    pairs = lambda frame: list(zip(frame["lead_id"], frame["as_of_ts"].dt.day, strict=True))  # noqa: E731
+    assert pairs(model_buyers(buyers, LEADS, ACCOUNTS, [dach], "dach", scores)) == [(1, 8)]
+    assert pairs(model_buyers(buyers, LEADS, ACCOUNTS, [dach], None, scores)) == [(1, 1), (2, 1), (2, 8)]
+    assert model_buyers(buyers, LEADS, ACCOUNTS, [], None, scores) is buyers  # no segments: every buyer
