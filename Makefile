@@ -63,7 +63,7 @@ demo: setup
 	$(BIN)/leadscore report --out report.html
 	@echo ""
 	@echo "Scores:    leadscore.db (table leadscore_scores, view leadscore_latest_scores) and data/scores/as_of=<date>/scores.parquet"
-	@echo "MLflow UI: make mlflow-ui   then open http://127.0.0.1:5000 (experiments lead-scoring, lead-scoring-monitoring)"
+	@echo "MLflow UI: make mlflow-ui   then open the link it prints first (experiment lead-scoring, on its runs)"
 	@echo "Definition: .venv/bin/leadscore definition --json"
 	@echo "Report:    $(CURDIR)/report.html"
 	@echo "Segments:  $(DEMO_PARAMS) (commands read it through LEADSCORE_PARAMS=$(DEMO_PARAMS))"
@@ -120,7 +120,9 @@ notebook: setup
 		LEADSCORE_DB_URL=sqlite:///../leadscore.db ../$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port 8888 \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
+# MLflow 3.17's UI opens in GenAI mode in a browser that has not chosen one: the link printed first opens the runs.
 mlflow-ui: setup
+	@MLFLOW_TRACKING_URI=sqlite:///mlflow.db $(BIN)/python -c 'from pipeline import tracking; print(tracking.ui_start_line("lead-scoring"))'
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 clean-demo:

@@ -16,6 +16,7 @@ memory follows the block, not the table.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -249,8 +250,11 @@ def _build_in_chunks(row_codes: np.ndarray, cutoff: np.ndarray, events: dict[str
 
     out: dict[str, np.ndarray] = {}
     # Results are written to fixed positions, so the order blocks finish in does not matter.
-    with ThreadPoolExecutor(max_workers=min(params.threads, len(bounds) - 1)) as pool:
-        for positions, arrays in pool.map(build, range(len(bounds) - 1)):
+    n_built = len(bounds) - 1
+    with contextlib.ExitStack() as stack:  # one block (a lead scored on demand): built here, no thread started
+        pool = (stack.enter_context(ThreadPoolExecutor(max_workers=min(params.threads, n_built)))
+                if n_built > 1 else None)
+        for positions, arrays in (pool.map if pool else map)(build, range(n_built)):
             if len(positions) and positions[-1] - positions[0] == len(positions) - 1 and \
                     (np.diff(positions) == 1).all():
                 positions = slice(positions[0], positions[-1] + 1)  # the spine was already in lead order

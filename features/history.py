@@ -46,6 +46,12 @@ def history_specs(recent_leads_days: int = 365) -> list[FeatureSpec]:
     ]
 
 
+def _keyed(table: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """``table.set_index(key)[column]`` without copying the table's other columns (a lead scored on demand, or a
+    million leads, pays for one column)."""
+    return pd.Series(table[column].array, index=pd.Index(table[key].array, name=key), name=column)
+
+
 def _lead_history(leads: pd.DataFrame, opportunities: pd.DataFrame, spine: pd.DataFrame,
                   offset: int) -> dict[str, np.ndarray]:
     """The lead's own lost opportunities closed strictly before each cutoff (is_won read only once closed)."""
@@ -77,7 +83,7 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
     if "account_id" not in leads.columns:
         frame = pd.DataFrame(0, index=spine.index, columns=names[:-2])
         return pd.concat([frame, pd.DataFrame(own, index=spine.index)], axis=1).astype(dtypes)[names]
-    account_of = leads.set_index("lead_id")["account_id"]
+    account_of = _keyed(leads, "lead_id", "account_id")
     accounts_index = pd.Index(account_of.dropna().unique())
     spine_acc = accounts_index.get_indexer(account_of.reindex(spine["lead_id"]).to_numpy())
     cutoff = to_seconds(spine["as_of_ts"])
@@ -101,14 +107,14 @@ def build_history_features(leads: pd.DataFrame, opportunities: pd.DataFrame, acc
     window_start = cutoff - recent_leads_days * SECONDS_PER_DAY
     recent = EventIndex(lead_acc, to_seconds(leads["created_ts"]), offset).count_between(
         np.maximum(spine_acc, 0), window_start, cutoff)
-    own_created = to_seconds(leads.set_index("lead_id")["created_ts"].reindex(spine["lead_id"]))
+    own_created = to_seconds(_keyed(leads, "lead_id", "created_ts").reindex(spine["lead_id"]))
     out[names[3]] = recent - ((own_created >= window_start) & (own_created < cutoff))
     first_win = (opportunities.loc[won].groupby("lead_id")["closed_ts"].min())
     out["hist__account_leads_converted"] = before(
         accounts_index.get_indexer(account_of.reindex(first_win.index).to_numpy()), to_seconds(first_win))
     customer = out["hist__account_opps_won"] > 0
     if accounts is not None and "customer_since_ts" in accounts.columns and len(accounts_index):
-        since = accounts.set_index("account_id")["customer_since_ts"].reindex(accounts_index)
+        since = _keyed(accounts, "account_id", "customer_since_ts").reindex(accounts_index)
         since_s = to_seconds(since)
         has = since.notna().to_numpy()
         customer |= has[np.maximum(spine_acc, 0)] & (since_s[np.maximum(spine_acc, 0)] < cutoff)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.timeutil import to_seconds
+from features.timeutil import NAT_SECONDS, to_seconds
 
 _SHIFT = 34  # 2**34 s ≈ 544 years of range per entity
 _MASK = (1 << _SHIFT) - 1
@@ -82,5 +82,10 @@ class EventIndex:
 
 def time_offset(*series: pd.Series) -> int:
     """A common origin for the int keys: the earliest timestamp in any input, less a year of slack."""
-    mins = [to_seconds(s.dropna().min()) for s in series if s.notna().any()]
-    return int(min(mins)) - 366 * 86_400 if mins else 0
+    mins = []
+    for s in series:
+        seconds = to_seconds(s)  # floored: the earliest time gives the least seconds
+        seconds = seconds[seconds != NAT_SECONDS]
+        if len(seconds):
+            mins.append(int(seconds.min()))
+    return min(mins) - 366 * 86_400 if mins else 0

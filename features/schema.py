@@ -300,10 +300,11 @@ def check_sources(tables: dict[str, pd.DataFrame], *, now: pd.Timestamp | None =
     out, problems, quarantine = _inspect(tables, now, event_types)
     if problems:
         raise SourceError(problems)
-    rejects = pd.concat([q.frame() for q in quarantine.values()], ignore_index=True)
+    found = [q.frame() for q in quarantine.values() if q.records]  # no concatenation of empty frames per lead
+    rejects = pd.concat(found, ignore_index=True) if found else _empty_rejects()
     clean = {name: df[~quarantine[name].bad].reset_index(drop=True) if quarantine[name].bad.any() else df
              for name, df in out.items()}
-    return CheckedSources(tables=clean, rejects=rejects if len(rejects) else _empty_rejects())
+    return CheckedSources(tables=clean, rejects=rejects)
 
 
 def validate_sources(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -10,7 +10,7 @@ SECONDS_PER_DAY = 86_400
 
 
 _UNIT_FACTOR = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-_NAT = np.iinfo(np.int64).min
+NAT_SECONDS = np.iinfo(np.int64).min
 
 
 def to_seconds(values: pd.Series | pd.DatetimeIndex | pd.Timestamp, *, round_up: bool = False) -> np.ndarray:
@@ -25,15 +25,15 @@ def to_seconds(values: pd.Series | pd.DatetimeIndex | pd.Timestamp, *, round_up:
     if isinstance(values, pd.Timestamp):
         delta = values - EPOCH
         return np.int64(-(-delta // second) if round_up else delta // second)
-    array = pd.Series(values).array
+    array = values.array if isinstance(values, pd.Series | pd.Index) else pd.Series(values).array
     if not isinstance(array, pd.arrays.DatetimeArray):
         array = pd.Series(pd.to_datetime(pd.Series(values), utc=True)).array
     raw = np.asarray(array.asi8)
     factor = _UNIT_FACTOR[array.unit]
-    nat = raw == _NAT
+    nat = raw == NAT_SECONDS
     out = -(-raw // factor) if round_up else raw // factor
     if nat.any():
-        out = np.where(nat, _NAT, out)
+        out = np.where(nat, NAT_SECONDS, out)
     return out.astype(np.int64, copy=False)
 
 

@@ -65,8 +65,12 @@ class LgbmModel:
         return list(self.booster.pandas_categorical or [])
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """``predict_raw`` of rows already as LightGBM reads a prepared frame (``LeadScorer.model_matrix``)."""
-        return self.booster.predict(matrix)
+        """``predict_raw`` of rows already as LightGBM reads a prepared frame (``LeadScorer.model_matrix``): the
+        same bits, from the tables' compiled walk of small trees when they cover the model."""
+        tables = self._shap_tables()
+        if tables is None:
+            return self.booster.predict(matrix)
+        return margin_to_raw(self, tables.margin(matrix))
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """Per-feature log-odds contributions (exact path-dependent TreeSHAP), last column the bias:

@@ -136,12 +136,27 @@ class TreeTables:
         codes, missing as NaN); column-major input is read without a copy."""
         return self.margin_and_contributions(values)[1]
 
-    def margin_and_contributions(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(``predict(raw_score=True)``, ``pred_contrib``) from one walk of the trees: the margin is each
-        tree's leaf value added in tree order, as LightGBM's ``PredictRaw`` adds them (the same bits)."""
+    def margin(self, values: np.ndarray) -> np.ndarray:
+        """``predict(raw_score=True)`` alone, bit for bit: every internal node of a tree is decided for a block of
+        rows at once and the pattern picks the leaf, which on trees this small is about twice as fast as
+        LightGBM's own walk of one row at a time (``make bench``)."""
+        values = self._checked(values)
+        margin = np.empty(values.shape[0])
+        _margin_kernel(values, self.node_start, self.node_count, self.feature, self.threshold, self.categorical,
+                       self.missing, self.default_left, self.cat_start, self.cat_len, self.cat_words,
+                       self.leaf_start, self.leaf_value, margin)
+        return margin
+
+    def _checked(self, values: np.ndarray) -> np.ndarray:
         values = np.asfortranarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != self.n_features:
             raise ValueError(f"expected {self.n_features} feature columns, got shape {values.shape}")
+        return values
+
+    def margin_and_contributions(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(``predict(raw_score=True)``, ``pred_contrib``) from one walk of the trees: the margin is each
+        tree's leaf value added in tree order, as LightGBM's ``PredictRaw`` adds them (the same bits)."""
+        values = self._checked(values)
         out = np.empty((values.shape[0], self.n_features + 1))
         margin = np.empty(values.shape[0])
         _contrib_kernel(values, self.node_start, self.node_count, self.feature, self.threshold, self.categorical,
@@ -275,6 +290,60 @@ def _goes_left(fval, threshold, categorical, missing, default_left, cat_start, c
 BLOCK = 512  # rows a thread takes at once: their columns and sums stay in cache while every tree is added
 
 
+@numba.njit(cache=True, nogil=True)
+def _decision_patterns(values, lo, hi, first, count, feature, threshold, categorical, missing, default_left,
+                       cat_start, cat_len, cat_words, pattern):
+    """Each row's decision pattern in one tree (bit j set: internal node ``first + j`` sends it left), for rows
+    ``lo:hi``, deciding node by node over a column so the common numerical case runs without branches."""
+    size = hi - lo
+    pattern[:size] = 0
+    for j in range(count):
+        node = first + j
+        column = values[lo:hi, feature[node]]
+        thr = threshold[node]
+        if categorical[node] == 0 and missing[node] == MISSING_NONE:  # the common case, branch-free
+            for i in range(size):
+                fval = column[i]
+                if np.isnan(fval) or (-ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD):
+                    fval = 0.0
+                pattern[i] |= np.int64(fval <= thr) << j
+        else:
+            for i in range(size):
+                fval = column[i]
+                if -ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD:  # LightGBM reads tiny values as 0
+                    fval = 0.0
+                if _goes_left(fval, thr, categorical[node], missing[node], default_left[node],
+                              cat_start[node], cat_len[node], cat_words):
+                    pattern[i] |= np.int64(1) << j
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_tree(values, lo, hi, first, count, feature, threshold, categorical, missing, default_left, cat_start,
+              cat_len, cat_words, leaves, leaf_value, pattern, raw):
+    """One tree's leaf values added to rows ``lo:hi``' margins in ``raw``, their patterns left in ``pattern``."""
+    _decision_patterns(values, lo, hi, first, count, feature, threshold, categorical, missing, default_left,
+                       cat_start, cat_len, cat_words, pattern)
+    for i in range(hi - lo):
+        raw[i] += leaf_value[leaves + pattern[i]]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _margin_kernel(values, node_start, node_count, feature, threshold, categorical, missing, default_left,
+                   cat_start, cat_len, cat_words, leaf_start, leaf_value, margin):
+    n_rows = values.shape[0]
+    n_blocks = (n_rows + BLOCK - 1) // BLOCK
+    for b in prange(n_blocks):
+        lo = b * BLOCK
+        hi = min(n_rows, lo + BLOCK)
+        size = hi - lo
+        pattern = np.empty(BLOCK, dtype=np.int64)
+        raw = np.zeros(size)
+        for t in range(node_start.shape[0]):
+            _add_tree(values, lo, hi, node_start[t], node_count[t], feature, threshold, categorical, missing,
+                      default_left, cat_start, cat_len, cat_words, leaf_start[t], leaf_value, pattern, raw)
+        margin[lo:hi] = raw
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _contrib_kernel(values, node_start, node_count, feature, threshold, categorical, missing, default_left,
                     cat_start, cat_len, cat_words, table_start, tree_feature_start, tree_feature_count,
@@ -287,33 +356,12 @@ def _contrib_kernel(values, node_start, node_count, feature, threshold, categori
         lo = b * BLOCK
         hi = min(n_rows, lo + BLOCK)
         size = hi - lo
-        pattern = np.empty(size, dtype=np.int64)
+        pattern = np.empty(BLOCK, dtype=np.int64)
         acc = np.zeros((width, size))
         raw = np.zeros(size)
         for t in range(n_trees):
-            pattern[:] = 0
-            first = node_start[t]
-            for j in range(node_count[t]):
-                node = first + j
-                column = values[lo:hi, feature[node]]
-                thr = threshold[node]
-                if categorical[node] == 0 and missing[node] == MISSING_NONE:  # the common case, branch-free
-                    for i in range(size):
-                        fval = column[i]
-                        if np.isnan(fval) or (-ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD):
-                            fval = 0.0
-                        pattern[i] |= np.int64(fval <= thr) << j
-                else:
-                    for i in range(size):
-                        fval = column[i]
-                        if -ZERO_THRESHOLD <= fval <= ZERO_THRESHOLD:  # LightGBM reads tiny values as 0
-                            fval = 0.0
-                        if _goes_left(fval, thr, categorical[node], missing[node], default_left[node],
-                                      cat_start[node], cat_len[node], cat_words):
-                            pattern[i] |= np.int64(1) << j
-            leaves = leaf_start[t]
-            for i in range(size):
-                raw[i] += leaf_value[leaves + pattern[i]]
+            _add_tree(values, lo, hi, node_start[t], node_count[t], feature, threshold, categorical, missing,
+                      default_left, cat_start, cat_len, cat_words, leaf_start[t], leaf_value, pattern, raw)
             k_count = tree_feature_count[t]
             start = table_start[t]
             f_start = tree_feature_start[t]

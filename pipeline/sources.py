@@ -150,18 +150,20 @@ class ContractSource:
         spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([as_of]),
                             max_lead_age_days=self.config.spine.max_lead_age_days)
         features = build_feature_table(tables, spine, self.config.features)
-        leads = tables["leads"].set_index("lead_id")
-        context = leads.reindex(spine["lead_id"])
-        company = pd.Series(None, index=spine.index, dtype=object)
+        leads = tables["leads"]
+        # positions, not set_index/reindex: the same rows, and a lead scored on demand pays no index building
+        rows = pd.Index(leads["lead_id"]).get_indexer(spine["lead_id"])  # every spine lead is in leads
+        company = pd.array([None] * len(spine), dtype=object)
         if "accounts" in tables and "name" in tables["accounts"].columns and "account_id" in leads.columns:
-            names_by_account = tables["accounts"].set_index("account_id")["name"]
-            company = pd.Series(names_by_account.reindex(context["account_id"]).array, index=spine.index)
+            accounts = tables["accounts"]
+            at = pd.Index(accounts["account_id"]).get_indexer(leads["account_id"].array.take(rows))
+            company = accounts["name"].array.take(at, allow_fill=True)  # -1 (no account, or an unknown one): missing
         queue = pd.DataFrame({
             "lead_id": spine["lead_id"].array,
             "as_of_ts": spine["as_of_ts"].array,
-            "owner_id": context["owner_id"].array if "owner_id" in context else None,
-            "company": company.array,
-            "source": context["source"].array,
+            "owner_id": leads["owner_id"].array.take(rows) if "owner_id" in leads.columns else None,
+            "company": company,
+            "source": leads["source"].array.take(rows),
         })
         return queue, features
 

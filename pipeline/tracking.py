@@ -48,7 +48,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # run its set_model).
 PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_from_code.py")
 CHAMPION = "champion"
-# Without this experiment tag MLflow 3's UI takes an experiment for a GenAI one and opens it on "Traces".
+# Without this experiment tag MLflow 3 takes an experiment for a GenAI one (its pages and the assistant read it).
 EXPERIMENT_KIND_TAG, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
 
 
@@ -90,18 +90,43 @@ def training_run(config: Config, *, run_name: str):
 
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `make mlflow-ui` serves the embedded store
+# MLflow 3.17's UI opens in its GenAI mode in a browser that has not chosen one (the sidebar toggle lives in the
+# browser's local storage and ignores the experiment kind: mlflow/mlflow#24498), on an empty usage overview. A link
+# that names the model-training mode opens on the runs, whatever the browser chose before.
+CLASSIC_UI = {"workflowType": "machine_learning"}
+
+
+def _ui_base() -> str:
+    """The MLflow UI's address: the tracking server when MLflow is one, else ``make mlflow-ui``'s local address."""
+    parts = urllib.parse.urlsplit(mlflow.get_tracking_uri())
+    return (f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path.rstrip('/')}"
+            if parts.scheme in ("http", "https") else LOCAL_UI)  # never the credentials of a tracking URL
 
 
 def compare_runs_link(run_ids: list[str]) -> str:
-    """The MLflow UI page comparing these runs (their metrics, params and charts side by side): on the tracking
-    server when MLflow is one, else on ``make mlflow-ui``'s local address."""
-    uri = mlflow.get_tracking_uri()
-    parts = urllib.parse.urlsplit(uri)
-    base = (f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path.rstrip('/')}"
-            if parts.scheme in ("http", "https") else LOCAL_UI)  # never the credentials of a tracking URL
+    """The MLflow UI page comparing these runs (their metrics, params and charts side by side)."""
     experiments = sorted({mlflow.get_run(r).info.experiment_id for r in run_ids})
-    query = urllib.parse.urlencode({"runs": json.dumps(run_ids), "experiments": json.dumps(experiments)})
-    return f"{base}/#/compare-runs?{query}"
+    query = urllib.parse.urlencode({"runs": json.dumps(run_ids), "experiments": json.dumps(experiments),
+                                    **CLASSIC_UI})
+    return f"{_ui_base()}/#/compare-runs?{query}"
+
+
+def ui_start_line(experiment_name: str) -> str:
+    """What ``make mlflow-ui`` says first: the link that opens this experiment on its runs."""
+    try:
+        configure()
+    except FileNotFoundError:
+        return f"No MLflow store here yet (make demo writes one); the UI will be at {LOCAL_UI}"
+    link = experiment_runs_link(experiment_name)
+    return f"Open {link} (experiment {experiment_name}, its runs)" if link else f"The UI will be at {LOCAL_UI}"
+
+
+def experiment_runs_link(experiment_name: str) -> str | None:
+    """The MLflow UI page of this experiment's runs (None when there is no such experiment yet)."""
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    return f"{_ui_base()}/#/experiments/{experiment.experiment_id}/runs?{urllib.parse.urlencode(CLASSIC_UI)}"
 
 
 def git_sha() -> str:

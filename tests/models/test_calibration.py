@@ -79,3 +79,15 @@ def test_a_calibrator_rebuilt_from_its_numbers_gives_identical_probabilities(met
     assert again.reverses_order() is backwards and again.get_params() == fitted.get_params()
     distinct = len(set(fitted.transform(probe)))
     assert distinct == 1 if backwards else distinct >= 3  # not vacuous: the probe spans the mapping
+
+
+@pytest.mark.parametrize("raw_is_probability", [True, False])
+def test_sigmoid_probabilities_are_logistic_regressions_own(overconfident, raw_is_probability):
+    """``transform`` computes what ``LogisticRegression.predict_proba`` would, bit for bit, without its checks."""
+    raw, y, _ = overconfident
+    raw = np.clip(raw, 1e-6, None)
+    raw = raw if raw_is_probability else np.log(raw / (1 - raw))
+    calibrator = ProbabilityCalibrator(method="sigmoid", raw_is_probability=raw_is_probability).fit(raw, y)
+    for rows in (raw, raw[:1], raw[:0]):
+        expected = calibrator.model_.predict_proba(calibrator._scale(rows))[:, 1] if len(rows) else np.zeros(0)
+        np.testing.assert_array_equal(calibrator.transform(rows), expected)

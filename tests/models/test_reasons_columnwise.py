@@ -12,7 +12,16 @@ from test_reasons import demo  # noqa: F401  (the demo world's snapshots: a modu
 from features.specs import COUNT, DAYS, DECIMAL, NUMBER, RATIO, FeatureSpec
 from models.calibration import ProbabilityCalibrator
 from models.families import FAMILIES, fit_family
-from models.scorer import LeadScorer, _points_texts, _reason_texts, build_scorer, effect_points, strongest_effects
+from models.scorer import (
+    FEW_LEADS,
+    LeadScorer,
+    _points_texts,
+    _reason_texts,
+    _reason_texts_by_lead,
+    build_scorer,
+    effect_points,
+    strongest_effects,
+)
 
 
 def _row_by_row(X, feature_names, effects, candidates, context, words, *, positive, negative):
@@ -56,7 +65,11 @@ def test_hand_made_ties_zeros_and_same_words():
         candidates = _candidates(effects, positive, negative)
         args = (X, list(X.columns), effects, candidates, context, words)
         ours = _reason_texts(*args, positive=positive, negative=negative, catalog={})
-        assert tuple(t.tolist() for t in ours) == _row_by_row(*args, positive=positive, negative=negative)
+        oracle = _row_by_row(*args, positive=positive, negative=negative)
+        assert tuple(t.tolist() for t in ours) == oracle
+        by_lead = _reason_texts_by_lead(*args, positive=positive, negative=negative)  # a few leads' path
+        assert tuple(t.tolist() for t in by_lead) == oracle
+        assert all(str(t.dtype) == str(o.dtype) for t, o in zip(by_lead, ours, strict=True))
 
 
 def test_the_strongest_effects_are_the_ends_of_a_stable_sort():
@@ -126,3 +139,7 @@ def test_every_family_reads_as_the_row_loop_did(family, config, demo):  # noqa: 
     assert out["reasons_positive"].tolist() == pos
     assert out["reasons_negative"].tolist() == neg
     assert sum(bool(t) for t in pos) > len(pos) / 2
+    for n in (1, FEW_LEADS):  # a lead scored on demand, worded lead by lead: the same words
+        few = scorer.reasons(X.iloc[:n])
+        assert few["reasons_positive"].tolist() == pos[:n] and few["reasons_negative"].tolist() == neg[:n]
+        assert few["reasons_positive"].dtype == out["reasons_positive"].dtype

@@ -43,6 +43,10 @@ def _check(booster: lgb.Booster, X: pd.DataFrame) -> float:
     assert diff <= 1e-9, diff
     # the same walk gives the margin bit for bit, so a night that explains every lead predicts once
     np.testing.assert_array_equal(margin, booster.predict(X, raw_score=True))
+    # and so does the walk that only predicts, row blocks of every size included (BLOCK = 512)
+    matrix = lightgbm_matrix(X, booster.pandas_categorical)
+    np.testing.assert_array_equal(tables.margin(matrix), margin)
+    np.testing.assert_array_equal(tables.margin(matrix[:1]), margin[:1])
     return diff
 
 
@@ -96,6 +100,8 @@ def test_big_trees_and_linear_trees_fall_back_to_pred_contrib():
     assert TreeTables.from_booster(linear) is None
     model = LgbmModel(booster=big)
     assert np.array_equal(model.contributions(X), big.predict(X, pred_contrib=True))
+    matrix = lightgbm_matrix(X, big.pandas_categorical)
+    np.testing.assert_array_equal(model.predict_matrix(matrix), big.predict(X))
 
 
 def test_the_lgbm_family_uses_the_tables_and_rebuilds_them_from_its_text():
@@ -115,3 +121,13 @@ def test_the_lgbm_family_predicts_with_its_own_bits_while_it_explains():
     raw, contrib = model.raw_and_contributions(X_new)
     np.testing.assert_array_equal(raw, model.predict_raw(X_new))
     np.testing.assert_array_equal(contrib, model.contributions(X_new))
+
+
+def test_the_lgbm_family_predicts_a_matrix_with_lightgbms_bits_from_the_compiled_walk():
+    X, y = _frame(3000, 0)
+    model = LgbmModel(booster=_train({"zero_as_missing": True}, X, y))
+    X_new, _ = _frame(1500, 3)
+    matrix = lightgbm_matrix(X_new, model.booster.pandas_categorical)
+    assert model._shap_tables() is not None  # the compiled walk, not LightGBM's, is what runs
+    np.testing.assert_array_equal(model.predict_matrix(matrix), model.booster.predict(X_new))
+    np.testing.assert_array_equal(model.predict_matrix(np.ascontiguousarray(matrix)), model.booster.predict(X_new))

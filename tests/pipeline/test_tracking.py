@@ -84,6 +84,11 @@ def test_a_training_run_is_what_a_data_scientist_opens_in_the_mlflow_ui(store):
     run = client.get_run(version.run_id)
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags[tracking.EXPERIMENT_KIND_TAG] == tracking.CLASSIC_ML
+    # the link `make mlflow-ui` prints opens the runs in the model-training mode, whatever the browser chose before
+    assert tracking.experiment_runs_link(experiment.name) == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning")
+    assert tracking.experiment_runs_link("no-such-experiment") is None
+    assert "workflowType=machine_learning" in tracking.compare_runs_link([run.info.run_id])
 
     folds = client.search_runs([run.info.experiment_id],
                                filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
