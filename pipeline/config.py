@@ -141,7 +141,7 @@ class Config(_Section):
             if segment.name == name:
                 return segment
         declared = ", ".join(s.name for s in self.segments) or "none"
-        raise ValueError(f"no segment {name!r} in params.yaml (segments declared: {declared})")
+        raise ValueError(f"no segment {name!r} is declared (segments: {declared})")
 
     def for_segment(self, name: str | None) -> Config:
         """The config of one segment's model: registered as ``<model_name>--<name>``, its grades sized by the

@@ -238,8 +238,8 @@ def _config(params: Path, segment: str | None = None):
         raise InvalidParams(str(exc)) from None
     try:
         return config.for_segment(segment)
-    except ValueError as exc:
-        raise InvalidParams(str(exc)) from None
+    except ValueError as exc:  # --segment names no segment of this params file: say which file was read
+        raise InvalidParams(f"{params}: {exc}") from None
 
 
 def _pick_version(config, version: int | None, latest: bool) -> int:

@@ -234,7 +234,7 @@ def test_segments_load_and_each_has_its_own_model_and_capacity(raw):
     assert dach.registry.model_name == "lead-scoring--dach"
     assert dach.score.grade_capacity_per_week == {"A": 20, "B": 60}
     assert config.for_segment(None) is config
-    with pytest.raises(ValueError, match=r"no segment 'emea' in params.yaml \(segments declared: dach, us_software\)"):
+    with pytest.raises(ValueError, match=r"no segment 'emea' is declared \(segments: dach, us_software\)"):
         config.for_segment("emea")
 
 

@@ -119,4 +119,4 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
 
 def test_the_cli_names_an_unknown_segment(store, repo_root):
     result = CliRunner().invoke(app, ["definition", "--segment", "nowhere", "--params", str(repo_root / "params.yaml")])
-    assert result.exit_code == 2 and "no segment 'nowhere' in params.yaml (segments declared: none)" in result.output
+    assert result.exit_code == 2 and "params.yaml: no segment 'nowhere' is declared (segments: none)" in result.output
