@@ -576,7 +576,7 @@ def _upgrade_store(eng: sa.Engine, url: str | None, *, migrate_empty: bool) -> b
 
 
 HISTORY_COLUMNS = ("lead_id", "as_of_ts", "probability", "grade", "model_version", "definition_version",
-                   "owner_id", "source")
+                   "owner_id", "source", "segment")
 
 
 def read_score_history(*, url: str | None = None) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from features.catalog import build_catalog
 from features.coverage import population_words, spine_coverage
 from features.labels import label_column
 from features.schema import CheckedSources, check_sources
+from features.segments import describe, segment_lead_ids
 from features.spine import build_spine, data_end
 from features.training_table import (
     TrainingTableBlocks,
@@ -34,7 +35,7 @@ from features.training_table import (
     finish_training_table,
 )
 from models.split import RecentRule, order_folds, rolling_origin_folds
-from models.training import TrainingSet, check_sufficiency
+from models.training import InsufficientData, TrainingSet, check_sufficiency
 from pipeline import io
 from pipeline.config import Config
 
@@ -110,7 +111,15 @@ class ContractSource:
         return finish_training_table(blocks)
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
+        """The training set of the config's model: for a segment (``config.for_segment``), the snapshots of that
+        segment's leads only, out of the one training table every model shares (features such as the account's
+        other leads are built on all leads); its coverage is counted on the segment's buyers."""
         c = self.config
+        leads = self.tables["leads"]
+        if c.segment is not None:
+            ids = segment_lead_ids(leads, self.tables.get("accounts"), c.segment, c.segments)
+            table = table[table["lead_id"].isin(ids)].reset_index(drop=True)
+            leads = leads[leads["lead_id"].isin(ids)]
         target = label_column(c.labels.window_days)
         folds = rolling_origin_folds(table, folds=c.split.backtest_folds, test_days=c.split.test_days,
                                      gap_days=c.split.gap_days)
@@ -119,7 +128,7 @@ class ContractSource:
         label = {"milestone": c.labels.milestone, "window_days": c.labels.window_days, "column": target,
                  "milestone_words": MILESTONE_WORDS[c.labels.milestone]}
         population = {"cadence_days": c.spine.cadence_days, "max_lead_age_days": c.spine.max_lead_age_days,
-                      **(cover := spine_coverage(table, self.tables["leads"], self.tables["opportunities"],
+                      **(cover := spine_coverage(table, leads, self.tables["opportunities"],
                                                  window_days=c.labels.window_days, milestone=c.labels.milestone)),
                       "description": population_words(c.spine.max_lead_age_days, c.spine.cadence_days,
                                                       c.labels.window_days, cover)}
@@ -127,11 +136,22 @@ class ContractSource:
             population["as_of"] = f"{self.as_of:%Y-%m-%d}"
             population["description"] += (f" Trained as of {self.as_of:%Y-%m-%d}, on what was known before "
                                           "that day.")
+        if c.segment is not None:
+            population["segment"] = {"name": c.segment.name, "leads": len(leads),
+                                     "filter": {k: list(v) for k, v in c.segment.filter.items()}}
+            population["description"] = (f"Segment {c.segment.name} ({describe(c.segment)}; {len(leads):,} leads): "
+                                         + population["description"])
         data = TrainingSet(table=table, folds=folds,
                            recent_rule=RecentRule(days=c.split.valid_days, gap_days=c.split.gap_days),
                            features=features, target=target, label=label, population=population, catalog=catalog,
                            truth=io.read_truth(self.location), sampling=table.attrs.get("sampling"))
-        check_sufficiency(data, min_conversions=c.train.min_conversions)
+        try:
+            check_sufficiency(data, min_conversions=c.train.min_conversions)
+        except InsufficientData as exc:
+            if c.segment is None:
+                raise
+            raise InsufficientData(f"segment {c.segment.name!r} ({describe(c.segment)}) is refused: {exc} Its leads "
+                                   "are scored by the global model.") from None
         return data
 
     def state(self) -> dict | None:

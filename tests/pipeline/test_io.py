@@ -28,7 +28,7 @@ def _scores(as_of: pd.Timestamp, n: int = 5, shift: float = 0.0) -> pd.DataFrame
         "model_version": 3, "definition_version": "abc123", "owner_id": [f"rep_{i % 2}" for i in range(n)],
         "company": [f"Co {i}" for i in range(n)], "source": "web",
         "reasons_positive": "visited pricing", "reasons_negative": "",
-        "scored_at": pd.Timestamp("2026-06-01 02:00", tz="UTC"),
+        "scored_at": pd.Timestamp("2026-06-01 02:00", tz="UTC"), "segment": None,  # published rows name it
     })
 
 
