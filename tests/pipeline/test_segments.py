@@ -9,12 +9,14 @@ import mlflow
 import pytest
 import signing
 import yaml
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from pipeline import io, one_lead, tracking
+from pipeline import io, one_lead, signoff, tracking
 from pipeline.cli import app
 from pipeline.config import parse_config
 from pipeline.steps import monitor, nightly, promote, report, score
+from pipeline.web import create_app
 from pipeline.web import data as web_data
 
 pytestmark = pytest.mark.integration
@@ -54,8 +56,12 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
                     r"snapshots; train.min_conversions", refused.data.tags["refused"])
     assert "Its leads are scored by the global model." in out.output
 
-    # each model signed and promoted on its own: the segment's alias, not the global one
-    signing.sign(na, 1)
+    # each model signed and promoted on its own: the segment's alias, not the global one. Sales and marketing sign
+    # the segment's model in the workspace, as they sign the global one (they do not use a terminal)
+    _sign_in_the_workspace(params, store.sources, "na", 1)
+    assert set(signoff.approvals("lead-scoring--na", 1, tracking.get_version("lead-scoring--na", 1).tags[
+        "definition_version"])) == {"marketing", "sales"}
+    assert signoff.decisions("lead-scoring") == []  # the global model's record untouched
     with pytest.raises(promote.PromotionRefused):  # the global version is not signed yet
         promote.promote(config, version=1, by=signing.user("data-science"))
     promote.promote(na, version=1, by=signing.user("data-science"))
@@ -115,6 +121,27 @@ def test_segments_train_promote_score_and_fall_back(store, trained_template, tmp
                                  web_data.SourceContext(store.sources))
     assert (queue.rows["segment"] == "na").sum() == result.segments["na"]["rows"]
     assert set(queue.rows["segment"]) == {"na", ""}
+
+
+def _sign_in_the_workspace(params, sources, segment: str, version: int) -> None:
+    """Marketing's and sales' users open the segment's model on the Definition page and approve ``version``."""
+    app = create_app(sources=sources, params=params, secret="segment-test-secret-" + "s" * 30)
+    for team in ("marketing", "sales"):
+        user = signing.user(team)  # password test-password
+        client = TestClient(app)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
+        assert client.post("/login", data={"name": user.name, "password": "test-password", "csrf": csrf,
+                                           "next": "/definition"}, follow_redirects=False).status_code == 303
+        page = client.get("/definition", params={"segment": segment}).text
+        assert f"Quality-lead definition · segment {segment}" in page and f'data-version="{version}"' in page
+        assert 'name="segment" value="' + segment + '"' in page
+        assert client.get("/definition", params={"segment": "nowhere"}).status_code == 404
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        done = client.post(f"/definition/{version}/decide", data={"csrf": csrf, "decision": "approve", "team": team,
+                                                                  "segment": segment, "comment": "fits its team"},
+                           follow_redirects=False)
+        assert done.status_code == 303 and f"segment={segment}" in done.headers["location"]
+        assert f"of segment {segment}" in client.get(done.headers["location"]).text
 
 
 def test_the_cli_names_an_unknown_segment(store, repo_root):
