@@ -20,6 +20,9 @@ demo: export LEADSCORE_SOURCES := data/demo
 demo: export MLFLOW_TRACKING_URI := sqlite:///mlflow.db
 demo: export LEADSCORE_DB_URL := sqlite:///leadscore.db
 demo: export LEADSCORE_SCORES_DIR := data/scores
+# The demo's params: params.yaml plus two segment models (demo.params.yaml); every leadscore command reads them.
+DEMO_PARAMS := demo.params.yaml
+demo: export LEADSCORE_PARAMS := $(DEMO_PARAMS)
 
 .PHONY: setup demo test test-fast bench bench-one-lead bench-train bench-spark lint clean-demo mlflow-ui notebook serve team-up team-down
 
@@ -51,6 +54,11 @@ demo: setup
 	$(BIN)/leadscore approve --latest --team marketing --token $$($(BIN)/leadscore user token demo.marketing) --comment "Same recipe, refitted on the latest data"
 	$(BIN)/leadscore approve --latest --team sales --token $$($(BIN)/leadscore user token demo.sales) --comment "Same grades, fresher model"
 	$(BIN)/leadscore promote --latest --token $$($(BIN)/leadscore user token demo.data)
+	@# Each segment its own model; one with too few conversions is refused (said), its leads stay with the global model.
+	$(BIN)/leadscore train --all-segments
+	$(BIN)/leadscore approve --latest --segment north_america --team marketing --token $$($(BIN)/leadscore user token demo.marketing) --comment "North America's own grades"
+	$(BIN)/leadscore approve --latest --segment north_america --team sales --token $$($(BIN)/leadscore user token demo.sales) --comment "Sized to the North America team"
+	$(BIN)/leadscore promote --latest --segment north_america --token $$($(BIN)/leadscore user token demo.data)
 	$(BIN)/leadscore nightly || [ $$? -eq 3 ]   # 3 = published with drift warnings
 	$(BIN)/leadscore report --out report.html
 	@echo ""
@@ -58,7 +66,8 @@ demo: setup
 	@echo "MLflow UI: make mlflow-ui   then open the link it prints first (experiment lead-scoring, on its runs)"
 	@echo "Definition: .venv/bin/leadscore definition --json"
 	@echo "Report:    $(CURDIR)/report.html"
-	@echo "Workspace: make serve   then open http://127.0.0.1:8000 and sign in (demo passwords, demo store only):"
+	@echo "Segments:  $(DEMO_PARAMS) (commands read it through LEADSCORE_PARAMS=$(DEMO_PARAMS))"
+	@echo "Workspace: LEADSCORE_PARAMS=$(DEMO_PARAMS) make serve   then open http://127.0.0.1:8000 and sign in (demo passwords, demo store only):"
 	@echo "           demo.sales / demo-sales-pass          (sales rep: rep_01's queue)"
 	@echo "           demo.marketing / demo-marketing-pass  (marketing member)"
 	@echo "           demo.data / demo-data-pass            (data science admin: every owner's queue)"

@@ -140,6 +140,27 @@ def size_bands(employees: np.ndarray, bounds: list[int]) -> np.ndarray:
     return np.where(np.isnan(employees), None, np.array(labels, dtype=object)[np.minimum(idx, len(labels) - 1)])
 
 
+FLOAT32_EXACT = 2 ** 24  # every integer of at most this magnitude is a float32, exactly
+
+
+def float32_exact_columns(accounts: pd.DataFrame | None, params: FitParams) -> list[str]:
+    """The float64 fit columns float32 holds exactly on every row, whatever the rows: the account numbers
+    (``fit__account_<col>``) whose values in the accounts table are all whole and within ±2**24 (a lead's value is
+    one of them, or missing). Decided from the source, so every block of a table decides alike. (Counts and flags
+    are integers already; ages, days since and decayed counts are fractional: float32 would round them.)"""
+    if accounts is None:
+        return []
+    out = []
+    for col in params.account_numeric:
+        if col not in accounts.columns:
+            continue
+        values = pd.to_numeric(accounts[col], errors="coerce").to_numpy(dtype=float)
+        values = values[~np.isnan(values)]
+        if np.all(values == np.round(values)) and np.all(np.abs(values) <= FLOAT32_EXACT):
+            out.append(f"fit__account_{col}")
+    return out
+
+
 def build_fit_features(leads: pd.DataFrame, accounts: pd.DataFrame | None, spine: pd.DataFrame,
                        params: FitParams, campaigns: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit features for every spine row, aligned on the spine's index."""

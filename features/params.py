@@ -209,3 +209,32 @@ class GenerateParams(Section):
     days: int = Field(730, ge=200)
     n_owners: int = Field(12, gt=0)
     n_campaigns: int = Field(48, gt=0)
+
+
+SEGMENT_TABLES = ("leads", "accounts")
+MAX_SEGMENTS = 10
+_SEGMENT_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+_SEGMENT_COLUMN = re.compile(r"^(leads|accounts)\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SegmentParams(Section):
+    """One segment model (``features.segments``): the leads whose columns hold one of the listed values, in every
+    column named (``leads.<column>`` or ``accounts.<column>``, the lead's account), and that segment's sales
+    capacity per week, which sizes its grades as ``score.grade_capacity_per_week`` sizes the global model's."""
+
+    name: str = Field(pattern=_SEGMENT_NAME)  # a slug: the segment's model is registered as <model_name>--<name>
+    filter: dict[str, list[str | int | bool]] = Field(min_length=1)
+    capacity: dict[str, int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _valid(self) -> SegmentParams:
+        for column, values in self.filter.items():
+            if not _SEGMENT_COLUMN.match(column):
+                raise ValueError(f"segment {self.name!r}: filter column {column!r} must be written "
+                                 f"<table>.<column> with table one of {', '.join(SEGMENT_TABLES)} "
+                                 "(e.g. leads.country or accounts.industry)")
+            if not values:
+                raise ValueError(f"segment {self.name!r}: filter column {column!r} lists no values")
+        if any(c <= 0 for c in self.capacity.values()):
+            raise ValueError(f"segment {self.name!r}: capacity must be positive")
+        return self

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
 import pandas as pd
 
 from features.catalog import build_catalog
 from features.engagement import build_engagement_features
-from features.fit import build_fit_features
+from features.fit import build_fit_features, float32_exact_columns
 from features.history import build_history_features
 from features.labels import build_labels, label_column
 from features.params import FeatureParams, LabelParams, SamplingParams, SpineParams
 from features.sales import build_sales_features
-from features.sampling import negative_rate, sample_snapshots, sampling_summary
+from features.sampling import WEIGHT_COLUMN, negative_rate, sample_snapshots, sampling_summary
 from features.spine import build_spine, data_end, snapshot_dates
 
 KEY_COLUMNS = ["lead_id", "as_of_ts"]
+ROW_ORDER = ["as_of_ts", "lead_id"]  # the training table's rows, stably sorted
 
 
 def build_feature_table(tables: dict[str, pd.DataFrame], spine: pd.DataFrame, features) -> pd.DataFrame:
@@ -68,6 +72,19 @@ def _labelled_block(tables, leads_block, dates, end, labels: LabelParams, spine:
                         milestone=labels.milestone, observed_until=end)
 
 
+def _sorted_categories(table: pd.DataFrame) -> pd.DataFrame:
+    """Each category column's categories sorted as one build sorts them (``features.fit._category``): the union of
+    the blocks' categories, in the order one build of every row would give them the same codes."""
+    changes = {}
+    for col in table.columns:
+        values = table[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            levels = sorted(values.cat.categories, key=str)
+            if list(values.cat.categories) != levels:
+                changes[col] = values.cat.reorder_categories(levels)
+    return table.assign(**changes) if changes else table
+
+
 def _unify_categories(blocks: list[pd.DataFrame]) -> list[pd.DataFrame]:
     """Each category column with the union of the blocks' categories, sorted as one build sorts them
     (``features.fit._category``), so the concatenation is what one build of every row would give."""
@@ -80,41 +97,78 @@ def _unify_categories(blocks: list[pd.DataFrame]) -> list[pd.DataFrame]:
     return blocks
 
 
+class TrainingTableBlocks:
+    """The training table as it is built: an iterable of blocks of ``sampling.block_leads`` leads, each with its
+    kept rows' features, label and ``sample_weight``, in the block's own row order and categories, so a writer
+    can store each block as it comes and never hold the table twice (``finish_training_table`` puts the stored
+    rows in the table's order). At least one block is yielded (empty when no snapshot is open). Once every block
+    was yielded, ``attrs["sampling"]`` says how the table was sampled (``features.sampling.sampling_summary``).
+
+    Two passes over the leads: the first counts each block's converting and other snapshots (spine and labels
+    only) to fix the negative rate, the second samples each block before its features are built, so only the
+    kept rows ever get features."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], *, labels: LabelParams, spine: SpineParams,
+                 features: FeatureParams, sampling: SamplingParams | None = None):
+        self.tables, self.labels, self.spine, self.features = tables, labels, spine, features
+        self.sampling = sampling or SamplingParams(target_rows=None)
+        self.attrs: dict = {}
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        tables, labels, spine, sampling = self.tables, self.labels, self.spine, self.sampling
+        self.attrs = {}
+        target = label_column(labels.window_days)
+        dates, end = _training_dates(tables, labels, spine)
+        blocks = _lead_blocks(tables["leads"], sampling.block_leads)
+        positives = negatives = 0
+        if sampling.negative_rate is None and sampling.target_rows is not None:
+            for leads_block in blocks:
+                y = _labelled_block(tables, leads_block, dates, end, labels, spine)[target].to_numpy()
+                positives += int(y.sum())
+                negatives += int(len(y) - y.sum())
+        rate = negative_rate(sampling, positives, negatives)
+        narrow = {c: np.float32 for c in float32_exact_columns(tables.get("accounts"), self.features.fit)}
+        full = kept_rows = kept_positives = 0
+        yielded = False
+        for leads_block in blocks:
+            labelled = _labelled_block(tables, leads_block, dates, end, labels, spine)
+            full += len(labelled)
+            kept = sample_snapshots(labelled, target, rate=rate, seed=sampling.seed).reset_index(drop=True)
+            del labelled
+            if kept.empty and (yielded or leads_block is not blocks[-1]):
+                continue  # a block with no open snapshot adds nothing (the last one stands for an empty table)
+            part = build_feature_table(tables, kept, self.features)
+            part[target] = kept[target].to_numpy()
+            part[WEIGHT_COLUMN] = kept[WEIGHT_COLUMN].to_numpy()
+            del kept
+            part = part.astype(narrow)  # the same numbers in half the memory (float32_exact_columns)
+            kept_rows += len(part)
+            kept_positives += int(part[target].sum())
+            yielded = True
+            yield part
+            del part
+        self.attrs = {"sampling": sampling_summary(rate, kept_rows, full, kept_positives, sampling)}
+
+
+def finish_training_table(table: pd.DataFrame, attrs: dict | None = None) -> pd.DataFrame:
+    """The blocks of ``TrainingTableBlocks``, concatenated in their order (in memory, or as written and read
+    back), as the training table: categories in one build's order, rows sorted by (as_of_ts, lead_id); a
+    finished table comes out as it went in, and rows already in order are not copied. ``attrs``: the blocks'
+    (how the table was sampled)."""
+    table = _sorted_categories(table).sort_values(ROW_ORDER, kind="stable", ignore_index=True)
+    if attrs:
+        table.attrs.update(attrs)
+    return table
+
+
 def build_training_table(tables: dict[str, pd.DataFrame], *, labels: LabelParams, spine: SpineParams,
                          features: FeatureParams, sampling: SamplingParams | None = None) -> pd.DataFrame:
     """Labelled snapshots with their features, sorted by (as_of_ts, lead_id), sampled by ``sampling``
-    (``features.sampling``; None keeps every snapshot) with their ``sample_weight``.
-
-    Built ``sampling.block_leads`` leads at a time: a first pass counts each block's converting and other
-    snapshots (spine and labels only) to fix the negative rate, the second samples each block before its
-    features are built, so only the kept rows ever get features. How the table was sampled is in
-    ``table.attrs["sampling"]`` (kept with the parquet file)."""
-    sampling = sampling or SamplingParams(target_rows=None)
-    target = label_column(labels.window_days)
-    dates, end = _training_dates(tables, labels, spine)
-    blocks = _lead_blocks(tables["leads"], sampling.block_leads)
-    positives = negatives = 0
-    if sampling.negative_rate is None and sampling.target_rows is not None:
-        for leads_block in blocks:
-            y = _labelled_block(tables, leads_block, dates, end, labels, spine)[target].to_numpy()
-            positives += int(y.sum())
-            negatives += int(len(y) - y.sum())
-    rate = negative_rate(sampling, positives, negatives)
-    built, full, full_positives = [], 0, 0
-    for leads_block in blocks:
-        labelled = _labelled_block(tables, leads_block, dates, end, labels, spine)
-        full += len(labelled)
-        full_positives += int(labelled[target].sum())
-        kept = sample_snapshots(labelled, target, rate=rate, seed=sampling.seed).reset_index(drop=True)
-        if kept.empty and (built or leads_block is not blocks[-1]):
-            continue  # a block with no open snapshot adds nothing (the last one stands for an empty table)
-        part = build_feature_table(tables, kept, features)
-        part[target] = kept[target].to_numpy()
-        part["sample_weight"] = kept["sample_weight"].to_numpy()
-        built.append(part)
-        del labelled, kept, part
-    table = pd.concat(_unify_categories(built), ignore_index=True)
+    (``features.sampling``; None keeps every snapshot) with their ``sample_weight``: ``TrainingTableBlocks``
+    concatenated in memory and finished. How the table was sampled is in ``table.attrs["sampling"]`` (kept
+    with the parquet file)."""
+    blocks = TrainingTableBlocks(tables, labels=labels, spine=spine, features=features, sampling=sampling)
+    built = _unify_categories(list(blocks))
+    table = pd.concat(built, ignore_index=True)
     del built
-    table = table.sort_values(["as_of_ts", "lead_id"], kind="stable", ignore_index=True)
-    table.attrs["sampling"] = sampling_summary(rate, len(table), full, int(table[target].sum()), sampling)
-    return table
+    return finish_training_table(table, blocks.attrs)

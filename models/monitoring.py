@@ -209,6 +209,8 @@ class MonitorResult:
     run_id: str | None = None
     # Buyers of the matured nights by grade they were scored in, and not scored (``buyer_coverage``)
     buyers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # With segment models: each segment's own result (its versions, promises and coverage), by segment name
+    segments: dict[str, MonitorResult] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -218,6 +220,18 @@ class MonitorResult:
     @property
     def breaches(self) -> pd.DataFrame:
         return self.promises[self.promises["breach"]]
+
+
+def with_segments(main: MonitorResult, segments: dict[str, MonitorResult]) -> MonitorResult:
+    """The global model's result with each segment's beside it: in breach when any model is, the message naming
+    the segments in breach (a segment that has scored nothing yet is left out)."""
+    scored = {name: r for name, r in segments.items() if len(r.evidence.nights)}
+    broken = {name: r for name, r in scored.items() if r.exit_code == BREACH}
+    message = main.message if not broken else "; ".join(
+        ([main.message] if main.exit_code == BREACH else []) + [f"segment {n}: {r.message}" for n, r in broken.items()])
+    exit_code = BREACH if broken or main.exit_code == BREACH else main.exit_code
+    return MonitorResult(main.evidence, main.promises, main.by_night, main.cohorts, exit_code, message, main.run_id,
+                         main.buyers, scored)
 
 
 def assess(evidence: Evidence, params: MonitorParams, *, window_days: int) -> MonitorResult:

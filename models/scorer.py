@@ -195,8 +195,8 @@ class LeadScorer:
             columns = self._model_columns(frame)
             X = self._prepared(columns, frame.index)
             if self._reads_matrix() and hasattr(self.model, "raw_and_contributions_of_matrix"):
-                matrix = _matrix(columns, len(frame))
-                raw, contrib = self.model.raw_and_contributions_of_matrix(matrix)  # the rows as LightGBM reads X
+                # the rows as LightGBM reads X; the matrix is freed before the reasons are worded (600 MB a million)
+                raw, contrib = self.model.raw_and_contributions_of_matrix(_matrix(columns, len(frame)))
             else:
                 raw, contrib = _raw_and_contributions(self.model, X)
         elif reasons or len(frame) == 0 or not self._reads_matrix():

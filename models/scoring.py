@@ -16,16 +16,17 @@ from models.scorer import to_model_input
 
 QUEUE_COLUMNS = ["lead_id", "as_of_ts", "owner_id", "company", "source"]
 SCORE_TABLE_COLUMNS = ["lead_id", "as_of_ts", "probability", "score", "grade", "model_version", "definition_version",
-                       "owner_id", "company", "source", "reasons_positive", "reasons_negative", "scored_at"]
+                       "owner_id", "company", "source", "reasons_positive", "reasons_negative", "scored_at", "segment"]
 
 Predict = Callable[[pd.DataFrame, bool], pd.DataFrame]
 
 
 def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Predict, feature_names: list[str],
                     model_version: int, definition_version: str, scored_at: pd.Timestamp, reasons: bool,
-                    reasons_per_owner: int | None) -> pd.DataFrame:
+                    reasons_per_owner: int | None, segment: str | None = None) -> pd.DataFrame:
     """``queue`` (``QUEUE_COLUMNS``; one row per lead, aligned with ``features``) with the model's probability,
-    score, grade and, for the leads sales reads, reasons; best first."""
+    score, grade and, for the leads sales reads, reasons; best first. ``segment``: the segment whose model scored
+    the rows (``features.segments``; None, the global model), stamped on each."""
     X = to_model_input(features, feature_names)
     everyone = reasons and reasons_per_owner is None and len(features) > 0
     # reasons for every lead: one pass predicts and explains (a second predict would cost seconds a 1M-lead night)
@@ -47,6 +48,7 @@ def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Pre
     })
     scores["as_of_ts"] = pd.to_datetime(scores["as_of_ts"], utc=True)
     scores["scored_at"] = scored_at
+    scores["segment"] = pd.Series(segment, index=scores.index, dtype=object)
     if everyone:
         for col in ("reasons_positive", "reasons_negative"):
             if col in predictions.columns:
@@ -57,6 +59,13 @@ def assemble_scores(queue: pd.DataFrame, features: pd.DataFrame, *, predict: Pre
         for col in ("reasons_positive", "reasons_negative"):
             if col in explained.columns:
                 scores.loc[explain, col] = explained[col].astype(str).to_numpy()
+    return scores.sort_values(["probability", "lead_id"], ascending=[False, True], ignore_index=True)
+
+
+def combine_scores(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One night's rows scored by several models (the global one and each segment's): one table, best first.
+    Probabilities are calibrated in every model, so one order across them is meaningful."""
+    scores = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     return scores.sort_values(["probability", "lead_id"], ascending=[False, True], ignore_index=True)
 
 

@@ -13,17 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from features.params import (
+    MAX_SEGMENTS,
     FeatureParams,
     GenerateParams,
     LabelParams,
     SamplingParams,
     Section,
+    SegmentParams,
     SourceParams,
     SpineParams,
 )
+from features.segments import overlap_problems
 from models.params import (
     EvaluateParams,
     MonitorParams,
@@ -69,7 +72,16 @@ class NightlyParams(_Section):
         return self
 
 
+SEGMENT_SEPARATOR = "--"
+
+
+def segment_model_name(model_name: str, segment: str) -> str:
+    """The registered model of a segment: ``lead-scoring--emea``."""
+    return f"{model_name}{SEGMENT_SEPARATOR}{segment}"
+
+
 class Config(_Section):
+    _segment: SegmentParams | None = PrivateAttr(default=None)
     source: SourceParams = SourceParams()  # kind: contract (the six tables) unless a flat export is mapped
     labels: LabelParams
     spine: SpineParams
@@ -86,6 +98,10 @@ class Config(_Section):
     monitor: MonitorParams = MonitorParams()
     report: ReportParams = ReportParams()
     generate: GenerateParams
+    # Segment models (features.segments): each its own registered model <register.model_name>--<name>, trained,
+    # signed and promoted on its own (`--segment NAME`); the leads of no segment, or of a segment with no champion,
+    # are scored by the global model.
+    segments: list[SegmentParams] = Field(default_factory=list, max_length=MAX_SEGMENTS)
 
     @model_validator(mode="after")
     def _gap_covers_window(self) -> Config:
@@ -105,13 +121,48 @@ class Config(_Section):
                 and self.score.grade_capacity_per_week is not None):
             raise ValueError("score.grade_capacity_per_week needs dates to count leads per week; a flat export "
                              "without source.created_column has none: give score.grade_shares instead")
+        names = [s.name for s in self.segments]
+        if len(set(names)) != len(names):
+            raise ValueError(f"segments: names must be unique (got {', '.join(names)})")
+        if self.segments and self.source.kind != "contract":
+            raise ValueError("segments need the data-contract tables (leads and accounts): a flat export has none")
+        problems = overlap_problems(self.segments)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def segment(self) -> SegmentParams | None:
+        """The segment this config trains, signs and promotes (:meth:`for_segment`), or None: the global model."""
+        return self._segment
+
+    def segment_named(self, name: str) -> SegmentParams:
+        for segment in self.segments:
+            if segment.name == name:
+                return segment
+        declared = ", ".join(s.name for s in self.segments) or "none"
+        raise ValueError(f"no segment {name!r} is declared (segments: {declared})")
+
+    def for_segment(self, name: str | None) -> Config:
+        """The config of one segment's model: registered as ``<model_name>--<name>``, its grades sized by the
+        segment's capacity; every command that trains, signs, promotes or reads a model then takes one path."""
+        if name is None:
+            return self
+        segment = self.segment_named(name)
+        copy = self.model_copy(update={
+            "registry": self.registry.model_copy(update={"model_name": segment_model_name(self.registry.model_name,
+                                                                                           name)}),
+            "score": self.score.model_copy(update={"grade_capacity_per_week": dict(segment.capacity),
+                                                   "grade_shares": None})})
+        copy._segment = segment
+        return copy
 
     def _dump(self) -> dict[str, Any]:
         """The params as data; the default ``source`` (the data contract) is left out, so the hash and the
         logged params of a contract config are what they were before flat exports existed."""
-        exclude = {"source"} if self.source == SourceParams() else None
-        return self.model_dump(mode="json", by_alias=True, exclude=exclude)
+        exclude = ({"source"} if self.source == SourceParams() else set()) | ({"segments"} if not self.segments
+                                                                             else set())
+        return self.model_dump(mode="json", by_alias=True, exclude=exclude or None)
 
     def flat(self) -> dict[str, Any]:
         """Dotted key → value, for MLflow params."""

@@ -5,7 +5,8 @@ features) — from a source database with bound, indexed lookups (``pipeline.sou
 parquet filters (correct, but each request reads the tables: a database is what makes it fast) — holds them to the
 contract as the nightly job does (``features.schema.check_sources``: a quarantined lead is refused with its reason),
 builds the same point-in-time features as the nightly job (``ContractSource.open_leads``) as of now (or a given
-moment) and scores with the champion, reasons always included.
+moment) and scores with the champion, reasons always included: with segments in params.yaml, the champion of the
+lead's segment when it has one (``pipeline.champions`` picks the same for a night), else the global one.
 
 The champion is loaded once per process (a server keeps one :class:`OneLeadScorer`) and must pass the same sign-off
 check as the nightly job (``pipeline.signoff.check_champion``) before any score is returned; the check, and whether
@@ -15,7 +16,7 @@ time and one check.
 
 Nothing is published into the nightly ``scores`` table. Each score is logged in the leadscore database's table
 ``leadscore_one_lead_scores`` (one row: when, lead, as-of, probability, score, grade, model and definition version,
-who asked and through what, milliseconds taken).
+who asked and through what, milliseconds taken, and the segment whose model scored it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from features.schema import check_sources
+from features.segments import assign_segments
 from features.timeutil import as_utc
 from pipeline import io, signoff, source_db, tracking
 from pipeline import sources as lead_sources
@@ -52,6 +54,7 @@ log_table = sa.Table(
     sa.Column("requested_by", sa.Text),
     sa.Column("via", sa.Text, nullable=False),
     sa.Column("took_ms", sa.Float, nullable=False),
+    sa.Column("segment", sa.Text),  # the segment whose model scored it (null: the global model); migration 0003
 )
 
 
@@ -79,6 +82,7 @@ class OneLeadScore:
     source: str | None
     scored_at: pd.Timestamp
     took_ms: float
+    segment: str | None = None  # the segment whose champion scored it (``features.segments``); None: the global one
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -126,7 +130,7 @@ class OneLeadScorer:
     """Scores one lead at a time with the champion, loaded once; one per process (thread-safe)."""
 
     def __init__(self, config: Config, *, sources: io.SourceLocation | None = None, url: str | None = None,
-                 recheck_seconds: float = 10.0):
+                 recheck_seconds: float = 10.0, reader=None):
         if config.source.kind != "contract":
             raise ValueError("scoring one lead needs the data-contract tables (source.kind: contract); a flat CRM "
                              "export is scored whole with `leadscore score`")
@@ -134,8 +138,9 @@ class OneLeadScorer:
         self.location = io.source_location(sources) if sources is None or isinstance(sources, str) else sources
         self.url = url
         self.recheck_seconds = recheck_seconds
-        self.reader = (source_db.LeadReader(self.location) if io.is_database(self.location)
-                       else _FileReader(self.location))
+        self.reader = reader or (source_db.LeadReader(self.location) if io.is_database(self.location)
+                                 else _FileReader(self.location))
+        self._owns_reader = reader is None
         self._lock = threading.Lock()  # guards the fields below; never held while MLflow or a database is asked
         self._verifying = threading.Lock()
         self._champion: tracking.Champion | None = None
@@ -143,9 +148,13 @@ class OneLeadScorer:
         self._checked_at = float("-inf")
         self._rechecking = False
         self._log_engine: sa.Engine | None = None
+        # segment models (params.yaml segments): one scorer per segment, sharing this one's reader, made when a lead
+        # of that segment is first asked for; when a segment has no champion, when that was last seen
+        self._segment_scorers: dict[str, OneLeadScorer] = {}
+        self._no_champion_since: dict[str, float] = {}
 
     def close(self) -> None:
-        if isinstance(self.reader, source_db.LeadReader):
+        if self._owns_reader and isinstance(self.reader, source_db.LeadReader):
             self.reader.close()
         if self._log_engine is not None:
             self._log_engine.dispose()
@@ -205,6 +214,33 @@ class OneLeadScorer:
                 self._champion, self._checked_at = champion, time.monotonic()
             return champion
 
+    def _segment_champion(self, tables: dict[str, pd.DataFrame],
+                          lead_id) -> tuple[str | None, tracking.Champion | None]:
+        """(segment, its verified champion) of the lead, as the nightly job picks it; (segment or None, None) when the
+        global champion scores it: no segment, or a segment without a champion (re-asked every recheck_seconds). A
+        segment champion failing its sign-off check raises, as the night would fail."""
+        if not self.config.segments:
+            return None, None
+        leads = tables["leads"]
+        lead = leads[(leads["lead_id"].astype(str) == str(lead_id)).to_numpy()]
+        segment = assign_segments(lead, tables.get("accounts"), self.config.segments).iloc[0]
+        if segment is None:
+            return None, None
+        with self._lock:
+            if time.monotonic() - self._no_champion_since.get(segment, float("-inf")) < self.recheck_seconds:
+                return segment, None
+            scorer = self._segment_scorers.get(segment)
+            if scorer is None:
+                scorer = self._segment_scorers[segment] = OneLeadScorer(
+                    self.config.for_segment(segment), sources=self.location, url=self.url,
+                    recheck_seconds=self.recheck_seconds, reader=self.reader)
+        try:
+            return segment, scorer.champion()
+        except LookupError:  # no champion for the segment (never promoted, or refused): the global model scores it
+            with self._lock:
+                self._no_champion_since[segment] = time.monotonic()
+            return segment, None
+
     # One lead ----------------------------------------------------------------------------------------------------
 
     def score(self, lead_id: str, *, as_of=None, may_see: Callable[[str | None], bool] | None = None,
@@ -228,6 +264,8 @@ class OneLeadScorer:
             why = refused.iloc[0]
             raise LeadNotScorable(f"lead {lead_id} is quarantined as the nightly job would: leads.{why['column_name']} "
                                   f"{why['reason']} (value {why['value']!r}); fix it at the source")
+        segment, by_segment = self._segment_champion(checked.tables, lead_id)
+        champion = by_segment or champion
         source = lead_sources.ContractSource(self.config, self.location, tables=checked.tables)
         queue, features = source.open_leads(as_of, champion.state)
         mine = (queue["lead_id"].astype(str) == str(lead_id)).to_numpy()
@@ -248,7 +286,7 @@ class OneLeadScorer:
             reasons_negative=str(predicted.get("reasons_negative", "")), model_version=champion.number,
             definition_version=champion.definition_version, owner_id=_text(lead["owner_id"]),
             company=_text(lead["company"]), source=_text(lead["source"]), scored_at=now,
-            took_ms=(time.perf_counter() - started) * 1000)
+            took_ms=(time.perf_counter() - started) * 1000, segment=segment if by_segment is not None else None)
         self._log(result, requested_by=requested_by, via=via)
         return result
 
@@ -262,7 +300,7 @@ class OneLeadScorer:
                 as_of_ts=result.as_of_ts.isoformat(timespec="microseconds"), probability=result.probability,
                 score=result.score, grade=result.grade, model_version=result.model_version,
                 definition_version=result.definition_version, requested_by=requested_by, via=via,
-                took_ms=result.took_ms))
+                took_ms=result.took_ms, segment=result.segment))
 
 
 def read_log(*, url: str | None = None, limit: int = 50) -> pd.DataFrame:

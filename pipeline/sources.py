@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -24,10 +25,17 @@ from features.catalog import build_catalog
 from features.coverage import population_words, spine_coverage
 from features.labels import label_column
 from features.schema import CheckedSources, check_sources
+from features.segments import describe, segment_lead_ids
 from features.spine import build_spine, data_end
-from features.training_table import build_feature_table, build_training_table, feature_columns
+from features.training_table import (
+    TrainingTableBlocks,
+    build_feature_table,
+    build_training_table,
+    feature_columns,
+    finish_training_table,
+)
 from models.split import RecentRule, order_folds, rolling_origin_folds
-from models.training import TrainingSet, check_sufficiency
+from models.training import InsufficientData, TrainingSet, check_sufficiency
 from pipeline import io
 from pipeline.config import Config
 
@@ -44,7 +52,11 @@ class LeadSource(Protocol):
 
     def table_params(self) -> dict: ...  # the params that shape the training table (its cache key)
 
-    def build_training_table(self) -> pd.DataFrame: ...
+    def build_training_table(self) -> pd.DataFrame: ...  # in memory: the blocks concatenated and finished
+
+    def training_table_blocks(self) -> Iterable[pd.DataFrame]: ...  # as built, to be written as they come
+
+    def finish_training_table(self, blocks: pd.DataFrame) -> pd.DataFrame: ...  # the blocks, read back, as the table
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet: ...
 
@@ -90,8 +102,24 @@ class ContractSource:
         return build_training_table(self.tables, labels=c.labels, spine=c.spine, features=c.features,
                                     sampling=c.sampling)
 
-    def training_set(self, table: pd.DataFrame) -> TrainingSet:
+    def training_table_blocks(self) -> TrainingTableBlocks:
         c = self.config
+        return TrainingTableBlocks(self.tables, labels=c.labels, spine=c.spine, features=c.features,
+                                   sampling=c.sampling)
+
+    def finish_training_table(self, blocks: pd.DataFrame) -> pd.DataFrame:
+        return finish_training_table(blocks)
+
+    def training_set(self, table: pd.DataFrame) -> TrainingSet:
+        """The training set of the config's model: for a segment (``config.for_segment``), the snapshots of that
+        segment's leads only, out of the one training table every model shares (features such as the account's
+        other leads are built on all leads); its coverage is counted on the segment's buyers."""
+        c = self.config
+        leads = self.tables["leads"]
+        if c.segment is not None:
+            ids = segment_lead_ids(leads, self.tables.get("accounts"), c.segment, c.segments)
+            table = table[table["lead_id"].isin(ids)].reset_index(drop=True)
+            leads = leads[leads["lead_id"].isin(ids)]
         target = label_column(c.labels.window_days)
         folds = rolling_origin_folds(table, folds=c.split.backtest_folds, test_days=c.split.test_days,
                                      gap_days=c.split.gap_days)
@@ -100,7 +128,7 @@ class ContractSource:
         label = {"milestone": c.labels.milestone, "window_days": c.labels.window_days, "column": target,
                  "milestone_words": MILESTONE_WORDS[c.labels.milestone]}
         population = {"cadence_days": c.spine.cadence_days, "max_lead_age_days": c.spine.max_lead_age_days,
-                      **(cover := spine_coverage(table, self.tables["leads"], self.tables["opportunities"],
+                      **(cover := spine_coverage(table, leads, self.tables["opportunities"],
                                                  window_days=c.labels.window_days, milestone=c.labels.milestone)),
                       "description": population_words(c.spine.max_lead_age_days, c.spine.cadence_days,
                                                       c.labels.window_days, cover)}
@@ -108,11 +136,22 @@ class ContractSource:
             population["as_of"] = f"{self.as_of:%Y-%m-%d}"
             population["description"] += (f" Trained as of {self.as_of:%Y-%m-%d}, on what was known before "
                                           "that day.")
+        if c.segment is not None:
+            population["segment"] = {"name": c.segment.name, "leads": len(leads),
+                                     "filter": {k: list(v) for k, v in c.segment.filter.items()}}
+            population["description"] = (f"Segment {c.segment.name} ({describe(c.segment)}; {len(leads):,} leads): "
+                                         + population["description"])
         data = TrainingSet(table=table, folds=folds,
                            recent_rule=RecentRule(days=c.split.valid_days, gap_days=c.split.gap_days),
                            features=features, target=target, label=label, population=population, catalog=catalog,
                            truth=io.read_truth(self.location), sampling=table.attrs.get("sampling"))
-        check_sufficiency(data, min_conversions=c.train.min_conversions)
+        try:
+            check_sufficiency(data, min_conversions=c.train.min_conversions)
+        except InsufficientData as exc:
+            if c.segment is None:
+                raise
+            raise InsufficientData(f"segment {c.segment.name!r} ({describe(c.segment)}) is refused: {exc} Its leads "
+                                   "are scored by the global model.") from None
         return data
 
     def state(self) -> dict | None:
@@ -176,6 +215,12 @@ class FlatSource:
 
     def build_training_table(self) -> pd.DataFrame:
         return flat.build_flat_table(self.frame, self.plan, extract_ts=flat.extract_time(self.frame, self.plan))
+
+    def training_table_blocks(self) -> list[pd.DataFrame]:
+        return [self.build_training_table()]  # one row per lead: one block
+
+    def finish_training_table(self, blocks: pd.DataFrame) -> pd.DataFrame:
+        return blocks
 
     def training_set(self, table: pd.DataFrame) -> TrainingSet:
         params, plan = self.config.source, self.plan
@@ -265,10 +310,12 @@ def training_table_key(source: LeadSource) -> str:
 
 def load_training_table(source: LeadSource) -> tuple[pd.DataFrame, str]:
     """(the training table, its dataset name): read back when these sources and params built it before,
-    else built once and written, so compare, tune and promote never rebuild what train built."""
+    else built block by block, each block written as it comes (``io.write_dataset_blocks``: the name holds the
+    whole table or none), then read back once, so compare, tune and promote never rebuild what train built and
+    every step trains on the table as stored."""
     key = training_table_key(source)
     table = io.read_dataset(TRAINING_TABLE, key)
     if table is None:
-        table = source.build_training_table()
-        io.write_dataset(table, TRAINING_TABLE, key)
-    return table, f"{TRAINING_TABLE}/{key}"
+        io.write_dataset_blocks(source.training_table_blocks(), TRAINING_TABLE, key)
+        table = io.read_dataset(TRAINING_TABLE, key)
+    return source.finish_training_table(table), f"{TRAINING_TABLE}/{key}"

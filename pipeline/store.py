@@ -32,7 +32,7 @@ SCORES_TABLE = "leadscore_scores"
 LATEST_VIEW = "leadscore_latest_scores"
 QUEUE_INDEX = "ix_scores_queue"
 VERSION_TABLE = "leadscore_alembic_version"  # MLflow's is alembic_version: the two must never be one table
-HEAD = "0002"  # the newest migration (tests hold it to the migrations folder's head)
+HEAD = "0003"  # the newest migration (tests hold it to the migrations folder's head)
 MIGRATIONS = Path(__file__).with_name("migrations")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # SQLite's stored form: UTC, to the second, sortable as text
 
@@ -83,6 +83,7 @@ def scores_table(lead_id_type: sa.types.TypeEngine | None = None, metadata: sa.M
         sa.Column("reasons_positive", sa.Text()),
         sa.Column("reasons_negative", sa.Text()),
         sa.Column("scored_at", UtcTimestamp(), nullable=False),
+        sa.Column("segment", sa.Text()),  # the segment whose model scored the row; null: the global model
         sa.PrimaryKeyConstraint("lead_id", "as_of_ts", name="pk_scores"),
     )
     sa.Index(QUEUE_INDEX, table.c.as_of_ts, table.c.owner_id, table.c.probability)

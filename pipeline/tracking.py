@@ -29,6 +29,7 @@ from mlflow.models import infer_signature
 
 from features.coverage import buyers_of_nights
 from features.labels import label_scored_rows
+from features.segments import model_buyers, model_rows
 from features.spine import data_end
 from models import plots
 from models.definition import definition_summary, render_markdown
@@ -316,6 +317,7 @@ class Champion:
     version: ModelVersion
     state: dict | None   # the source's frozen state (a flat export's column plan), or None
     unapproved: bool = False  # published under --allow-unapproved: rows stamped definition_version …+unapproved
+    segment: str | None = None  # a segment's champion (``<model_name>--<segment>``): stamped on its rows
 
     @property
     def number(self) -> int:
@@ -332,29 +334,54 @@ class Champion:
             feature_names=self.scorer.feature_names, model_version=self.number,
             definition_version=self.definition_version + ("+unapproved" if self.unapproved else ""),
             scored_at=pd.Timestamp.now(tz="UTC").floor("s"),
-            reasons=params.reasons, reasons_per_owner=params.reasons_per_owner)
+            reasons=params.reasons, reasons_per_owner=params.reasons_per_owner, segment=self.segment)
 
 
-def load_champion(model_name: str, alias: str, source: LeadSource) -> Champion:
+def load_champion(model_name: str, alias: str, source: LeadSource, *, segment: str | None = None) -> Champion:
     """``models:/<name>@<alias>``, refused if it was trained on another kind of source or logged as a pickle."""
     scorer, mv = load_by_alias(model_name, alias)
     check_source_kind(mv, source.kind, model_name)
-    return Champion(scorer=scorer, version=mv, state=load_source_state(mv, source.state_artifact))
+    return Champion(scorer=scorer, version=mv, state=load_source_state(mv, source.state_artifact), segment=segment)
 
 
-def read_evidence(config: Config, sources: Path | None = None, *, url: str | None = None) -> Evidence:
+def refusal_of(config: Config) -> str | None:
+    """Why the latest training of ``config``'s segment was refused (the tag its failed run carries), if it was."""
+    if config.segment is None:
+        return None
+    experiment = MlflowClient().get_experiment_by_name(config.registry.experiment_name)
+    if experiment is None:
+        return None
+    runs = MlflowClient().search_runs([experiment.experiment_id], max_results=1,
+                                      order_by=["attributes.start_time DESC"],
+                                      filter_string=f"tags.segment = '{config.segment.name}'")  # a slug: no quotes
+    return runs[0].data.tags.get("refused") if runs else None
+
+
+def read_evidence(config: Config, sources: Path | None = None, *, url: str | None = None,
+                  every_model: bool = False) -> Evidence:
     """What the monitor and the report judge: every published score (in the database at ``url``, default
     ``$LEADSCORE_DB_URL``) with its outcome where the window has elapsed (``features.labels``, as in training), and
-    the definition of every version that scored a night."""
+    the definition of every version that scored a night.
+
+    The rows are those of ``config``'s model (``config.for_segment``: a segment's; else the global model's,
+    ``features.segments.model_rows``), since each model's versions and promises are its own, and with segments in
+    params.yaml so are the buyers its coverage counts; ``every_model``: every row (the report's marketing and sales
+    views, which count every lead handed to sales, whoever scored it; only the global model's definitions are
+    read)."""
     io.require_scores_store(url)
     tables = io.read_sources(sources)
     observed_until = data_end(tables)
     scores = label_scored_rows(io.read_score_history(url=url), tables["opportunities"],
                                window_days=config.labels.window_days, milestone=config.labels.milestone,
                                observed_until=observed_until)
+    segment = config.segment.name if config.segment is not None else None
+    every = scores
+    if not every_model:  # a row a segment model scored is never the global model's, segments declared or not
+        scores = scores[model_rows(scores, segment).to_numpy()].reset_index(drop=True)
     configure()
     name = config.registry.model_name
-    definitions = {v: load_definition(name, v)[1] for v in sorted({int(v) for v in scores["model_version"].dropna()})}
+    own = scores if not every_model else scores[model_rows(scores, segment).to_numpy()]
+    definitions = {v: load_definition(name, v)[1] for v in sorted({int(v) for v in own["model_version"].dropna()})}
     current = champion_version(name)
     champion = definitions.get(current) or (load_definition(name, current)[1]
                                             if current is not None and not definitions else None)
@@ -362,6 +389,8 @@ def read_evidence(config: Config, sources: Path | None = None, *, url: str | Non
     matured = matured_nights(scores["as_of_ts"], window_days=config.labels.window_days, observed_until=observed_until)
     buyers = buyers_of_nights(tables["leads"], tables["opportunities"], matured,
                               window_days=config.labels.window_days, milestone=config.labels.milestone)
+    if not every_model and "segment" in every.columns:  # the buyers this model answered for, night by night
+        buyers = model_buyers(buyers, tables["leads"], tables.get("accounts"), config.segments, segment, every)
     return build_evidence(tables, scores, observed_until=observed_until, window_days=config.labels.window_days,
                           definitions=definitions, champion=champion, fallback_grades=fallback, buyers=buyers)
 
@@ -479,6 +508,7 @@ def _log_training(config: Config, data: TrainingSet, evaluation: Evaluation, fam
         "label": data.target,
         "source_kind": source_kind,
         "training_table": dataset,
+        **({"segment": config.segment.name} if config.segment is not None else {}),
         **{f"sampling.{k}": str(v) for k, v in (data.sampling or {}).items()},
         **{f"data.{name}": f"{fp['rows']} rows sha256:{fp['sha256'][:16]}"
            for name, fp in fingerprints.items()},

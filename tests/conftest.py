@@ -39,7 +39,7 @@ def report_figure(request):
 # order instead of xdist's, by number of tests). Longest first, as `--durations` showed them.
 LONGEST_FILES = ("tests/test_end_to_end.py", "tests/test_team.py", "tests/pipeline/test_flat_bank.py",
                  "tests/test_forward.py", "tests/pipeline/test_source_db.py", "tests/pipeline/test_tune.py",
-                 "tests/pipeline/test_train.py", "tests/pipeline/test_promote.py")
+                 "tests/pipeline/test_train.py", "tests/pipeline/test_promote.py", "tests/pipeline/test_segments.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -93,7 +93,8 @@ def set_log_format(fmt: str, command: str = "") -> None:
     _output["format"] = fmt
     _COMMAND["name"] = command
 
-ParamsOpt = Annotated[Path, typer.Option("--params", help="Path to params.yaml.")]
+ParamsOpt = Annotated[Path, typer.Option("--params", envvar="LEADSCORE_PARAMS", show_envvar=True,
+                                         help="Path to params.yaml (or an override file that extends it).")]
 def parse_sources(value: str) -> Path | str:
     """``--sources``: a folder (or export file) as a path, a database URL (``dialect[+driver]://…``) as text."""
     return value if "://" in value else Path(value)
@@ -103,6 +104,9 @@ SourcesOpt = Annotated[Path | None, typer.Option(
     "--sources", parser=parse_sources, metavar="FOLDER|URL",
     help="Folder of source tables, or a database URL holding them (postgresql+psycopg://…, sqlite:///…) "
          "(default: $LEADSCORE_SOURCES or data/demo).")]
+SegmentOpt = Annotated[str | None, typer.Option(
+    "--segment", help="A segment declared in params.yaml (segments:): act on its model (<model_name>--<segment>) "
+                      "instead of the global one.")]
 VersionOpt = Annotated[int | None, typer.Option("--version", help="Model version.")]
 LatestOpt = Annotated[bool, typer.Option("--latest", help="The newest registered version.")]
 
@@ -226,11 +230,16 @@ def fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _config(params: Path):
+def _config(params: Path, segment: str | None = None):
+    """The params file, as the config of the global model or of one declared segment's (``--segment``)."""
     try:
-        return load_config(params)
+        config = load_config(params)
     except ConfigError as exc:
         raise InvalidParams(str(exc)) from None
+    try:
+        return config.for_segment(segment)
+    except ValueError as exc:  # --segment names no segment of this params file: say which file was read
+        raise InvalidParams(f"{params}: {exc}") from None
 
 
 def _pick_version(config, version: int | None, latest: bool) -> int:

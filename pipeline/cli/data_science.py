@@ -11,7 +11,20 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ParamsOpt, SourcesOpt, _config, add_row, console, escape, fail, handle_errors, text
+from features.segments import describe
+from pipeline.cli.common import (
+    EXIT_INVALID_PARAMS,
+    ParamsOpt,
+    SegmentOpt,
+    SourcesOpt,
+    _config,
+    add_row,
+    console,
+    escape,
+    fail,
+    handle_errors,
+    text,
+)
 
 group = typer.Typer()
 
@@ -159,15 +172,16 @@ def _print_training(result, config) -> None:
         add_row(grades, r.grade, f"{r.min_probability:.2%}", f"{r.weekly_volume:,.0f}" if dated else f"{r.share:.1%}",
                 f"{r.promised_rate:.1%} [{r.promised_low:.1%}, {r.promised_high:.1%}]")
     console.print(grades)
+    flag = f" --segment {config.segment.name}" if config.segment is not None else ""
     console.print(f"definition version {escape(str(result.definition_version))}: `leadscore definition --version "
-                  f"{result.model_version}` shows it")
+                  f"{result.model_version}{escape(flag)}` shows it")
     for warning in result.warnings:
         console.print(f"[yellow]![/yellow] {escape(str(warning))}")
     console.print(f"learned from {escape(result.periods.get('learned', '?'))} ({int(m['train_rows']):,} snapshots, "
                   f"{int(m['train_positives']):,} converted); calibrated and graded on "
                   f"{escape(result.periods.get('recent', '?'))}")
     console.print(f"registered [bold]{escape(config.registry.model_name)}[/bold] version {result.model_version}; "
-                  f"promote it with `leadscore promote --version {result.model_version}`")
+                  f"promote it with `leadscore promote --version {result.model_version}{escape(flag)}`")
 
 
 @group.command()
@@ -177,28 +191,56 @@ def train(
     as_of: Annotated[dt.datetime | None, typer.Option(
         "--as-of", help="Train on what was known strictly before this day (a replay of what was deployed then).")
     ] = None,
+    segment: SegmentOpt = None,
+    all_segments: Annotated[bool, typer.Option(
+        "--all-segments", help="Train every segment params.yaml declares, each its own model; a segment the "
+                               "sufficiency gate refuses is listed with the reason (its leads stay with the global "
+                               "model) and the others are still trained.")] = False,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
     accept_leak_risk: Annotated[bool, typer.Option(
         "--accept-leak-risk", help="Train although a column kept with source.keep is flagged by the leak or id "
                                    "screen; the run is tagged leak_risk_accepted.")] = False,
 ):
-    """Backtest a model family, refit it on every matured snapshot, log the run to MLflow, register a version."""
+    """Backtest a model family, refit it on every matured snapshot, log the run to MLflow, register a version (of the
+    global model, or of a segment's with --segment NAME or --all-segments)."""
+    from models.training import InsufficientData
     from pipeline.steps import train as step
 
-    config = _config(params)
-    result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of,
-                      accept_leak_risk=accept_leak_risk)
-    _print_training(result, config)
+    if all_segments and segment is not None:
+        raise fail("give --segment NAME or --all-segments, not both", EXIT_INVALID_PARAMS)
+    config = _config(params, segment)
+    if not all_segments:
+        result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of,
+                          accept_leak_risk=accept_leak_risk)
+        _print_training(result, config)
+        return
+    if not config.segments:
+        raise fail(f"{escape(str(params))} declares no segments (segments:)", EXIT_INVALID_PARAMS)
+    refused = {}
+    for declared in config.segments:
+        seg = config.for_segment(declared.name)
+        console.print(f"[bold]segment {escape(declared.name)}[/bold] ({escape(describe(declared))})")
+        try:
+            result = step.run(seg, family=model, params_path=params, sources=sources, as_of=as_of,
+                              accept_leak_risk=accept_leak_risk)
+        except InsufficientData as exc:  # the sufficiency gate: said, logged on the run, and the next one trains
+            refused[declared.name] = str(exc)
+            console.print(f"[yellow]refused:[/yellow] {escape(str(exc))}", soft_wrap=True)
+            continue
+        _print_training(result, seg)
+    trained = len(config.segments) - len(refused)
+    console.print(f"{trained} of {len(config.segments)} segments trained" + (
+        f"; refused (scored by the global model): {escape(', '.join(refused))}" if refused else ""))
 
 
 @group.command()
 @handle_errors()
-def compare(params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
+def compare(segment: SegmentOpt = None, params: ParamsOpt = Path("params.yaml"), sources: SourcesOpt = None):
     """The latest run of each model family and the champion, judged on their backtests over today's folds."""
     from pipeline.steps import compare as step
 
-    config = _config(params)
+    config = _config(params, segment)
     result = step.run(config, sources=sources)
     table = Table(title=f"Model comparison on the backtest periods {escape(str(result.test_window))}")
     for col in ("candidate", "version", "roc_auc [95% CI]", "pr_auc", "log_loss", "brier", "ece", "lift@10%",

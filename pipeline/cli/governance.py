@@ -15,6 +15,7 @@ from rich.table import Table
 from pipeline.cli.common import (
     LatestOpt,
     ParamsOpt,
+    SegmentOpt,
     SourcesOpt,
     VersionOpt,
     _config,
@@ -56,13 +57,14 @@ def approve(
     latest: LatestOpt = False,
     comment: Annotated[str, typer.Option("--comment", help="Why, or on what condition.")] = "",
     reject: Annotated[bool, typer.Option("--reject", help="Record a rejection instead of an approval.")] = False,
+    segment: SegmentOpt = None,
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Sign (or --reject) a model version's quality-lead definition for your team, as the token's user; recorded in
     the leadscore database with the definition hash signed."""
     from pipeline.steps import promote as step
 
-    config = _config(params)
+    config = _config(params, segment)
     version = _pick_version(config, version, latest)
     user = _token_user(token, "approve")
     record = step.approve(config, version=version, user=user, team=team, comment=comment,
@@ -82,6 +84,7 @@ def promote(
                                                         "Score and nightly still refuse a champion without both "
                                                         "approvals.")] = False,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    segment: SegmentOpt = None,
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
 ):
@@ -89,7 +92,7 @@ def promote(
     leadscore database, as the token's user (an admin or a data-science manager)."""
     from pipeline.steps import promote as step
 
-    config = _config(params)
+    config = _config(params, segment)
     version = _pick_version(config, version, latest)
     user = _token_user(token, "promote")
     outcome = step.promote(config, version=version, by=user, force=force, reason=reason, sources=sources)
@@ -106,24 +109,25 @@ def promote(
 def rollback(
     token: TokenOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")] = "",
+    segment: SegmentOpt = None,
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Return `champion` to the version the current champion replaced (an admin or a data-science manager)."""
     from pipeline.steps import promote as step
 
-    config = _config(params)
+    config = _config(params, segment)
     old, new = step.rollback(config, by=_token_user(token, "rollback"), reason=reason)
     console.print(f"{escape(config.registry.model_name)}@champion → version {new} (rolled back from version {old})")
 
 
 @group.command()
 @handle_errors()
-def promotions(params: ParamsOpt = Path("params.yaml")):
+def promotions(segment: SegmentOpt = None, params: ParamsOpt = Path("params.yaml")):
     """The promotion history from the leadscore database: every promotion, override and rollback, and whether the
     champion alias is where the last record put it."""
     from pipeline.steps import promote as step
 
-    config = _config(params)
+    config = _config(params, segment)
     table = Table(title=f"Promotion history of {escape(config.registry.model_name)}")
     for col in ("at", "action", "version", "previous", "definition", "by", "team", "forced", "reason"):
         table.add_column(col)
@@ -142,6 +146,7 @@ def definition(
     version: VersionOpt = None,
     diff: Annotated[tuple[int, int] | None, typer.Option("--diff", help="Compare two versions: --diff A B.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON, for other programs.")] = False,
+    segment: SegmentOpt = None,
     params: ParamsOpt = Path("params.yaml"),
 ):
     """Print a version's quality-lead definition (default: the champion's), or what changed between two."""
@@ -152,7 +157,7 @@ def definition(
     from models.definition import diff_definitions, render_markdown, summarize
     from pipeline.steps import promote as step
 
-    config = _config(params)
+    config = _config(params, segment)
     if diff:
         (a, da), (b, db) = step.load_definition(config, diff[0]), step.load_definition(config, diff[1])
         changes = diff_definitions(da, db)

@@ -99,8 +99,18 @@ def _print_scored(results, config) -> None:
             unapproved = " [yellow]UNAPPROVED (rows stamped +unapproved)[/yellow]"
         console.print(f"scored {result.rows:,} open leads as of {result.as_of:%Y-%m-%d} with model version "
                       f"{result.model_version}{unapproved} ({escape(grades)})")
+        _say_segments(result.segments, result.fallbacks, config)
         console.print(f"published to {escape(io.shown_url())} (table scores) and {escape(str(result.parquet_path))}")
         _say_dropped(result.nights_dropped, config)
+
+
+def _say_segments(segments: dict, fallbacks: dict, config) -> None:
+    """Which leads each segment's champion scored, and why the global model scored a segment's leads."""
+    for name, scored in segments.items():
+        console.print(f"  segment {escape(name)}: {scored['rows']:,} leads scored with "
+                      f"{escape(config.for_segment(name).registry.model_name)} version {scored['version']}")
+    for why in fallbacks.values():
+        console.print(f"  [yellow]![/yellow] {escape(why)}", soft_wrap=True)  # it names the segment
 
 
 def _say_dropped(nights: int, config) -> None:
@@ -142,6 +152,7 @@ def nightly(
                   f"(definition "
                   f"{escape(str(result.definition_version))}); {result.rejects:,} source rows quarantined; "
                   f"run {escape(str(result.run_id))}")
+    _say_segments(result.segments, result.fallbacks, config)
     _say_dropped(result.nights_dropped, config)
     if result.drift is not None and len(result.drift):
         top = ", ".join(f"{r.column} {r.psi:.3f}" for r in result.drift.head(3).itertuples())
@@ -209,10 +220,20 @@ def rejects(
     console.print(table)
 
 
-def _print_monitor(result) -> None:
+def _print_monitor(result, whose: str = "") -> None:
+    """One model's promises, nights and coverage (``whose``: "segment NAME: " for a segment model's), then each
+    segment model's."""
+    _print_promises(result, whose)
+    for name, segment in result.segments.items():
+        console.print(f"[bold]segment {escape(name)}[/bold]: {escape(str(segment.message))}", soft_wrap=True)
+        _print_promises(segment, f"segment {name}: ")
+
+
+def _print_promises(result, whose: str = "") -> None:
     if result.promises.empty:
         return
-    table = Table(title=f"Promise against reality: {len(result.evidence.matured)} matured nights, pooled")
+    table = Table(title=f"{escape(whose)}Promise against reality: {len(result.evidence.matured)} matured nights, "
+                        "pooled")
     for col in ("version", "grade", "leads", "conversions", "realized [interval]", "promised [interval]",
                 "verdict"):
         table.add_column(col, justify="left" if col == "verdict" else "right")
@@ -227,7 +248,7 @@ def _print_monitor(result) -> None:
         console.print("nights outside the promise: " + escape(", ".join(
             f"{r.as_of_ts:%Y-%m-%d} {r.grade} {r.realized_rate:.1%} vs {r.promised_rate:.1%}"
             for r in nights.itertuples())))
-    cohorts = Table(title="Per matured night")
+    cohorts = Table(title=f"{escape(whose)}Per matured night")
     for col in ("night", "leads", "converted", "mean probability", "ROC AUC", "calibration error"):
         cohorts.add_column(col, justify="right")
     for r in result.cohorts.itertuples():
@@ -236,8 +257,8 @@ def _print_monitor(result) -> None:
     console.print(cohorts)
     if len(result.buyers) and result.buyers["buyers"].sum():
         total = int(result.buyers["buyers"].sum())
-        console.print(f"coverage: {result.coverage:.1%} of the {total:,} leads that bought within the window after a "
-                      "matured night were scored that night (" + escape(", ".join(
+        console.print(f"{escape(whose)}coverage: {result.coverage:.1%} of the {total:,} leads that bought within the "
+                      "window after a matured night were scored that night (" + escape(", ".join(
                           f"{r.grade} {r.share:.1%}" for r in result.buyers.itertuples())) + ")")
 
 

@@ -54,13 +54,25 @@ def queue(
             if row.reasons_negative:
                 why += "\n- " + row.reasons_negative.replace(" · ", "\n- ")
         company = "\n".join(str(v) for v in (row.company, row.source) if v)  # a flat export has neither
-        add_row(table, rank, row.lead_id, company, row.owner_id or "", row.grade, row.score,
-                f"{row.probability:.1%}", why)
+        segment = getattr(row, "segment", None)
+        grade = row.grade if not segment or pd.isna(segment) else f"{row.grade}\n{segment}"  # its segment's grades
+        add_row(table, rank, row.lead_id, company, row.owner_id or "", grade, row.score, f"{row.probability:.1%}", why)
     console.print(table)
-    definition = frame["definition_version"].iloc[0] if "definition_version" in frame.columns else "?"
-    console.print(f"model version {escape(str(frame['model_version'].iloc[0]))}, definition "
-                  f"{escape(str(definition))}; probability = chance of a conversion as the definition states it "
-                  "(`leadscore definition`)")
+    segments = frame["segment"] if "segment" in frame.columns else pd.Series(None, index=frame.index)
+    if segments.isna().all():
+        definition = frame["definition_version"].iloc[0] if "definition_version" in frame.columns else "?"
+        console.print(f"model version {escape(str(frame['model_version'].iloc[0]))}, definition "
+                      f"{escape(str(definition))}; probability = chance of a conversion as the definition states it "
+                      "(`leadscore definition`)")
+        return
+    models = (frame.assign(segment=segments.fillna("")).groupby("segment", sort=True)
+              .agg(version=("model_version", "first"), definition=("definition_version", "first"),
+                   leads=("lead_id", "size")))
+    console.print(escape("; ".join(
+        f"{'segment ' + name if name else 'global model'}: version {m.version}, definition {m.definition}, "
+        f"{m.leads:,} leads" for name, m in models.iterrows())), soft_wrap=True)
+    console.print(escape("probability = chance of a conversion as each model's definition states it (`leadscore "
+                         "definition [--segment NAME]`); a grade is sized by its model's capacity"))
 
 
 @group.command()

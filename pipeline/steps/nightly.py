@@ -1,6 +1,7 @@
 """nightly: validate sources → features for the leads open tonight → champion → publish → drift → run log.
 
-Inputs: the source tables, ``models:/<model_name>@<model_alias>``. Outputs: the published scores (see
+Inputs: the source tables, ``models:/<model_name>@<model_alias>`` (and each declared segment's champion,
+``pipeline.champions``). Outputs: the published scores (see
 ``score``), the run in the run log (``leadscore_runs``: as_of, started, finished, status, leads scored, rejects,
 model and definition version, warnings, error; logged when it starts and when it ends, in the local fallback run log
 when the database cannot take it), each published night's rows per source table (``leadscore_source_volumes``),
@@ -34,6 +35,7 @@ from features.schema import CONTRACT, reject_warnings
 from features.timeutil import as_utc
 from features.volumes import table_rows, volume_problems
 from models.drift import drift_warnings, population_stability
+from pipeline import champions as lead_champions
 from pipeline import io, publish_lock, signoff, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
@@ -56,6 +58,8 @@ class NightlyResult:
     drift: pd.DataFrame | None = None
     logged_to: str = ""  # "database", or the fallback run log's path when the database could not be written
     nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
+    fallbacks: dict[str, str] = field(default_factory=dict)  # segment → why the global model scored its leads
+    segments: dict[str, dict[str, int]] = field(default_factory=dict)  # segment → its champion's version and rows
 
 
 def _drift(scorer, features: pd.DataFrame, probability) -> pd.DataFrame:
@@ -93,11 +97,15 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
             _record(result, started, status=io.RUNNING)
             raw = lead_sources.load_contract_tables(config, sources)
             tracking.configure()
-            champion = tracking.load_champion(config.registry.model_name, config.score.model_alias,
-                                              lead_sources.open_source(config, sources))
+            champions = lead_champions.load(config, lead_sources.open_source(config, sources))
+            champion = champions.main
             result.model_version, result.definition_version = champion.number, champion.definition_version
-            _check_still_champion(config, champion)  # a rollback since loading says so, not "moved outside leadscore"
-            champion = _check_signoff(config, champion, result, allow_unapproved=allow_unapproved)
+            for cfg, each in champions.configs(config):  # a rollback since loading says so, not "moved outside"
+                _check_still_champion(cfg, each)
+            champions = lead_champions.checked(champions, config, lambda cfg, each: _check_signoff(
+                cfg, each, result, allow_unapproved=allow_unapproved))
+            champion = champions.main
+            result.fallbacks = dict(champions.fallbacks)
             rows = table_rows(raw)
             _check_volumes(config, rows, champion, location=io.shown_location(sources))
             source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
@@ -108,12 +116,14 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
             io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
             result.warnings += reject_warnings(checked, config.nightly.max_reject_share)
             queue, features = source.open_leads(result.as_of, champion.state)
-            scores = champion.score(queue, features, config.score)
-            _check_still_champion(config, champion)
+            scores = lead_champions.score(champions, config, queue, features, source.tables)
+            for cfg, each in champions.configs(config):
+                _check_still_champion(cfg, each)
             result.nights_dropped = io.write_scores(scores, result.as_of,
                                                     retention_days=config.score.retention_days).nights_dropped
             published, volumes = True, rows  # the commit point: from here on, a failure is a warning
             result.leads_scored = len(scores)
+            result.segments = lead_champions.scored_by_segment(champions, scores)
             _after_publish(config, result, champion, features, scores)
     except publish_lock.LockHeld as exc:
         result.status, result.exit_code, result.error = "locked", LOCKED, str(exc)
@@ -177,7 +187,8 @@ def _check_signoff(config: Config, champion, result: NightlyResult, *, allow_una
     if not allow_unapproved:
         raise signoff.SignoffError(signoff.refusal(check))
     result.warnings.append(signoff.unapproved_warning(check))
-    result.definition_version = champion.definition_version + signoff.UNAPPROVED_STAMP
+    if champion.segment is None:  # the run log names the global champion's definition
+        result.definition_version = champion.definition_version + signoff.UNAPPROVED_STAMP
     return dataclasses.replace(champion, unapproved=True)
 
 

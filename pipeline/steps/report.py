@@ -7,7 +7,8 @@ Inputs: what the monitor reads (published scores, source tables, definitions; se
 ``sales_activities`` and ``campaigns`` source tables for the two views, and the latest nightly run's
 drift (PSI per column) from the MLflow experiment ``nightly.experiment_name``. Output: the page at
 ``--out`` (self-contained: plots embedded as PNG) and the same file as an artifact of a run in
-``monitor.experiment_name``.
+``monitor.experiment_name``. With segments in params.yaml, each segment model's definition and promises (with
+its coverage) follow the global model's; the marketing and sales views count every lead, whoever scored it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from features.segments import describe
 from models import report_plots
 from models.definition import definition_version
 from models.feedback import dispositions_by_campaign
-from models.monitoring import BREACH, MonitorResult, assess
+from models.monitoring import BREACH, MonitorResult, assess, with_segments
 from models.views import escalations, first_hand_offs, follow_up, marketing_view, sales_view
 from pipeline import feedback as sales_feedback
 from pipeline import signoff, tracking
@@ -89,8 +91,15 @@ def latest_drift(config: Config) -> tuple[str | None, pd.DataFrame | None]:
 def build(config: Config, sources: Path | None = None, *, url: str | None = None) -> Report:
     """Every number of the report, read live from the stores (scores from the database at ``url``, default
     ``$LEADSCORE_DB_URL``); writes nothing."""
-    evidence = tracking.read_evidence(config, sources, url=url)
-    checked = assess(evidence, config.monitor, window_days=config.labels.window_days)
+    evidence = tracking.read_evidence(config, sources, url=url, every_model=True)  # every lead handed to sales
+    window = config.labels.window_days
+    by_segment_model = "segment" in evidence.scores.columns and evidence.scores["segment"].notna().any()
+    checked = assess(tracking.read_evidence(config, sources, url=url) if config.segments or by_segment_model
+                     else evidence, config.monitor, window_days=window)  # the global model's own rows
+    if config.segments:  # each segment model's own definition, promises and coverage
+        checked = with_segments(checked, {
+            s.name: assess(tracking.read_evidence(config.for_segment(s.name), sources, url=url), config.monitor,
+                           window_days=window) for s in config.segments})
     params = config.monitor
     order = evidence.grade_order
     tables = evidence.tables
@@ -108,6 +117,10 @@ def build(config: Config, sources: Path | None = None, *, url: str | None = None
     sections = [
         _definition_section(config, url),
         _promises_section(config, checked),
+        *([_segments_section(config, checked)] if config.segments else []),
+        *[section for name, result in checked.segments.items()
+          for section in (_definition_section(config.for_segment(name), url),
+                          _promises_section(config.for_segment(name), result))],
         _marketing_section(config, marketing, dispositions),
         _sales_section(config, followed, sales, order),
         _drift_section(config, night, drift),
@@ -132,12 +145,42 @@ def run(config: Config, *, out: Path, sources: Path | None = None) -> ReportResu
     return ReportResult(out, report.monitor, report.marketing, report.sales, report.drift, run.info.run_id)
 
 
+def _segments_section(config: Config, checked: MonitorResult) -> Section:
+    """Each declared segment: its filter, the model that scores its leads, and its coverage where it has matured."""
+    rows = []
+    for segment in config.segments:
+        seg = config.for_segment(segment.name)
+        version = tracking.champion_version(seg.registry.model_name)
+        refused = tracking.refusal_of(seg) if version is None else None
+        result = checked.segments.get(segment.name)
+        rows.append({"segment": segment.name, "filter": describe(segment),
+                     "scored by": (f"{seg.registry.model_name} version {version}" if version is not None else
+                                   "the global model (" + (refused or "no champion yet") + ")"),
+                     "coverage": result.coverage if result is not None else float("nan")})
+    return Section("segments", "Segment models", "\n".join([
+        paragraph("Each segment has its own model, grades sized by its own sales capacity, and its own promises "
+                  "(below). Leads of no segment, and of a segment without a champion, are scored by the global "
+                  "model. Coverage: the share of the segment's buyers on matured nights that its model scored.",
+                  "note"),
+        table(pd.DataFrame(rows), {"segment": str, "filter": str, "scored by": str, "coverage": percent})]))
+
+
+def _segment_words(config: Config) -> tuple[str, str]:
+    """(section id prefix, title prefix) of a segment model's sections; empty for the global model's."""
+    if config.segment is None:
+        return "", ""
+    return f"segment-{config.segment.name}-", f"Segment {config.segment.name}: "
+
+
 def _definition_section(config: Config, url: str | None) -> Section:
     tracking.configure()
     name = config.registry.model_name
     version = tracking.champion_version(name)
+    key, whose = _segment_words(config)
     if version is None:
-        return Section("definition", "The quality-lead definition", paragraph("No champion yet."))
+        return Section(f"{key}definition", f"{whose}The quality-lead definition", paragraph(
+            "No champion yet." if config.segment is None else
+            "No champion yet: the global model scores this segment's leads."))
     _, d = tracking.load_definition(name, version)
     signed = signoff.approvals(name, version, definition_version(d), url=url)  # the database record, never the tags
     sign = "; ".join(f"{team}: {a['by']} ({a['at'][:10]})" for team, a in sorted(signed.items())) or "not signed"
@@ -156,7 +199,7 @@ def _definition_section(config: Config, url: str | None) -> Section:
                      "promised_rate": "promised conversion", "promised_low": "95 % CI low",
                      "promised_high": "95 % CI high"}),
         paragraph(_learned_words(d, m), "note")]
-    return Section("definition", "The quality-lead definition", "\n".join(body))
+    return Section(f"{key}definition", f"{whose}The quality-lead definition", "\n".join(body))
 
 
 def _learned_words(d: dict, m: dict) -> str:
@@ -172,9 +215,10 @@ def _learned_words(d: dict, m: dict) -> str:
 
 
 def _promises_section(config: Config, checked: MonitorResult) -> Section:
-    title = "Promise against reality, per grade"
+    key, whose = _segment_words(config)
+    title = f"{whose}Promise against reality, per grade"
     if checked.promises.empty:
-        return Section("promises", title, paragraph(checked.message))
+        return Section(f"{key}promises", title, paragraph(checked.message))
     p = config.monitor
     words = {"wilson": "Wilson", "clopper_pearson": "Clopper–Pearson"}[p.interval]
     body = [
@@ -202,7 +246,7 @@ def _promises_section(config: Config, checked: MonitorResult) -> Section:
             headers={"as_of_ts": "night", "conversion_rate": "converted", "mean_probability": "mean probability",
                      "roc_auc": "ROC AUC", "ece": "calibration error"}),
     ]
-    return Section("promises", title, "\n".join(body))
+    return Section(f"{key}promises", title, "\n".join(body))
 
 
 def _coverage_part(config: Config, checked: MonitorResult) -> list[str]:

@@ -3,10 +3,12 @@
 Inputs: the source params.yaml describes (``pipeline.sources``), ``models:/<model_name>@<model_alias>`` and
 what that version froze of its source (a flat export's column plan). Output: the ``scores`` table
 (database) and ``<scores dir>/as_of=<date>/scores.parquet``, one row per open lead in the layout of
-``models.scoring.SCORE_TABLE_COLUMNS``. Scoring the same as-of date again replaces that date's rows. It holds
-the nightly job's publish lock while it publishes (``leadscore score`` exits 4 while another run holds it), and
-logs each night in the run log (``leadscore runs``) as the nightly job does. It checks no drift and no volumes:
-it is the command for replays and backfills, whose extract need not be tonight's.
+``models.scoring.SCORE_TABLE_COLUMNS``. With segments in params.yaml, each lead is scored by its segment's
+champion, else the global one (``pipeline.champions``), and the row names the segment. Scoring the same as-of date
+again replaces that date's rows. It holds the nightly job's publish lock while it publishes (``leadscore score``
+exits 4 while another run holds it), and logs each night in the run log (``leadscore runs``) as the nightly job
+does. It checks no drift and no volumes: it is the command for replays and backfills, whose extract need not
+be tonight's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.timeutil import as_utc
+from pipeline import champions as lead_champions
 from pipeline import io, publish_lock, signoff, tracking
 from pipeline import sources as lead_sources
 from pipeline.config import Config
@@ -33,6 +36,8 @@ class ScoreResult:
     grade_counts: dict[str, int]
     nights_dropped: int = 0  # old nights the retention (score.retention_days) removed
     warning: str = ""  # under --allow-unapproved: why the champion fails the sign-off check (rows stamped)
+    segments: dict[str, dict[str, int]] = field(default_factory=dict)  # segment → its champion's version and rows
+    fallbacks: dict[str, str] = field(default_factory=dict)  # segment → why the global model scored its leads
 
 
 def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False) -> ScoreResult:
@@ -66,17 +71,24 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None,
     try:
         tracking.configure()
         source = lead_sources.open_source(config, sources)
-        champion = tracking.load_champion(config.registry.model_name, config.score.model_alias, source)
-        run = _Run(model_version=champion.number, definition_version=champion.definition_version)
-        check = signoff.check_champion(config.registry.model_name, champion.number,
-                                       required=config.promote.required_approvals,
-                                       tagged_definition=champion.definition_version)
-        warning = ""
-        if not check.passed:
+        warnings: list[str] = []
+
+        def check(cfg: Config, champion: tracking.Champion) -> tracking.Champion:
+            signed = signoff.check_champion(cfg.registry.model_name, champion.number,
+                                            required=cfg.promote.required_approvals,
+                                            tagged_definition=champion.definition_version)
+            if signed.passed:
+                return champion
             if not allow_unapproved:
-                raise signoff.SignoffError(signoff.refusal(check))
-            warning = signoff.unapproved_warning(check)
-            champion = dataclasses.replace(champion, unapproved=True)
+                raise signoff.SignoffError(signoff.refusal(signed))
+            warnings.append(signoff.unapproved_warning(signed))
+            return dataclasses.replace(champion, unapproved=True)
+
+        champions = lead_champions.load(config, source)
+        run = _Run(model_version=champions.main.number, definition_version=champions.main.definition_version)
+        champions = lead_champions.checked(champions, config, check)
+        champion = champions.main
+        warning = " | ".join(warnings)
         with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
             io.recover_interrupted_runs()  # what a killed run left behind: no other run is alive while we hold it
             for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
@@ -84,13 +96,15 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None,
                            definition_version=champion.definition_version
                            + (signoff.UNAPPROVED_STAMP if champion.unapproved else ""))
                 run.record(io.RUNNING)
-                scores = champion.score(*source.open_leads(as_of, champion.state), config.score)
+                queue, features = source.open_leads(as_of, champion.state)
+                scores = lead_champions.score(champions, config, queue, features, source.tables)
                 published = io.write_scores(scores, as_of, retention_days=config.score.retention_days)
                 run.leads_scored = len(scores)
                 run.record("published")
                 results.append(ScoreResult(as_of=as_of, rows=len(scores), model_version=champion.number,
                                            parquet_path=published.path, nights_dropped=published.nights_dropped,
-                                           warning=warning,
+                                           warning=warning, fallbacks=dict(champions.fallbacks),
+                                           segments=lead_champions.scored_by_segment(champions, scores),
                                            grade_counts=scores["grade"].value_counts().sort_index().to_dict()))
                 run = _Run()
     except publish_lock.LockHeld:

@@ -7,8 +7,11 @@ and promote). Outputs: one MLflow run in ``register.experiment_name`` with param
 a bootstrap interval, PR AUC, log loss, Brier, ECE, lift and capture at 5/10/20 %, conversion by grade),
 plots, lineage tags (``training_table`` names the dataset used), the definition, what the source froze
 (a flat export's column plan) and the pyfunc model, registered as a new version of
-``register.model_name``. Steps downstream exchange only the version. With ``--as-of DATE`` the sources are
-cut to what was known strictly before DATE (``features.as_of``): the model a team would have deployed then.
+``register.model_name`` (a segment's, ``<model_name>--<segment>``, with ``config.for_segment``: trained on that
+segment's snapshots, graded by its capacity; refused, with the reason tagged on the failed run, when the
+sufficiency gate finds too few conversions). Steps downstream exchange only the version. With ``--as-of DATE``
+the sources are cut to what was known strictly before DATE (``features.as_of``): the model a team would have
+deployed then.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ import mlflow
 
 from features import flat
 from features.timeutil import as_utc
-from models.training import fit_and_evaluate
+from models.training import InsufficientData, fit_and_evaluate
 from pipeline import sources as lead_sources
 from pipeline import tracking
 from pipeline.config import Config
 
 TrainResult = tracking.TrainedVersion
+REFUSED_TAG = "refused"  # a segment's run the sufficiency gate stopped: why (the run is marked failed)
 LEAK_RISK_TAG = "leak_risk_accepted"  # the kept columns the screens flagged, on a run trained with consent
 
 
@@ -52,9 +56,15 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
                               + "\n".join(f"  - {c}: {why}" for c, why in risks.items())
                               + "\npass --accept-leak-risk to train on them anyway (the run is tagged "
                                 f"{LEAK_RISK_TAG}), or remove them from source.keep")
-    with tracking.training_run(config, run_name=family):  # the run spans the training: table, fits, logging
+    run_name = family if config.segment is None else f"{family} {config.segment.name}"
+    with tracking.training_run(config, run_name=run_name):  # the run spans the training: table, fits, logging
         table, dataset = lead_sources.load_training_table(source)
-        data = source.training_set(table)
+        try:
+            data = source.training_set(table)
+        except InsufficientData as exc:  # a segment too small to learn: its leads stay with the global model
+            if config.segment is not None:
+                mlflow.set_tags({"segment": config.segment.name, REFUSED_TAG: str(exc)[:4000]})
+            raise
         evaluation = fit_and_evaluate(data, family, train=config.train, evaluate=config.evaluate,
                                       score=config.score, model_name=config.registry.model_name)
         result = tracking.log_training_run(config, source, data, evaluation, family, dataset=dataset,

@@ -417,52 +417,71 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
         name = f"report-{built.report.observed_until:%Y-%m-%d}.html"
         return HTMLResponse(built.report.page(), headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    @app.get("/definition", response_class=HTMLResponse, include_in_schema=False)
-    def definition_page(request: Request, user: PageUser, version: int | None = None, done: str = ""):
+    def definition_url(version: int | None, segment: str, done: str = "") -> str:
+        query = {k: v for k, v in (("segment", segment), ("version", version), ("done", done)) if v}
+        return "/definition" + (f"?{urlencode(query)}" if query else "")
+
+    def segment_config(segment: str):
+        """The config of the model a form or page names: the global one, or a declared segment's (404 otherwise)."""
         try:
-            view = definitions.build(config(), user, version)
+            return config().for_segment(segment or None)
+        except ValueError as exc:
+            if segment and "segment" in str(exc):
+                raise HTTPException(404, str(exc)) from None
+            raise
+
+    @app.get("/definition", response_class=HTMLResponse, include_in_schema=False)
+    def definition_page(request: Request, user: PageUser, version: int | None = None, done: str = "",
+                        segment: str = ""):
+        try:
+            view = definitions.build(config(), user, version, segment=segment or None)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        except (FileNotFoundError, ValueError) as exc:  # no MLflow store here, no or an invalid params.yaml
+        except ValueError as exc:  # an undeclared segment (404), or an invalid params.yaml
+            if segment and "segment" in str(exc):
+                raise HTTPException(404, str(exc)) from None
+            raise HTTPException(503, str(exc)) from None
+        except FileNotFoundError as exc:  # no MLflow store here, no params.yaml
             raise HTTPException(503, str(exc)) from None
         return render(request, "definition.html", user, view=view, done=done)
 
     @app.post("/definition/{version}/decide", include_in_schema=False)
     def decide(request: Request, version: int, user: PageUser, csrf: Annotated[str, Form()] = "",
                decision: Annotated[str, Form()] = "", team: Annotated[str, Form()] = "",
-               comment: Annotated[str, Form()] = ""):
+               comment: Annotated[str, Form()] = "", segment: Annotated[str, Form()] = ""):
         if not csrf_valid(request.session, csrf):
             raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
         if decision not in signoff.DECISIONS:
             raise HTTPException(422, "decision must be approve or reject")
         try:
-            promote_step.approve(config(), version=version, user=user, team=team or None, comment=comment.strip(),
-                                 decision=decision)
+            promote_step.approve(segment_config(segment), version=version, user=user, team=team or None,
+                                 comment=comment.strip(), decision=decision)
         except signoff.NotAllowed as exc:
             raise HTTPException(403, str(exc)) from None
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
-        done = f"{team or user.team} {'approved' if decision == 'approve' else 'rejected'} version {version}"
-        return RedirectResponse("/definition?" + urlencode({"version": version, "done": done}), status_code=303)
+        done = (f"{team or user.team} {'approved' if decision == 'approve' else 'rejected'} version {version}"
+                + (f" of segment {segment}'s model" if segment else ""))
+        return RedirectResponse(definition_url(version, segment, done), status_code=303)
 
     @app.post("/definition/{version}/promote", include_in_schema=False)
     def promote_version(request: Request, version: int, user: PageUser, csrf: Annotated[str, Form()] = "",
-                        reason: Annotated[str, Form()] = ""):
+                        reason: Annotated[str, Form()] = "", segment: Annotated[str, Form()] = ""):
         if not csrf_valid(request.session, csrf):
             raise HTTPException(403, "CSRF token missing or wrong: reload the page and try again")
         try:
-            outcome = promote_step.promote(config(), version=version, by=user, reason=reason.strip())
+            outcome = promote_step.promote(segment_config(segment), version=version, by=user, reason=reason.strip())
         except signoff.NotAllowed as exc:
             raise HTTPException(403, str(exc)) from None
         except promote_step.PromotionRefused as exc:
             raise HTTPException(409, str(exc)) from None
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        done = f"version {outcome.version} is champion" + (
-            f" (was version {outcome.previous})" if outcome.previous is not None else "")
-        return RedirectResponse("/definition?" + urlencode({"version": version, "done": done}), status_code=303)
+        done = (f"version {outcome.version} is champion" + (f" of segment {segment}" if segment else "")
+                + (f" (was version {outcome.previous})" if outcome.previous is not None else ""))
+        return RedirectResponse(definition_url(version, segment, done), status_code=303)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
@@ -558,14 +577,20 @@ def create_app(*, url: str | None = None, sources: Path | None = None, secret: s
 
     @app.get("/api/definition", tags=["api"], summary="A version's quality-lead definition (default the champion), "
              "its diff against the champion and its sign-off record")
-    def api_definition(user: ApiUser, version: int | None = None) -> dict:
+    def api_definition(user: ApiUser, version: int | None = None,
+                       segment: Annotated[str, Query(description="A declared segment: its own model")] = "") -> dict:
         try:
-            view = definitions.build(config(), user, version)
+            view = definitions.build(config(), user, version, segment=segment or None)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        except (FileNotFoundError, ValueError) as exc:
+        except ValueError as exc:
+            if segment and "segment" in str(exc):
+                raise HTTPException(404, str(exc)) from None
             raise HTTPException(503, str(exc)) from None
-        return {"version": view.version, "champion": view.champion, "definition_version": view.definition_version,
+        except FileNotFoundError as exc:
+            raise HTTPException(503, str(exc)) from None
+        return {"model": view.model_name, "segment": view.segment, "segments": view.segments,
+                "version": view.version, "champion": view.champion, "definition_version": view.definition_version,
                 "definition": view.summary or None, "problem": view.problem or None,
                 "alias_problem": view.alias_problem or None, "required_approvals": list(view.required),
                 "missing_approvals": view.missing,

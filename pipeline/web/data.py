@@ -171,6 +171,8 @@ def _with_context(scores: pd.DataFrame, tables: dict[str, pd.DataFrame], night: 
         "campaign": leads["campaign"].reindex(keys).fillna("").to_numpy() if leads is not None else "",
         "owner": scores["owner_id"].astype("string").fillna("").to_numpy(),
         "grade": scores["grade"].astype(str).to_numpy(),
+        # the segment whose model graded the lead (grades are sized per segment model); "" for the global model
+        "segment": (scores["segment"].astype("string").fillna("").to_numpy() if "segment" in scores else ""),
         "score": scores["score"].astype(int).to_numpy(),
         "probability": scores["probability"].astype(float).to_numpy(),
         "reasons_positive": scores.get("reasons_positive", pd.Series("", index=scores.index)).fillna("").to_numpy(),

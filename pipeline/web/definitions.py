@@ -38,10 +38,17 @@ class DefinitionView:
     can_promote: bool = False
     problem: str = ""                 # what the page cannot show (no model yet, no definition artifact)
     alias_problem: str = ""           # the alias points somewhere no leadscore promotion explains
+    segment: str | None = None        # the segment whose model is shown (None: the global model)
+    segments: list[str] = field(default_factory=list)  # the segments params.yaml declares, each its own model
+    model_name: str = ""
 
 
-def build(config: Config, user: users.User, version: int | None = None) -> DefinitionView:
+def build(config: Config, user: users.User, version: int | None = None, segment: str | None = None) -> DefinitionView:
+    """The page of the global model, or of ``segment``'s model (its own versions, definition, sign-off and champion:
+    teams sign a segment's model here as they sign the global one). An undeclared segment is a ValueError."""
     tracking.configure()
+    segments = [s.name for s in config.segments]
+    config = config.for_segment(segment)
     name = config.registry.model_name
     required = tuple(config.promote.required_approvals)
     from mlflow import MlflowClient
@@ -50,7 +57,7 @@ def build(config: Config, user: users.User, version: int | None = None) -> Defin
     champion = tracking.champion_version(name)
     view = DefinitionView(versions=[], champion=champion, required=required,
                           can_sign_for=user.team if user.team in required else None,
-                          can_promote=signoff.may_promote(user))
+                          can_promote=signoff.may_promote(user), segment=segment, segments=segments, model_name=name)
     hashes: dict[int, str] = {}
     for mv in found:
         number = int(mv.version)
@@ -62,7 +69,10 @@ def build(config: Config, user: users.User, version: int | None = None) -> Defin
         view.versions.append(VersionRow(number, hashes[number], (mv.tags or {}).get("model_family", ""),
                                         number == champion, signed))
     if not found:
-        view.problem = f"No version of {name} is registered yet (`leadscore train`)."
+        view.problem = (f"No version of {name} is registered yet (`leadscore train`)." if segment is None else
+                        f"No version of segment {segment}'s model ({name}) is registered: not trained yet, or refused "
+                        f"by the sufficiency gate (`leadscore train --segment {segment}` says why); its leads are "
+                        "scored by the global model.")
         return view
     view.version = version if version is not None else (champion or int(found[0].version))
     if view.version not in hashes:

@@ -62,7 +62,8 @@ class ReportCache:
         runs, _ = io.read_run_log(url=self._url, limit=1)
         latest = tuple(runs.iloc[0][["run_id", "status", "finished"]].astype(str)) if not runs.empty else ()
         tracking.configure()
-        champion = tracking.champion_version(config.registry.model_name)
+        champion = tuple(tracking.champion_version(c.registry.model_name)  # a segment's promotion rebuilds it too
+                         for c in [config, *(config.for_segment(s.name) for s in config.segments)])
         params = self._params.stat().st_mtime_ns if self._params.exists() else None
         return latest, champion, self._sources_stamp(), params
 

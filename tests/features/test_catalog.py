@@ -10,6 +10,7 @@ import pytest
 
 from features.catalog import build_catalog, model_features
 from features.demo_world import generate_world
+from features.fit import float32_exact_columns
 from features.schema import validate_sources
 from features.specs import FeatureSpec
 from features.training_table import build_training_table, feature_columns
@@ -18,10 +19,13 @@ PREFIX = {"engagement": "eng__", "fit": "fit__", "lead": "lead__", "history": "h
 
 
 @pytest.fixture(scope="module")
-def table(config) -> pd.DataFrame:
-    world = generate_world(400, 3, config.generate)
-    return build_training_table(validate_sources(world.tables), labels=config.labels, spine=config.spine,
-                                features=config.features)
+def tables(config) -> dict[str, pd.DataFrame]:
+    return validate_sources(generate_world(400, 3, config.generate).tables)
+
+
+@pytest.fixture(scope="module")
+def table(config, tables) -> pd.DataFrame:
+    return build_training_table(tables, labels=config.labels, spine=config.spine, features=config.features)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +41,14 @@ def test_catalogue_names_exactly_the_feature_columns_in_order(table, catalog):
     assert len({s.name for s in catalog}) == len(catalog)
 
 
-def test_dtypes_match_the_catalogue(table, catalog):
-    """int32 counts, float64 days/numbers/ratios, int8 flags, category: what the model is trained on."""
-    wrong = {s.name: (str(table[s.name].dtype), s.dtype) for s in catalog if str(table[s.name].dtype) != s.dtype}
+def test_dtypes_match_the_catalogue(config, tables, table, catalog):
+    """int32 counts, float64 days/numbers/ratios, int8 flags, category: what the model is trained on; the training
+    table keeps the float64 numbers float32 holds exactly (whole account numbers) in float32."""
+    exact = float32_exact_columns(tables["accounts"], config.features.fit)
+    assert exact == ["fit__account_employees"]
+    expected = {s.name: "float32" if s.name in exact else s.dtype for s in catalog}
+    wrong = {s.name: (str(table[s.name].dtype), expected[s.name]) for s in catalog
+             if str(table[s.name].dtype) != expected[s.name]}
     assert wrong == {}
     assert {s.kind for s in catalog} == {"count", "days", "category", "number", "flag", "ratio"}
 

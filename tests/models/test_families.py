@@ -222,3 +222,46 @@ def test_a_model_binned_in_float32_scores_the_float64_frame_as_it_learned_it(dat
     rounded = X.assign(eng__decayed=X["eng__decayed"].astype(np.float32).astype(np.float64))
     assert not np.array_equal(rounded["eng__decayed"], X["eng__decayed"])  # the column really loses digits
     np.testing.assert_array_equal(model.predict_raw(X), model.predict_raw(rounded))
+
+
+def test_a_training_table_with_its_whole_numbers_in_float32_trains_the_same_models_and_scorer(config):
+    """The training table keeps the float64 columns float32 holds exactly (``features.fit.float32_exact_columns``)
+    in float32: the same numbers in half the memory, so the same LightGBM model text (and logistic regression),
+    the same scorer, which scores tonight's float64 frame exactly as the one trained from float64 columns."""
+    from features.catalog import model_features
+    from features.demo_world import generate_world
+    from features.labels import label_column
+    from features.schema import validate_sources
+    from features.spine import build_spine, data_end
+    from features.training_table import build_feature_table, build_training_table
+    from models.calibration import ProbabilityCalibrator
+    from models.scorer import build_scorer
+
+    tables = validate_sources(generate_world(1500, 11, config.generate).tables)
+    narrow = build_training_table(tables, labels=config.labels, spine=config.spine, features=config.features)
+    float32 = [c for c in narrow.columns if narrow[c].dtype == np.float32]
+    assert float32 == ["fit__account_employees"] and narrow[float32[0]].notna().any()
+    wide = narrow.astype(dict.fromkeys(float32, np.float64))
+    features, label = model_features(config.features), label_column(config.labels.window_days)
+    nights = np.sort(narrow["as_of_ts"].unique())
+    cut = nights[int(len(nights) * 0.7)]
+    params = config.train.model_copy(update={"lgbm": config.train.lgbm.model_copy(update={"n_estimators": 300})})
+    tonight = data_end(tables).floor("D") + pd.Timedelta(days=1)
+    spine = build_spine(tables["leads"], tables["opportunities"], pd.DatetimeIndex([tonight]),
+                        max_lead_age_days=config.spine.max_lead_age_days)
+    nightly = build_feature_table(tables, spine, config.features)[features]
+    assert nightly["fit__account_employees"].dtype == np.float64 and len(nightly) > 100
+
+    def trained(table, family):
+        early, recent = table[table["as_of_ts"] < cut], table[table["as_of_ts"] >= cut]
+        model = fit_family(family, early[features], early[label], recent[features], recent[label], params=params)
+        calibrator = ProbabilityCalibrator(method="isotonic").fit(model.predict_raw(recent[features]), recent[label])
+        return model, build_scorer(model, calibrator, recent[features], grade_shares={"A": 0.1, "B": 0.2, "C": 0.3})
+
+    for family in ("lgbm", "logreg"):
+        (model32, scorer32), (model64, scorer64) = trained(narrow, family), trained(wide, family)
+        if family == "lgbm":
+            assert 0 < model32.booster.num_trees() < 300  # early-stopped: the validation slice counted the same
+            assert model32.booster.model_to_string() == model64.booster.model_to_string()
+        assert scorer32.to_artifacts() == scorer64.to_artifacts()
+        np.testing.assert_array_equal(scorer32.probability(nightly), scorer64.probability(nightly))

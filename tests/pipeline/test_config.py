@@ -219,3 +219,41 @@ def test_an_override_file_holds_only_what_it_changes_and_is_validated_as_one(tmp
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with _pytest.raises(ConfigError, match="extends it back"):
         load_config(tmp_path / "a.yaml")
+
+
+SEGMENTS = [{"name": "dach", "filter": {"leads.country": ["DE", "AT", "CH"]}, "capacity": {"A": 20, "B": 60}},
+            {"name": "us_software", "filter": {"leads.country": ["US"], "accounts.industry": ["software"]},
+             "capacity": {"A": 40}}]
+
+
+def test_segments_load_and_each_has_its_own_model_and_capacity(raw):
+    raw["segments"] = copy.deepcopy(SEGMENTS)
+    config = parse_config(raw)
+    dach = config.for_segment("dach")
+    assert config.segment is None and dach.segment.name == "dach"
+    assert dach.registry.model_name == "lead-scoring--dach"
+    assert dach.score.grade_capacity_per_week == {"A": 20, "B": 60}
+    assert config.for_segment(None) is config
+    with pytest.raises(ValueError, match=r"no segment 'emea' is declared \(segments: dach, us_software\)"):
+        config.for_segment("emea")
+
+
+def test_no_segments_leave_the_params_hash_as_it_was(raw):
+    with_empty = copy.deepcopy(raw)
+    with_empty["segments"] = []
+    assert parse_config(with_empty).hash() == parse_config(raw).hash()
+
+
+def test_overlapping_segments_are_refused_when_params_load_naming_both(raw):
+    raw["segments"] = copy.deepcopy(SEGMENTS) + [
+        {"name": "germany_email", "filter": {"leads.country": ["DE"], "leads.source": ["email"]}, "capacity": {"A": 5}}]
+    with pytest.raises(ConfigError, match=r"segments 'dach' and 'germany_email' can both match one lead"):
+        parse_config(raw)
+
+
+def test_segment_names_are_unique_and_need_the_contract_tables(raw):
+    raw["segments"] = copy.deepcopy(SEGMENTS)
+    raw["segments"][1]["name"] = "dach"
+    raw["segments"][1]["filter"]["leads.country"] = ["FR"]
+    with pytest.raises(ConfigError, match="names must be unique"):
+        parse_config(raw)

@@ -28,7 +28,7 @@ def _scores(as_of: pd.Timestamp, n: int = 5, shift: float = 0.0) -> pd.DataFrame
         "model_version": 3, "definition_version": "abc123", "owner_id": [f"rep_{i % 2}" for i in range(n)],
         "company": [f"Co {i}" for i in range(n)], "source": "web",
         "reasons_positive": "visited pricing", "reasons_negative": "",
-        "scored_at": pd.Timestamp("2026-06-01 02:00", tz="UTC"),
+        "scored_at": pd.Timestamp("2026-06-01 02:00", tz="UTC"), "segment": None,  # published rows name it
     })
 
 
@@ -176,3 +176,49 @@ def test_reading_the_run_log_where_there_is_no_store_creates_none(tmp_path, monk
     monkeypatch.setenv("LEADSCORE_SCORES_DIR", str(tmp_path / "scores"))
     assert io.read_runs(url=f"sqlite:///{tmp_path}/nowhere.db").empty
     assert not (tmp_path / "nowhere.db").exists()
+
+
+def _block(ids, sources, weight):
+    return pd.DataFrame({"lead_id": ids, "as_of_ts": pd.Timestamp("2026-01-05", tz="UTC"),
+                         "fit__source": pd.Categorical(sources), "eng__web_visit_7d": [1] * len(ids),
+                         "sample_weight": weight})
+
+
+class _Blocks:
+    """An iterable of blocks whose attrs are known once it is exhausted, as the training table's are."""
+
+    def __init__(self, blocks, *, fail_after=None):
+        self.blocks, self.fail_after, self.attrs = blocks, fail_after, {}
+
+    def __iter__(self):
+        for k, block in enumerate(self.blocks):
+            if k == self.fail_after:
+                raise RuntimeError("the build failed")
+            yield block
+        self.attrs = {"sampling": {"rows_kept": sum(len(b) for b in self.blocks)}}
+
+
+def test_a_dataset_written_block_by_block_reads_back_as_one_table_with_its_attrs(tmp_path):
+    blocks = [_block([1, 2], ["web", None], 1.0), _block([3], [None], 2.5), _block([4, 5], ["ads", "web"], 2.5)]
+    path = io.write_dataset_blocks(_Blocks(blocks), "training_table", "k1", folder=tmp_path)
+    assert path == io.dataset_path("training_table", "k1", folder=tmp_path)
+    assert [p.name for p in path.parent.iterdir()] == ["k1.parquet"]  # no temporary file left
+    back = io.read_dataset("training_table", "k1", folder=tmp_path)
+    assert back.attrs == {"sampling": {"rows_kept": 5}}
+    assert back["lead_id"].tolist() == [1, 2, 3, 4, 5]
+    assert isinstance(back["fit__source"].dtype, pd.CategoricalDtype)  # one category column of every block's
+    assert set(back["fit__source"].cat.categories) == {"web", "ads"}
+    assert back["fit__source"].cat.codes.tolist() == [0, -1, -1, 1, 0]  # categories in first-seen order: web, ads
+    assert back["sample_weight"].tolist() == [1.0, 1.0, 2.5, 2.5, 2.5]
+
+
+def test_a_dataset_whose_build_fails_midway_leaves_nothing_under_its_name(tmp_path):
+    blocks = [_block([1, 2], ["web", "ads"], 1.0), _block([3], ["web"], 1.0)]
+    with pytest.raises(RuntimeError, match="the build failed"):
+        io.write_dataset_blocks(_Blocks(blocks, fail_after=1), "training_table", "k2", folder=tmp_path)
+    assert io.read_dataset("training_table", "k2", folder=tmp_path) is None
+    assert list((tmp_path / "training_table").iterdir()) == []  # nor a temporary file
+    bad = [_block([1], ["web"], 1.0), _block([2], ["web"], 1.0).assign(lead_id="x")]
+    with pytest.raises(ValueError, match="lead_id"):  # blocks that do not share their columns' types
+        io.write_dataset_blocks(bad, "training_table", "k3", folder=tmp_path)
+    assert list((tmp_path / "training_table").iterdir()) == []

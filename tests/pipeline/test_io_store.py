@@ -24,7 +24,7 @@ def _scores(as_of: pd.Timestamp, leads=(1, 2, 3, 4, 5), shift: float = 0.0,
         "model_version": 3, "definition_version": "abc123", "owner_id": [f"rep_{i % 2}" for i in range(n)],
         "company": [f"Co {i}" for i in range(n)], "source": "web",
         "reasons_positive": "visited pricing", "reasons_negative": "",
-        "scored_at": pd.Timestamp(scored_at, tz="UTC"),
+        "scored_at": pd.Timestamp(scored_at, tz="UTC"), "segment": None,
     })
 
 
@@ -91,7 +91,7 @@ def test_timestamps_come_back_as_the_same_tz_aware_utc_instants(sink):
 PG_LAYOUT = {"lead_id": "bigint", "as_of_ts": "timestamp with time zone", "probability": "double precision",
              "score": "integer", "grade": "text", "model_version": "integer", "definition_version": "text",
              "owner_id": "text", "company": "text", "source": "text", "reasons_positive": "text",
-             "reasons_negative": "text", "scored_at": "timestamp with time zone"}
+             "reasons_negative": "text", "scored_at": "timestamp with time zone", "segment": "text"}
 
 
 def _pg_types(url: str) -> dict[str, str]:
@@ -162,6 +162,7 @@ def _old_store(url: str, frames: list[pd.DataFrame]) -> None:
     with eng.begin() as conn:
         for frame in frames:
             rows = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ") for c in ("as_of_ts", "scored_at")})
+            rows = rows.drop(columns="segment")  # older stores had no segment column (migration 0003 adds it)
             rows.to_sql("scores", conn, if_exists="append", index=False)
         conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_scores_queue ON scores (as_of_ts, owner_id, probability)"))
     eng.dispose()

@@ -109,6 +109,7 @@ def test_a_champion_from_an_older_extract_is_judged_by_its_recipe_backtested_on_
 
     monkeypatch.setattr(tracking, "backtest_of", older_champion)
     monkeypatch.setattr(sources.ContractSource, "build_training_table", rebuild)
+    monkeypatch.setattr(sources.ContractSource, "training_table_blocks", rebuild)
     _sign(config, second.model_version)
     outcome = promote.promote(config, version=second.model_version, by=_ops(), sources=store.sources)
     [versus] = [c for c in outcome.checks if "champion version 1's recipe's" in c]

@@ -11,6 +11,7 @@ def test_two_trials_are_logged_and_the_best_is_registered_from_the_named_table(s
         raise AssertionError("the training table was rebuilt")
 
     monkeypatch.setattr(sources.ContractSource, "build_training_table", rebuild)
+    monkeypatch.setattr(sources.ContractSource, "training_table_blocks", rebuild)
     result = tune.run(store.config(), trials=2, sources=store.sources)
     runs = mlflow.search_runs(experiment_names=["lead-scoring"], output_format="pandas")
     parent = runs[runs["run_id"] == result.parent_run_id].iloc[0]
