@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.spark-installed
 DEMO_LEADS ?= 20000
 DEMO_SEED ?= 7
 # An honest replay first: the model the team would have deployed on DEMO_TRAIN_AS_OF (trained only on what
@@ -24,7 +25,7 @@ demo: export LEADSCORE_SCORES_DIR := data/scores
 DEMO_PARAMS := demo.params.yaml
 demo: export LEADSCORE_PARAMS := $(DEMO_PARAMS)
 
-.PHONY: setup demo test test-fast bench bench-one-lead bench-train bench-spark lint clean-demo mlflow-ui notebook serve team-up team-down
+.PHONY: setup setup-spark demo test test-fast bench bench-one-lead bench-train bench-spark lint clean-demo mlflow-ui notebook serve team-up team-down
 
 setup: $(STAMP)
 
@@ -34,6 +35,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The Spark engine's part (`--engine spark`): Java 17 (Debian's headless JRE when missing) and the spark extra.
+setup-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	bash scripts/ensure-java.sh
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
 
 demo: setup
 	rm -rf $(DEMO_STORES)
@@ -78,7 +87,7 @@ demo: setup
 # needed, starts a throwaway cluster on 127.0.0.1:54329 and prints its URL. Test files are spread over up to 4
 # processes (pytest-xdist), each file whole in one, so a module's story runs in order; --durations lists the
 # slowest tests, to keep make test under 10 minutes.
-test: setup
+test: setup setup-spark
 	$(BIN)/lint-imports
 	bash scripts/ensure-chromium.sh
 	LEADSCORE_TEST_PG_URL=$$(scripts/ensure-postgres.sh) $(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder --durations=15
@@ -108,9 +117,7 @@ bench-train: setup
 	$(BIN)/python benchmarks/bench_train.py
 
 # The Spark engine (the spark extra, Java 17) against the default engine on the same nights, on local[2].
-bench-spark: setup
-	bash scripts/ensure-java.sh
-	$(BIN)/pip install --quiet -e '.[spark]'
+bench-spark: setup-spark
 	$(BIN)/python benchmarks/bench_spark.py
 
 # The workspace (leadscore serve) over the project folder's stores; SERVE_HOST=0.0.0.0 only behind an HTTPS proxy.

@@ -2,11 +2,18 @@
 
 Run by ``make bench-spark``. Trains a champion on a 20,000-lead demo world (MLflow in a temporary folder), then, at
 each size of BENCH_SPARK_SIZES (default 100,000 and 400,000 open leads, ``bench_scoring.scoring_world``: about 10
-events a lead), writes the sources as parquet and scores one night twice: the default engine (pandas tables read
-whole, ``ContractSource.open_leads``, the champion's ``score``) and the Spark engine on ``local[2]`` (Spark reads the
-parquet, packs the tables by account, each partition runs the same path: ``pipeline.spark_engine``). Prints both
-wall times and their ratio, and checks the two nights are the same rows (probabilities to 1e-9, grades and reasons
-identical). On one 2-core machine Spark is slower; the ratio and its trend with size are what the figure is for.
+events a lead), writes the sources as parquet and scores one night with each engine, as ``leadscore nightly``
+does up to the publish:
+
+* default: the tables read whole by pandas, ``check_sources`` (quarantine), ``ContractSource.open_leads`` and the
+  champions' ``score`` (``pipeline.champions``);
+* Spark on ``local[2]`` (``pipeline.spark_engine.SparkNight``): Spark reads the parquet, counts the tables (the
+  volume check), packs them by account into ``ceil(leads / spark.leads_per_partition)`` partitions, each runs the
+  same path in a Python worker; the rows go to a staging folder and are read back on the driver.
+
+Prints both wall times (Spark's session start-up apart) and their ratio, and checks the two nights are the same rows
+(probabilities to 1e-9, grades and reasons identical). On one 2-core machine Spark is slower; the ratio and its trend
+with size are what the figure is for.
 
     BENCH_SPARK_SIZES=100000,400000 python benchmarks/bench_spark.py
 """
@@ -31,6 +38,7 @@ setup()
 from bench_scoring import AS_OF, scoring_world  # noqa: E402
 
 from features.schema import check_sources  # noqa: E402
+from pipeline import champions as lead_champions  # noqa: E402
 from pipeline import io, spark_engine, tracking  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.sources import ContractSource  # noqa: E402
@@ -42,8 +50,8 @@ NOW = AS_OF + pd.Timedelta(days=1)
 
 def main() -> None:
     sizes = [int(s) for s in os.environ.get("BENCH_SPARK_SIZES", "100000,400000").split(",")]
-    partitions = int(os.environ.get("BENCH_SPARK_PARTITIONS", "8"))
     config = load_config(ROOT / "params.yaml")
+    event_types = config.features.engagement.event_types
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ.update({"MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "LEADSCORE_SOURCES": str(tmp / "w"),
@@ -53,8 +61,12 @@ def main() -> None:
         trained = train.run(config)
         name = config.registry.model_name
         version = tracking.get_version(name, trained.model_version)
-        champion = tracking.Champion(scorer=tracking.load_scorer(version, name), version=version, state=None)
-        spark = spark_engine.spark_session(master="local[2]")
+        champions = lead_champions.Champions(main=tracking.Champion(
+            scorer=tracking.load_scorer(version, name), version=version, state=None))
+        started = time.perf_counter()
+        spark = spark_engine.spark_session(master=os.environ.get("LEADSCORE_SPARK_MASTER", "local[2]"))
+        print(f"Spark session ({spark.sparkContext.master}) started in {time.perf_counter() - started:.1f} s; "
+              f"{os.cpu_count()} cores; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         lines = []
         for n in sizes:
             folder = tmp / f"world-{n}"
@@ -62,34 +74,31 @@ def main() -> None:
             world["engagement_events"] = world["engagement_events"].astype({"event_type": str})
             io.write_sources(world, folder)
             started = time.perf_counter()
-            tables = {f.stem: pd.read_parquet(f) for f in sorted(folder.glob("*.parquet"))}
-            checked = check_sources(tables, now=NOW, event_types=config.features.engagement.event_types)
-            ours = champion.score(*ContractSource(config, tables=checked.tables).open_leads(AS_OF, None), config.score)
+            checked = check_sources(io.load_sources(folder), now=NOW, event_types=event_types)
+            source = ContractSource(config, tables=checked.tables)
+            ours = lead_champions.score(champions, config, *source.open_leads(AS_OF, None), source.tables)
             default_s = time.perf_counter() - started
 
             started = time.perf_counter()
-            frames = spark_engine.read_parquet_tables(spark, folder)
-            dtypes = {t: {c: str(d) for c, d in f.dtypes.items()} for t, f in tables.items() if t in frames}
-            packed, broadcast = spark_engine.pack(frames)
-            rows = spark_engine.score_partitions(
-                packed, dtypes=dtypes, broadcast={t: tables[t] for t in broadcast},
-                scorer_files=champion.scorer.to_artifacts(),
-                champion_fields={"version": champion.number, "tags": dict(version.tags)}, config=config, as_of=AS_OF,
-                now=NOW, partitions=partitions).toPandas()
-            theirs, rejects = spark_engine.split_results(rows)
+            night = spark_engine.SparkNight(config, folder, spark=spark)
+            theirs = night.score(champions, as_of=AS_OF, now=NOW, event_types=event_types, staging=tmp / "staging")
             spark_s = time.perf_counter() - started
 
             a = ours.sort_values("lead_id", ignore_index=True)
-            b = theirs.sort_values("lead_id", ignore_index=True)
+            b = theirs.scores.sort_values("lead_id", ignore_index=True)
             gap = np.abs(a["probability"].to_numpy() - b["probability"].to_numpy()) if len(a) == len(b) else [1.0]
             same = (a["lead_id"].tolist() == b["lead_id"].tolist() and float(np.max(gap, initial=0)) <= 1e-9
                     and all(a[c].astype(str).tolist() == b[c].astype(str).tolist()
                             for c in ("grade", "reasons_positive", "reasons_negative")))
-            lines.append(f"  {n:>9,} leads ({len(world['engagement_events']):,} events): default {default_s:7.1f} s, "
-                         f"Spark local[2] {spark_s:7.1f} s, Spark / default {spark_s / default_s:5.2f}x; "
-                         f"same rows: {same}; rejects {len(rejects)}")
+            events = len(world["engagement_events"])
+            lines.append(f"  {n:>9,} leads ({events:,} events, {night.partitions} partitions): "
+                         f"default {default_s:6.1f} s, Spark {spark_s:6.1f} s, Spark / default "
+                         f"{spark_s / default_s:5.2f}x; same rows: {same} ({len(a):,} scored, rejects "
+                         f"{len(checked.rejects)} / {len(theirs.rejects)}); load average "
+                         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            print(lines[-1], flush=True)
         spark.stop()
-    print(f"\nOne night, {partitions} partitions, reasons for every lead:")
+    print(f"\nOne night, reasons for every lead, spark.leads_per_partition {config.spark.leads_per_partition:,}:")
     print("\n".join(lines))
 
 

@@ -77,6 +77,11 @@ class SourceError(ValueError):
         self.problems = problems
         super().__init__("source data breaks the contract:\n" + "\n".join(f"  - {p}" for p in problems))
 
+    @classmethod
+    def of_rejects(cls, rejects: pd.DataFrame) -> SourceError:
+        """The strict reading's error for rows a check quarantined (an engine that checks in pieces)."""
+        return cls(_summaries(rejects))
+
 
 REJECT_COLUMNS = ["table_name", "row_number", "row_key", "column_name", "reason", "value"]
 
@@ -102,12 +107,20 @@ class CheckedSources:
 
     def reject_counts(self) -> pd.DataFrame:
         """Rows and rejects per table, with the share rejected: what a threshold is checked against."""
-        kept = pd.Series({name: len(frame) for name, frame in self.tables.items()}, dtype="int64")
-        rejected = self.rejects.groupby("table_name").size().astype("int64")
-        out = pd.DataFrame({"kept": kept, "rejects": rejected}).fillna(0).astype("int64")
-        out["rows"] = out["kept"] + out["rejects"]
-        out["share"] = out["rejects"] / out["rows"].clip(lower=1)
-        return out
+        rejected = self.rejects.groupby("table_name").size()
+        return reject_counts(self.rejects, {name: len(frame) + int(rejected.get(name, 0))
+                                            for name, frame in self.tables.items()})
+
+
+def reject_counts(rejects: pd.DataFrame, rows_read: dict[str, int]) -> pd.DataFrame:
+    """Per table: rows read, rows kept, rejects and the share rejected (``rows_read``: each table's rows before the
+    check; an engine that checks in pieces counts them whole)."""
+    rows = pd.Series(rows_read, dtype="int64")
+    rejected = rejects.groupby("table_name").size().astype("int64")
+    out = pd.DataFrame({"rows": rows, "rejects": rejected}).fillna(0).astype("int64")
+    out["kept"] = out["rows"] - out["rejects"]
+    out["share"] = out["rejects"] / out["rows"].clip(lower=1)
+    return out[["kept", "rejects", "rows", "share"]]
 
 
 class _Quarantine:
@@ -329,8 +342,14 @@ def reject_warnings(checked: CheckedSources, max_share: float) -> list[str]:
     """Warnings for quarantined rows; TooManyRejects when a table's share is above the threshold."""
     if checked.rejects.empty:
         return []
-    counts = checked.reject_counts()
-    reasons = checked.rejects.groupby(["table_name", "column_name", "reason"], sort=False).size()
+    return quarantine_warnings(checked.rejects, checked.reject_counts(), max_share)
+
+
+def quarantine_warnings(rejects: pd.DataFrame, counts: pd.DataFrame, max_share: float) -> list[str]:
+    """:func:`reject_warnings` from the rejects and :func:`reject_counts` (an engine that checks in pieces)."""
+    if rejects.empty:
+        return []
+    reasons = rejects.groupby(["table_name", "column_name", "reason"]).size()  # the same order on every engine
 
     def detail(table: str) -> str:
         return "; ".join(f"{col}: {n:,} rows {reason}" for (t, col, reason), n in reasons.items() if t == table)

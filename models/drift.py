@@ -81,19 +81,33 @@ def build_reference(X: pd.DataFrame, probability: np.ndarray, weights: np.ndarra
 
 def population_stability(reference: dict, X: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
     """PSI of every referenced column (features and the probability), highest first."""
-    rows = []
+    return stability_from_counts(reference, population_counts(reference, X, probability), len(X))
+
+
+def population_counts(reference: dict, X: pd.DataFrame, probability: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows per reference bin (level) of every referenced column: counts of parts of a population add up to the
+    whole's, so a population scored in pieces (the Spark engine's partitions) gets the same PSI."""
     frame = X.assign(probability=np.asarray(probability, dtype=float))
+    counts = {}
     for col, ref in reference.items():
         if col not in frame.columns:
             continue
         if ref["kind"] == "numeric":
-            actual = numeric_shares(pd.to_numeric(frame[col], errors="coerce"), ref["edges"])
-            expected = np.asarray(ref["expected"])
+            counts[col] = numeric_shares(pd.to_numeric(frame[col], errors="coerce"), ref["edges"]) * len(frame)
         else:
-            actual = category_shares(frame[col], ref["levels"])
-            expected = np.append(ref["expected"], 0.0)
-        rows.append({"column": col, "psi": psi(expected, actual)})
-    return pd.DataFrame(rows).sort_values("psi", ascending=False, ignore_index=True)
+            counts[col] = category_shares(frame[col], ref["levels"]) * len(frame)
+    return {col: np.rint(c).astype(np.int64) for col, c in counts.items()}
+
+
+def stability_from_counts(reference: dict, counts: dict[str, np.ndarray], rows: int) -> pd.DataFrame:
+    """PSI per column from :func:`population_counts` of ``rows`` rows (summed over parts), highest first."""
+    out = []
+    for col, ref in reference.items():
+        if col not in counts:
+            continue
+        expected = np.asarray(ref["expected"]) if ref["kind"] == "numeric" else np.append(ref["expected"], 0.0)
+        out.append({"column": col, "psi": psi(expected, np.asarray(counts[col], dtype=float) / max(rows, 1))})
+    return pd.DataFrame(out, columns=["column", "psi"]).sort_values("psi", ascending=False, ignore_index=True)
 
 
 def drift_warnings(drift: pd.DataFrame, *, warn: float, alert: float) -> list[str]:

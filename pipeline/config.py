@@ -72,6 +72,28 @@ class NightlyParams(_Section):
         return self
 
 
+class SparkParams(_Section):
+    """``--engine spark``: how the night is split (partition sizing) and where Spark finds the tables. The master
+    comes from the environment (``LEADSCORE_SPARK_MASTER``, default ``local[*]``), as do settings a cluster owns
+    (``LEADSCORE_SPARK_CONF``, or Spark's own ``SPARK_CONF_DIR``)."""
+
+    # Leads per partition: each partition holds its leads' accounts, events, opportunities and touches, and runs
+    # the builders and the scorer on them in one Python worker (40,000 leads ~ 400k events: a few hundred MB).
+    leads_per_partition: int = Field(40_000, gt=0)
+    # A metastore database holding the contract tables under their own names (leads, engagement_events, ...);
+    # null: the parquet folder named by --sources / LEADSCORE_SOURCES.
+    database: str | None = None
+    # spark.* settings for the session, e.g. {spark.sql.shuffle.partitions: "400"}; the environment's win.
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _spark_keys(self) -> SparkParams:
+        wrong = [key for key in self.conf if not key.startswith("spark.")]
+        if wrong:
+            raise ValueError(f"spark.conf: keys are Spark settings starting with 'spark.' (got {', '.join(wrong)})")
+        return self
+
+
 SEGMENT_SEPARATOR = "--"
 
 
@@ -98,6 +120,7 @@ class Config(_Section):
     monitor: MonitorParams = MonitorParams()
     report: ReportParams = ReportParams()
     generate: GenerateParams
+    spark: SparkParams = SparkParams()
     # Segment models (features.segments): each its own registered model <register.model_name>--<name>, trained,
     # signed and promoted on its own (`--segment NAME`); the leads of no segment, or of a segment with no champion,
     # are scored by the global model.

@@ -11,47 +11,81 @@ source's ``open_leads`` (spine, fit, engagement, history, sales builders) and th
 The champion travels as its data files (JSON and LightGBM's model text, ``LeadScorer.to_artifacts``) and is
 rebuilt once per Python worker: no pickle of a model is ever read from an artifact store.
 
+``SparkNight`` is what ``leadscore score|nightly --engine spark`` run: the tables read once, counted (the volume
+check), packed, then scored in one pass whose output — scores, quarantined rows and drift counts per partition —
+Spark writes to a staging folder; the driver reads it back and publishes it with the default engine's
+``io.write_scores`` (the database in one transaction, inserted in batches; the parquet file renamed into place).
+
 Requires the ``spark`` extra (``pip install -e '.[spark]'``) and Java 17 (``scripts/ensure-java.sh``).
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import math
 import os
+import shutil
 import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.schema import CONTRACT, REJECT_COLUMNS, TIMESTAMP, check_sources
 from features.specs import FeatureSpec
+from features.spine import data_end
+from models.drift import population_counts, stability_from_counts
 from models.scorer import LeadScorer
 from models.scoring import SCORE_TABLE_COLUMNS as SCORE_COLUMNS
+from models.scoring import combine_scores
 
 TABLE, KEY, KIND = "__table", "__key", "__kind"
-SCORE, REJECT = "score", "reject"  # what a row of score_partitions' output is
+SCORE, REJECT, DRIFT, END = "score", "reject", "drift", "end"  # what a row of a partition's output is
 BROADCAST = ("campaigns",)  # small tables every partition reads whole
 SEP = "__"
 
 
 def spark_session(*, master: str | None = None, conf: dict[str, str] | None = None):
     """A Spark session on ``master`` (default ``$LEADSCORE_SPARK_MASTER``, else ``local[*]``), in UTC, its Python
-    workers running this interpreter (so they import the installed leadscore)."""
-    from pyspark.sql import SparkSession
+    workers running this interpreter (so they import the installed leadscore). ``conf`` (params.yaml's
+    ``spark.conf``), then ``$LEADSCORE_SPARK_CONF`` (``key=value`` pairs separated by ``;``), which wins."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise ImportError("--engine spark needs the spark extra and Java 17: pip install -e '.[spark]' and "
+                          "scripts/ensure-java.sh (make setup installs both)") from exc
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.appName("leadscore")
                .master(master or os.environ.get("LEADSCORE_SPARK_MASTER") or "local[*]")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")  # progress bars would garble the command's output
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                # pandas writes nanosecond timestamps, which Spark reads only as integers: read_parquet_tables
                # turns them into timestamps (microseconds; the features read whole seconds)
                .config("spark.sql.legacy.parquet.nanosAsLong", "true"))
-    for key, value in (conf or {}).items():
+    for key, value in {**(conf or {}), **environment_conf()}.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(os.environ.get("LEADSCORE_SPARK_LOG_LEVEL", "ERROR"))
+    return session
+
+
+def environment_conf(value: str | None = None) -> dict[str, str]:
+    """``LEADSCORE_SPARK_CONF``: ``spark.key=value;spark.other=value`` (a cluster's settings, not params)."""
+    value = os.environ.get("LEADSCORE_SPARK_CONF", "") if value is None else value
+    conf = {}
+    for pair in filter(None, (p.strip() for p in value.split(";"))):
+        key, sep, setting = pair.partition("=")
+        if not sep or not key.strip().startswith("spark."):
+            raise ValueError(f"LEADSCORE_SPARK_CONF: {pair!r} is not spark.<setting>=<value> (pairs separated by ';')")
+        conf[key.strip()] = setting.strip()
+    return conf
 
 
 def read_parquet_tables(spark, folder: Path) -> dict:
@@ -134,31 +168,86 @@ def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 
 
-def score_partitions(packed, *, dtypes: dict[str, dict[str, str]], broadcast: dict[str, pd.DataFrame],
-                     scorer_files: dict[str, str], champion_fields: dict, config, as_of: pd.Timestamp,
-                     now: pd.Timestamp, partitions: int):
-    """The night's published rows, computed partition by partition by the default engine's own path."""
+@dataclass(frozen=True)
+class ShippedChampion:
+    """A champion as it travels to the workers: its scorer's text files and what ``Champion`` reads of its version."""
+
+    files: tuple[tuple[str, str], ...]
+    version: int
+    tags: tuple[tuple[str, str], ...]
+    unapproved: bool = False
+    segment: str | None = None
+
+    @classmethod
+    def of(cls, champion) -> ShippedChampion:
+        return cls(files=tuple(sorted(champion.scorer.to_artifacts().items())), version=champion.number,
+                   tags=tuple(sorted((champion.version.tags or {}).items())), unapproved=champion.unapproved,
+                   segment=champion.segment)
+
+    def rebuild(self):
+        from pipeline import tracking
+
+        return tracking.Champion(scorer=_scorer(self.files), version=_Version(self.version, dict(self.tags)),
+                                 state=None, unapproved=self.unapproved, segment=self.segment)
+
+
+def ship(champions) -> tuple[ShippedChampion, tuple[ShippedChampion, ...]]:
+    """``pipeline.champions.Champions`` → (the global champion, each segment's), ready to travel."""
+    return ShippedChampion.of(champions.main), tuple(ShippedChampion.of(c) for c in champions.segments.values())
+
+
+def _rebuilt(main: ShippedChampion, segments: tuple[ShippedChampion, ...]):
+    from pipeline import champions as lead_champions
+
+    return lead_champions.Champions(main=main.rebuild(), segments={c.segment: c.rebuild() for c in segments})
+
+
+def partition_rows(packed, *, dtypes: dict[str, dict[str, str]], broadcast: dict[str, pd.DataFrame], config,
+                   now: pd.Timestamp | None, event_types: list[str] | None, partitions: int,
+                   as_of: pd.Timestamp | None = None,
+                   champions: tuple | None = None, scored_at: pd.Timestamp | None = None):
+    """Each partition through the default engine's own path; the output's ``__kind`` says what a row is.
+
+    Without ``as_of``: each partition's checked tables' latest timestamp (``end``), from which 'tonight' is
+    found as the default engine finds it. ``now`` and ``event_types`` are the check's (``check_sources``): the
+    nightly job's clock and event types, or None and None for ``score``'s strict reading. With ``as_of`` and
+    ``champions`` (:func:`ship`): the quarantined rows (``reject``), the night's rows scored by each lead's segment
+    champion or the global one (``score``, stamped ``scored_at``), and per drift column the rows per reference bin
+    (``drift``: counts as JSON in ``value``, rows in ``row_number``)."""
     from pyspark.sql import types as T
 
+    from pipeline import champions as lead_champions
     from pipeline import sources as lead_sources
-    from pipeline import tracking
 
-    event_types = config.features.engagement.event_types
-
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def rows(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         batch = pd.concat(list(batches), ignore_index=True)  # a key's rows may span Arrow batches
         if batch.empty:
             return
         tables = {**unpack(batch, {n: d for n, d in dtypes.items() if n not in broadcast}), **broadcast}
         checked = check_sources(tables, now=now, event_types=event_types)
+        if as_of is None:
+            try:
+                end = data_end(checked.tables)
+            except ValueError:  # no timestamp in this partition: others have them, or default_as_of says so
+                end = pd.NaT
+            yield _spark_ready(pd.DataFrame({KIND: [END], "data_end": pd.Series([end], dtype="datetime64[ns, UTC]")}),
+                               schema.names)
+            return
         if len(checked.rejects):  # row numbers are positions in a partition here: meaningless, left out
             yield _spark_ready(checked.rejects.assign(row_number=None, **{KIND: REJECT}), schema.names)
         queue, features = lead_sources.ContractSource(config, tables=checked.tables).open_leads(as_of, None)
         if queue.empty:
             return
-        scorer = _scorer(tuple(sorted(scorer_files.items())))
-        champion = tracking.Champion(scorer=scorer, version=_Version(**champion_fields), state=None)
-        yield _spark_ready(champion.score(queue, features, config.score).assign(**{KIND: SCORE}), schema.names)
+        night = _rebuilt(*champions)
+        scores = lead_champions.score(night, config, queue, features, checked.tables).assign(scored_at=scored_at)
+        yield _spark_ready(scores.assign(**{KIND: SCORE}), schema.names)
+        scorer = night.main.scorer
+        if scorer.drift_reference:
+            counts = population_counts(scorer.drift_reference, features[scorer.feature_names],
+                                       scores["probability"].to_numpy())
+            yield _spark_ready(pd.DataFrame({KIND: DRIFT, "column_name": list(counts), "row_number": len(features),
+                                             "value": [json.dumps(c.tolist()) for c in counts.values()]}),
+                               schema.names)
 
     text, number, whole, moment = T.StringType(), T.DoubleType(), T.LongType(), T.TimestampType()
     schema = T.StructType([T.StructField(name, kind) for name, kind in (
@@ -166,19 +255,123 @@ def score_partitions(packed, *, dtypes: dict[str, dict[str, str]], broadcast: di
         ("lead_id", whole), ("as_of_ts", moment), ("probability", number), ("score", whole), ("grade", text),
         ("model_version", whole), ("definition_version", text), ("owner_id", text), ("company", text),
         ("source", text), ("reasons_positive", text), ("reasons_negative", text), ("scored_at", moment),
+        ("segment", text),
         ("table_name", text), ("row_number", whole), ("row_key", text), ("column_name", text), ("reason", text),
-        ("value", text))])
-    return packed.repartition(partitions, KEY).mapInPandas(score, schema)
+        ("value", text), ("data_end", moment))])
+    return packed.repartition(partitions, KEY).mapInPandas(rows, schema)
 
 
-def split_results(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``score_partitions``' collected rows → (the night's scores, the quarantined rows), each in its own columns,
-    timestamps in UTC."""
-    scores = rows[rows[KIND] == SCORE][SCORE_COLUMNS].reset_index(drop=True)
+@dataclass
+class NightRows:
+    """One night as the partitions computed it, gathered on the driver."""
+
+    scores: pd.DataFrame   # SCORE_TABLE_COLUMNS, best first
+    rejects: pd.DataFrame  # REJECT_COLUMNS (row numbers missing)
+    drift_counts: dict[str, np.ndarray]
+    drift_rows: int
+
+    def drift(self, reference: dict) -> pd.DataFrame:
+        """PSI per column, as ``population_stability`` gives it on the whole night."""
+        return stability_from_counts(reference, self.drift_counts, self.drift_rows)
+
+
+def split_results(rows) -> NightRows:
+    """The partitions' rows (an Arrow table, as read back from staging) → the night's scores, quarantined rows and
+    drift counts, each in its own columns and dtypes, timestamps in UTC. Split before pandas sees them, so a
+    column that is null for other kinds of rows keeps its type. A broadcast table is checked in every partition:
+    its rejects are kept once."""
+    import pyarrow.compute as pc
+
+    def kind(name: str, columns: list[str]) -> pd.DataFrame:
+        return rows.filter(pc.equal(rows[KIND], name)).select(columns).to_pandas()
+
+    scores = kind(SCORE, SCORE_COLUMNS)
     for col in ("as_of_ts", "scored_at"):
-        scores[col] = pd.to_datetime(scores[col]).dt.tz_localize("UTC")
-    rejects = rows[rows[KIND] == REJECT][REJECT_COLUMNS].reset_index(drop=True)
-    return scores, rejects
+        scores[col] = pd.to_datetime(scores[col], utc=True)
+    rejects = kind(REJECT, REJECT_COLUMNS)
+    broadcast = rejects["table_name"].isin(BROADCAST)
+    rejects = pd.concat([rejects[~broadcast], rejects[broadcast].drop_duplicates()], ignore_index=True)
+    drift = kind(DRIFT, ["column_name", "row_number", "value"])
+    counts: dict[str, np.ndarray] = {}
+    for col, value in zip(drift["column_name"], drift["value"], strict=True):
+        part = np.asarray(json.loads(value), dtype=np.int64)
+        counts[col] = counts[col] + part if col in counts else part
+    n_rows = int(drift.groupby("column_name")["row_number"].sum().max()) if len(drift) else 0
+    return NightRows(scores=combine_scores([scores]), rejects=rejects, drift_counts=counts, drift_rows=n_rows)
+
+
+class SparkNight:
+    """The night's source tables as Spark reads them (a parquet folder, or ``spark.database`` in the metastore),
+    counted and packed by partition key: score it with :meth:`score`."""
+
+    def __init__(self, config, location, spark=None):
+        if config.source.kind != "contract":
+            raise ValueError("--engine spark runs on the data-contract tables; score a flat CRM export with the "
+                             "default engine")
+        self.config = config
+        self.spark = spark or spark_session(conf=dict(config.spark.conf))
+        tables, self.dtypes = read_tables(self.spark, config, location)
+        self.rows = {name: int(frame.count()) for name, frame in sorted(tables.items())}  # as read: the volume check
+        self.packed, broadcast = pack(tables)
+        self.broadcast = {n: _typed(f, self.dtypes[n]) for n, f in broadcast.items()}
+        self.partitions = max(1, math.ceil(self.rows["leads"] / config.spark.leads_per_partition))
+
+    def _rows(self, **kwargs):
+        return partition_rows(self.packed, dtypes=self.dtypes, broadcast=self.broadcast, config=self.config,
+                              partitions=self.partitions, **kwargs)
+
+    def default_as_of(self, now: pd.Timestamp | None, event_types: list[str] | None) -> pd.Timestamp:
+        """Midnight after the latest timestamp of the checked tables, as the default engine finds 'tonight'."""
+        ends = self._rows(now=now, event_types=event_types).select("data_end").toPandas()["data_end"]
+        if ends.isna().all():
+            raise ValueError("the sources hold no timestamps")
+        return pd.Timestamp(ends.max()).tz_localize("UTC").floor("D") + pd.Timedelta(days=1)
+
+    def score(self, champions, *, as_of: pd.Timestamp, now: pd.Timestamp | None, event_types: list[str] | None,
+              staging: Path) -> NightRows:
+        """The night scored in the partitions (``champions``: ``pipeline.champions.Champions``), written by Spark
+        to a new folder under ``staging``, read back once, then removed."""
+        folder = staging / f"night-{uuid.uuid4().hex[:12]}"
+        scored_at = pd.Timestamp.now(tz="UTC").floor("s")
+        try:
+            self._rows(now=now, event_types=event_types, as_of=as_of, champions=ship(champions),
+                       scored_at=scored_at).write.parquet(str(folder))
+            import pyarrow.parquet as pq
+
+            return split_results(pq.read_table(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def stop(self) -> None:
+        self.spark.stop()
+
+
+def read_tables(spark, config, location) -> tuple[dict, dict[str, dict[str, str]]]:
+    """(the contract tables as Spark frames, each table's columns in the dtypes the default engine reads them in).
+    From the metastore database ``spark.database`` when params name one, else from the parquet folder."""
+    database = config.spark.database
+    if database is None:
+        from pipeline import source_db
+
+        if source_db.is_url(location):
+            raise ValueError("--engine spark reads parquet folders (or a metastore database: params.yaml's "
+                             "spark.database), not a database URL: use the default engine on a SQL source")
+        import pyarrow.dataset as ds
+
+        folder = Path(location)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"source folder {folder} does not exist (run `leadscore generate` or set "
+                                    "LEADSCORE_SOURCES)")
+        tables = read_parquet_tables(spark, folder)
+        dtypes = {name: {c: str(d) for c, d in ds.dataset(folder / f"{name}.parquet").schema.empty_table()
+                         .to_pandas().dtypes.items()} for name in tables}
+        return tables, dtypes
+    tables = {name: spark.table(f"{database}.{name}") for name in CONTRACT
+              if spark.catalog.tableExists(f"{database}.{name}")}
+    if "leads" not in tables:
+        raise LookupError(f"the metastore database {database!r} holds no table named leads")
+    return tables, {name: {c: str(d) for c, d in frame.limit(0).toPandas().dtypes.items()}
+                    for name, frame in tables.items()}
 
 
 class _Version:
@@ -188,7 +381,7 @@ class _Version:
         self.version, self.tags = version, tags
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=8)
 def _scorer(files: tuple) -> LeadScorer:
     return LeadScorer.from_artifacts(dict(files), feature_spec=FeatureSpec)
 

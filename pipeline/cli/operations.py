@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import json
 import os
 from pathlib import Path
@@ -29,6 +30,17 @@ from pipeline.cli.common import (
 group = typer.Typer()
 
 
+class Engine(enum.StrEnum):
+    default = "default"
+    spark = "spark"
+
+
+EngineOpt = Annotated[Engine, typer.Option(
+    "--engine", help="default: pandas on this machine. spark: the same features and champions in Spark partitions "
+                     "(the spark extra and Java 17; master from LEADSCORE_SPARK_MASTER, default local[*]; sources "
+                     "a parquet folder or params.yaml's spark.database).")]
+
+
 AllowUnapprovedOpt = Annotated[bool, typer.Option(
     "--allow-unapproved", help="Development only: publish although the champion fails the sign-off check (not "
                                "promoted through leadscore, or approvals missing); warns on every night and stamps "
@@ -48,16 +60,20 @@ def score(
         "--lead", help="Score this one lead only, as of now (or --as-of), and print it: nothing is published, the "
                        "score is logged (table leadscore_one_lead_scores). Fast with a source database.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="With --lead: print the score as JSON.")] = False,
+    engine: EngineOpt = Engine.default,
 ):
     """Score every lead open at AS_OF with the champion and publish the scores (or, with --lead, one lead)."""
     from pipeline.steps import score as step
 
     config = _config(params)
     if lead is not None:
+        if engine is not Engine.default:
+            raise typer.BadParameter("--lead reads one lead's rows on this machine: --engine spark does not apply")
         _score_one_lead(config, lead, as_of or [], sources, as_json=as_json, allow_unapproved=allow_unapproved)
         return
     try:
-        results = step.run_nights(config, nights=as_of or [], sources=sources, allow_unapproved=allow_unapproved)
+        results = step.run_nights(config, nights=as_of or [], sources=sources, allow_unapproved=allow_unapproved,
+                                  engine=engine.value)
     except step.ScoreFailed as exc:
         _print_scored(exc.published, config)
         err_console.print(f"[red]error:[/red] {escape(str(exc))}{_logged(exc.logged_to)}", soft_wrap=True)
@@ -132,6 +148,7 @@ def nightly(
     params: ParamsOpt = Path("params.yaml"),
     sources: SourcesOpt = None,
     allow_unapproved: AllowUnapprovedOpt = False,
+    engine: EngineOpt = Engine.default,
 ):
     """The nightly job: validate, score the open leads with the champion, publish, check drift, log the run.
 
@@ -141,7 +158,7 @@ def nightly(
     from pipeline.steps import nightly as step
 
     config = _config(params)
-    result = step.run(config, as_of=as_of, sources=sources, allow_unapproved=allow_unapproved)
+    result = step.run(config, as_of=as_of, sources=sources, allow_unapproved=allow_unapproved, engine=engine.value)
     if result.exit_code in (step.FAILED, step.LOCKED):
         err_console.print(f"[red]{escape(str(result.status))}:[/red] {escape(str(result.error))}"
                           f"{_logged(result.logged_to)}", soft_wrap=True)

@@ -18,6 +18,10 @@ Publishing (``io.write_scores`` returning) is the commit point. Exit codes (``le
 published; 3 published with warnings (drift above ``nightly.psi_warn``, rows quarantined below the threshold,
 or a step after the commit that failed: drift, MLflow); 1 failed, nothing new published (the previous night's
 scores stay as they were); 2 invalid params.yaml; 4 another run holds the publish lock.
+
+``engine="spark"`` (``pipeline.spark_engine``): the same checks, builders and champions run in Spark partitions;
+the rows come back through a staging folder and are published by the same ``io.write_scores``; quarantine, the
+volume check, the run log and drift (from per-partition bin counts) are the default engine's.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from features.schema import CONTRACT, reject_warnings
+from features.schema import CONTRACT, quarantine_warnings, reject_counts, reject_warnings
 from features.timeutil import as_utc
 from features.volumes import table_rows, volume_problems
 from models.drift import drift_warnings, population_stability
@@ -81,7 +85,8 @@ MLFLOW_ANSWERS = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"
 MANDATORY = frozenset(name for name, contract in CONTRACT.items() if contract.mandatory)
 
 
-def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False) -> NightlyResult:
+def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False,
+        engine: str = "default") -> NightlyResult:
     """One night, start to end; never raises. Publishing (``io.write_scores`` returning) is the commit point:
     what fails before it fails the night (exit 1, nothing new published), what fails after it is a warning of a
     published night (exit 3). The run is logged when it starts and when it ends (``io.record_run``: the database,
@@ -90,12 +95,17 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
     started = pd.Timestamp.now(tz="UTC")
     result = NightlyResult(run_id=run_id, as_of=as_utc(as_of) if as_of is not None else None, status="failed",
                            exit_code=FAILED)
-    published, volumes = False, None
+    published, volumes, spark = False, None, None
     try:
         with publish_lock.hold():
             io.recover_interrupted_runs()  # what a killed run left behind: no other run is alive while we hold the lock
             _record(result, started, status=io.RUNNING)
-            raw = lead_sources.load_contract_tables(config, sources)
+            if engine == "spark":
+                from pipeline import spark_engine
+
+                spark = spark_engine.SparkNight(config, io.source_location(sources))
+            else:
+                raw = lead_sources.load_contract_tables(config, sources)
             tracking.configure()
             champions = lead_champions.load(config, lead_sources.open_source(config, sources))
             champion = champions.main
@@ -106,17 +116,36 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
                 cfg, each, result, allow_unapproved=allow_unapproved))
             champion = champions.main
             result.fallbacks = dict(champions.fallbacks)
-            rows = table_rows(raw)
+            rows = spark.rows if spark else table_rows(raw)
             _check_volumes(config, rows, champion, location=io.shown_location(sources))
-            source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
-            if result.as_of is None:
-                result.as_of = source.default_as_of(None)
-                _record(result, started, status=io.RUNNING)  # the night it is publishing, should it be killed
-            result.rejects = len(checked.rejects)
-            io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
-            result.warnings += reject_warnings(checked, config.nightly.max_reject_share)
-            queue, features = source.open_leads(result.as_of, champion.state)
-            scores = lead_champions.score(champions, config, queue, features, source.tables)
+            event_types = config.features.engagement.event_types
+            if spark:
+                if result.as_of is None:
+                    result.as_of = spark.default_as_of(started, event_types)
+                    _record(result, started, status=io.RUNNING)  # the night it is publishing, should it be killed
+                night = spark.score(champions, as_of=result.as_of, now=started, event_types=event_types,
+                                    staging=io.scores_dir() / ".staging")
+                result.rejects = len(night.rejects)
+                io.write_rejects(night.rejects, run_id=run_id, as_of=result.as_of)
+                result.warnings += quarantine_warnings(night.rejects, reject_counts(night.rejects, rows),
+                                                       config.nightly.max_reject_share)
+                scores = night.scores
+
+                def drift() -> pd.DataFrame:
+                    return night.drift(champion.scorer.drift_reference)
+            else:
+                source, checked = lead_sources.open_quarantined_source(config, sources, now=started, tables=raw)
+                if result.as_of is None:
+                    result.as_of = source.default_as_of(None)
+                    _record(result, started, status=io.RUNNING)  # the night it is publishing, should it be killed
+                result.rejects = len(checked.rejects)
+                io.write_rejects(checked.rejects, run_id=run_id, as_of=result.as_of)
+                result.warnings += reject_warnings(checked, config.nightly.max_reject_share)
+                queue, features = source.open_leads(result.as_of, champion.state)
+                scores = lead_champions.score(champions, config, queue, features, source.tables)
+
+                def drift() -> pd.DataFrame:
+                    return _drift(champion.scorer, features, scores["probability"].to_numpy())
             for cfg, each in champions.configs(config):
                 _check_still_champion(cfg, each)
             result.nights_dropped = io.write_scores(scores, result.as_of,
@@ -124,7 +153,7 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
             published, volumes = True, rows  # the commit point: from here on, a failure is a warning
             result.leads_scored = len(scores)
             result.segments = lead_champions.scored_by_segment(champions, scores)
-            _after_publish(config, result, champion, features, scores)
+            _after_publish(config, result, drift)
     except publish_lock.LockHeld as exc:
         result.status, result.exit_code, result.error = "locked", LOCKED, str(exc)
         return result  # the holder logs its own run
@@ -133,6 +162,9 @@ def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unappr
             result.warnings.append(f"published, but then {_one_line(exc)}")
         else:
             result.status, result.exit_code, result.error = "failed", FAILED, _one_line(exc)
+    finally:
+        if spark is not None:
+            spark.stop()
     if published:
         result.status = "published with warnings" if result.warnings else "published"
         result.exit_code = WARNINGS if result.warnings else PUBLISHED
@@ -220,11 +252,11 @@ def _check_still_champion(config: Config, champion) -> None:
                             f"version {now}")
 
 
-def _after_publish(config: Config, result: NightlyResult, champion, features: pd.DataFrame,
-                   scores: pd.DataFrame) -> None:
-    """Drift and its MLflow run, once the night is published: each failure is a warning, never a failed night."""
+def _after_publish(config: Config, result: NightlyResult, drift) -> None:
+    """Drift (``drift()``) and its MLflow run, once the night is published: each failure is a warning, never a
+    failed night."""
     try:
-        result.drift = _drift(champion.scorer, features, scores["probability"].to_numpy())
+        result.drift = drift()
         result.warnings += drift_warnings(result.drift, warn=config.nightly.psi_warn, alert=config.nightly.psi_alert)
     except Exception as exc:  # noqa: BLE001 — published already: say it, don't fail the night
         result.warnings.append(f"published, but the drift check failed: {_one_line(exc)}")

@@ -9,6 +9,10 @@ again replaces that date's rows. It holds the nightly job's publish lock while i
 exits 4 while another run holds it), and logs each night in the run log (``leadscore runs``) as the nightly job
 does. It checks no drift and no volumes: it is the command for replays and backfills, whose extract need not
 be tonight's.
+
+``engine="spark"`` (``pipeline.spark_engine``): the tables read by Spark once, each night scored in Spark
+partitions by the same builders and champions, read back from a staging folder and published by the same
+``io.write_scores``. A bad row fails the run as the default engine's strict reading does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.schema import SourceError
 from features.timeutil import as_utc
 from pipeline import champions as lead_champions
 from pipeline import io, publish_lock, signoff, tracking
@@ -40,9 +45,10 @@ class ScoreResult:
     fallbacks: dict[str, str] = field(default_factory=dict)  # segment → why the global model scored its leads
 
 
-def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False) -> ScoreResult:
+def run(config: Config, *, as_of=None, sources: Path | None = None, allow_unapproved: bool = False,
+        engine: str = "default") -> ScoreResult:
     return run_nights(config, nights=[as_of] if as_of is not None else [], sources=sources,
-                      allow_unapproved=allow_unapproved)[0]
+                      allow_unapproved=allow_unapproved, engine=engine)[0]
 
 
 class ScoreFailed(RuntimeError):
@@ -55,7 +61,7 @@ class ScoreFailed(RuntimeError):
 
 
 def run_nights(config: Config, *, nights: list, sources: Path | None = None,
-               allow_unapproved: bool = False) -> list[ScoreResult]:
+               allow_unapproved: bool = False, engine: str = "default") -> list[ScoreResult]:
     """Score and publish each night in turn (default: tonight only), reading the sources and loading the
     champion once: a backfill of past nights costs the features and predictions, not a start-up per night.
 
@@ -67,8 +73,12 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None,
     check fails the run, logged, nothing published, unless ``allow_unapproved`` (development): then every result
     carries the warning and the rows are stamped ``definition_version …+unapproved``."""
     results: list[ScoreResult] = []
-    run = _Run()
+    run, spark = _Run(), None
     try:
+        if engine == "spark":
+            from pipeline import spark_engine
+
+            spark = spark_engine.SparkNight(config, io.source_location(sources))
         tracking.configure()
         source = lead_sources.open_source(config, sources)
         warnings: list[str] = []
@@ -91,13 +101,22 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None,
         warning = " | ".join(warnings)
         with publish_lock.hold():  # the same lock as the nightly job: one publisher at a time, whoever it is
             io.recover_interrupted_runs()  # what a killed run left behind: no other run is alive while we hold it
-            for as_of in [as_utc(n) for n in nights] or [source.default_as_of(champion.state)]:
+            default = (lambda: spark.default_as_of(None, None)) if spark else (
+                lambda: source.default_as_of(champion.state))
+            for as_of in [as_utc(n) for n in nights] or [default()]:
                 run = _Run(as_of=as_of, model_version=champion.number,
                            definition_version=champion.definition_version
                            + (signoff.UNAPPROVED_STAMP if champion.unapproved else ""))
                 run.record(io.RUNNING)
-                queue, features = source.open_leads(as_of, champion.state)
-                scores = lead_champions.score(champions, config, queue, features, source.tables)
+                if spark:  # the strict reading's check: no clock, no event-type list
+                    night = spark.score(champions, as_of=as_of, now=None, event_types=None,
+                                        staging=io.scores_dir() / ".staging")
+                    if len(night.rejects):
+                        raise SourceError.of_rejects(night.rejects)
+                    scores = night.scores
+                else:
+                    queue, features = source.open_leads(as_of, champion.state)
+                    scores = lead_champions.score(champions, config, queue, features, source.tables)
                 published = io.write_scores(scores, as_of, retention_days=config.score.retention_days)
                 run.leads_scored = len(scores)
                 run.record("published")
@@ -115,6 +134,9 @@ def run_nights(config: Config, *, nights: list, sources: Path | None = None,
                    else f"{type(exc).__name__}: {exc}")
         run.error = message
         raise ScoreFailed(message, published=results, logged_to=run.record("failed")) from exc
+    finally:
+        if spark is not None:
+            spark.stop()
     return results
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.drift import build_reference, population_stability, psi
+from models.drift import build_reference, population_counts, population_stability, psi, stability_from_counts
 
 
 def _frame(rng, n, shift=0.0, mix=("software", "retail")):
@@ -38,3 +38,16 @@ def test_unseen_categories_and_missing_values_count_as_drift():
     table = population_stability(ref, tonight, rng.random(2_000)).set_index("column")["psi"]
     assert table["fit__industry"] > 1.0
     assert table["eng__web_visit_30d"] > 0.25
+
+
+def test_counts_of_parts_add_up_to_the_whole_populations_psi():
+    """The Spark engine counts each partition's rows per bin and adds them: the PSI must be the whole's."""
+    rng = np.random.default_rng(2)
+    ref = build_reference(_frame(rng, 10_000), rng.random(10_000))
+    tonight, probability = _frame(rng, 3_001, shift=1.0, mix=("software", "retail", "aerospace")), rng.random(3_001)
+    tonight.loc[:99, "eng__web_visit_30d"] = np.nan
+    whole = population_stability(ref, tonight, probability)
+    parts = [population_counts(ref, tonight.iloc[a:b], probability[a:b]) for a, b in ((0, 1_000), (1_000, 3_001))]
+    summed = {col: parts[0][col] + parts[1][col] for col in parts[0]}
+    pd.testing.assert_frame_equal(stability_from_counts(ref, summed, len(tonight)), whole)
+    assert set(whole["column"]) == {"eng__web_visit_30d", "fit__industry", "probability"}

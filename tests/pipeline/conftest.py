@@ -57,7 +57,8 @@ def store(trained_template, tmp_path, monkeypatch):
     mlflow.set_experiment("Default")  # the active experiment is process-wide: another test's id means nothing here
 
     def config(**sections):
-        raw = {**trained_template.raw, **{k: {**trained_template.raw.get(k, {}), **v} for k, v in sections.items()}}
+        raw = {**trained_template.raw, **{k: {**trained_template.raw.get(k, {}), **v} if isinstance(v, dict) else v
+                                          for k, v in sections.items()}}
         return parse_config(raw)
 
     return SimpleNamespace(root=tmp_path, sources=template / "sources", config=config,

@@ -1,92 +1,142 @@
-"""The Spark engine gives the default engine's rows: the same builders and scorer, run in Spark partitions on
-local[2], on the shared small demo world."""
+"""The Spark engine gives the default engine's nights: the same builders, checks and champions, run in Spark
+partitions on local[2], on the shared small demo world — through ``nightly`` and ``score`` as users run them."""
+
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+import signing
 
 pyspark = pytest.importorskip("pyspark", reason="the spark extra: pip install -e '.[spark]'")
 
+from pipeline import io  # noqa: E402
+from pipeline.steps import nightly, score  # noqa: E402
 
-@pytest.fixture(scope="module")
-def spark():
-    from pipeline import spark_engine
-
-    session = spark_engine.spark_session(master="local[2]", conf={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
+SAME = ("score", "grade", "reasons_positive", "reasons_negative", "owner_id", "company", "source", "model_version",
+        "definition_version", "segment")
 
 
-AS_OF = pd.Timestamp("2026-06-01", tz="UTC")
-NOW = pd.Timestamp("2026-10-01", tz="UTC")
+@pytest.fixture(autouse=True)
+def _local_spark(monkeypatch):
+    monkeypatch.setenv("LEADSCORE_SPARK_MASTER", "local[2]")
+    monkeypatch.setenv("LEADSCORE_SPARK_CONF", "spark.sql.shuffle.partitions=4; spark.default.parallelism=2")
 
 
-def _both_engines(store, spark, folder):
-    """(default engine's scores, its rejects), (Spark's scores, its rejects) of one night of ``folder``'s tables."""
-    from features.schema import check_sources
-    from pipeline import spark_engine, tracking
-
-    config = store.config()
-    name = config.registry.model_name
-    version = tracking.get_version(name, store.trained.model_version)
-    champion = tracking.Champion(scorer=tracking.load_scorer(version, name), version=version, state=None)
-    tables = {f.stem: pd.read_parquet(f) for f in sorted(folder.glob("*.parquet")) if f.stem != "truth"}  # unchecked
-    checked = check_sources(tables, now=NOW, event_types=config.features.engagement.event_types)
-    from pipeline.sources import ContractSource
-
-    source = ContractSource(config, tables=checked.tables)
-    ours = champion.score(*source.open_leads(AS_OF, None), config.score)
-
-    frames = spark_engine.read_parquet_tables(spark, folder)
-    dtypes = {n: {c: str(d) for c, d in f.dtypes.items()} for n, f in tables.items() if n in frames}
-    packed, broadcast = spark_engine.pack(frames)
-    rows = spark_engine.score_partitions(
-        packed, dtypes=dtypes, broadcast={n: tables[n] for n in broadcast}, scorer_files=champion.scorer.to_artifacts(),
-        champion_fields={"version": champion.number, "tags": dict(version.tags)}, config=config, as_of=AS_OF,
-        now=NOW, partitions=3).toPandas()
-    return (ours, checked.rejects), spark_engine.split_results(rows)
-
-
-def test_a_night_scored_in_spark_partitions_equals_the_default_engine(store, spark):
-    (ours, our_rejects), (theirs, their_rejects) = _both_engines(store, spark, store.sources)
-    assert our_rejects.empty and their_rejects.empty
-
+def _assert_same_rows(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
     assert len(ours) > 100
     a = ours.sort_values("lead_id", ignore_index=True)
     b = theirs.sort_values("lead_id", ignore_index=True)
     assert a["lead_id"].tolist() == b["lead_id"].tolist()
     np.testing.assert_allclose(b["probability"], a["probability"], rtol=0, atol=1e-9)
-    for col in ("score", "grade", "reasons_positive", "reasons_negative", "owner_id", "company", "source",
-                "model_version", "definition_version"):
+    for col in SAME:
         assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
-    assert (b["as_of_ts"] == AS_OF).all()
+    assert (a["as_of_ts"] == b["as_of_ts"]).all()
+    assert b["scored_at"].nunique() == 1  # one scoring time for the night, not one per partition
 
 
-def test_bad_rows_are_quarantined_as_the_default_engine_does(store, spark, tmp_path):
-    """The same rows refused for the same reasons when each partition checks its own rows: a duplicated lead id
-    on two accounts, a lead of an unknown account, a null timestamp, an event type nobody listed, a future event,
-    an opportunity of an unknown lead (row numbers, positions in a partition there, are left out)."""
-    from pipeline import io
+def _night(store, config, sources, engine):
+    """One nightly run on ``engine``: its result, the published night, its quarantined rows."""
+    result = nightly.run(config, sources=sources, engine=engine)
+    assert result.exit_code in (nightly.PUBLISHED, nightly.WARNINGS), result.error
+    return result, io.read_scores(), io.read_rejects(run_id=result.run_id)
 
+
+def test_a_night_published_by_the_spark_engine_equals_the_default_engines(store):
+    """Same night, same rows, same drift, same run log entries; the staging folder is gone afterwards."""
+    signing.sign_and_promote(store.config(), 1, reason="tests")
+    config = store.config(spark={"leads_per_partition": 700})  # 3,000 leads: five partitions
+    ours, our_rows, _ = _night(store, config, store.sources, "default")
+    theirs, their_rows, _ = _night(store, config, store.sources, "spark")
+
+    assert theirs.as_of == ours.as_of and theirs.leads_scored == ours.leads_scored and theirs.rejects == 0
+    _assert_same_rows(our_rows, their_rows)
+    drift = ours.drift.set_index("column")["psi"]
+    np.testing.assert_allclose(theirs.drift.set_index("column")["psi"].reindex(drift.index), drift, atol=1e-12)
+    assert theirs.warnings == ours.warnings
+    assert io.read_runs()["status"].str.startswith("published").sum() == 2
+    assert not any((store.root / "scores" / ".staging").iterdir())
+
+
+def test_bad_rows_are_quarantined_by_the_spark_engine_as_by_the_default_one(store, tmp_path):
+    """The same rows refused for the same reasons when each partition checks its own rows: a duplicated lead id on
+    two accounts, a lead of an unknown account, a null timestamp, an event type nobody listed, a future event, an
+    opportunity of an unknown lead (row numbers, positions in a partition there, are left out); the night
+    published from the rest is the same."""
+    signing.sign_and_promote(store.config(), 1, reason="tests")
     tables = {k: v for k, v in io.read_sources(store.sources).items() if k != "truth"}
     leads, events = tables["leads"].copy(), tables["engagement_events"].copy()
-    other_account = tables["accounts"]["account_id"].iloc[-1]
-    twin = leads.iloc[[0]].assign(account_id=other_account)
+    twin = leads.iloc[[0]].assign(account_id=tables["accounts"]["account_id"].iloc[-1])
     leads = pd.concat([leads, twin], ignore_index=True)
     leads.loc[5, "account_id"] = 10 ** 9
     leads.loc[6, "created_ts"] = pd.NaT
     events.loc[3, "event_type"] = "carrier_pigeon"
-    events.loc[4, "event_ts"] = NOW + pd.Timedelta(days=3)
+    events.loc[4, "event_ts"] = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=3)
     opportunities = pd.concat([tables["opportunities"], tables["opportunities"].iloc[[0]].assign(lead_id=10 ** 9)],
                               ignore_index=True)
     io.write_sources({**tables, "leads": leads, "engagement_events": events, "opportunities": opportunities},
                      tmp_path / "bad")
-    (ours, our_rejects), (theirs, their_rejects) = _both_engines(store, spark, tmp_path / "bad")
+    config = store.config(spark={"leads_per_partition": 1000})
+    ours, our_rows, our_rejects = _night(store, config, tmp_path / "bad", "default")
+    theirs, their_rows, their_rejects = _night(store, config, tmp_path / "bad", "spark")
 
     columns = ["table_name", "row_key", "column_name", "reason", "value"]
-    expected = our_rejects[columns].sort_values(columns, ignore_index=True)
+    expected = our_rejects[columns].astype(str).sort_values(columns, ignore_index=True)
     assert len(expected) >= 6 and set(expected["table_name"]) >= {"leads", "engagement_events", "opportunities"}
-    assert their_rejects[columns].astype(str).sort_values(columns, ignore_index=True).equals(expected.astype(str))
-    assert sorted(ours["lead_id"]) == sorted(theirs["lead_id"])
-    np.testing.assert_allclose(theirs.sort_values("lead_id")["probability"], ours.sort_values("lead_id")["probability"],
-                               rtol=0, atol=1e-9)
+    assert their_rejects[columns].astype(str).sort_values(columns, ignore_index=True).equals(expected)
+    assert theirs.rejects == ours.rejects and theirs.warnings == ours.warnings
+    _assert_same_rows(our_rows, their_rows)
+
+
+def test_score_on_spark_backfills_nights_and_refuses_bad_rows_as_the_strict_reading_does(store, tmp_path):
+    signing.sign_and_promote(store.config(), 1, reason="tests")
+    config = store.config()
+    nights = [pd.Timestamp("2026-06-01", tz="UTC"), pd.Timestamp("2026-06-08", tz="UTC")]
+    score.run_nights(config, nights=nights, sources=store.sources)
+    ours = io.read_score_history()
+    results = score.run_nights(config, nights=nights, sources=store.sources, engine="spark")
+    assert [r.as_of for r in results] == nights
+    theirs = io.read_score_history()
+    assert len(theirs) == len(ours) and sorted(theirs["as_of_ts"].unique()) == nights
+    merged = ours.merge(theirs, on=["lead_id", "as_of_ts"], suffixes=("", "_spark"), validate="one_to_one")
+    assert len(merged) == len(ours)
+    np.testing.assert_allclose(merged["probability_spark"], merged["probability"], rtol=0, atol=1e-9)
+    assert (merged["grade_spark"] == merged["grade"]).all()
+
+    broken = tmp_path / "broken"
+    shutil.copytree(store.sources, broken)
+    events = pd.read_parquet(broken / "engagement_events.parquet")
+    events.loc[7, "lead_id"] = None
+    events.to_parquet(broken / "engagement_events.parquet")
+    with pytest.raises(score.ScoreFailed) as default_error:
+        score.run_nights(config, nights=nights[:1], sources=broken)
+    with pytest.raises(score.ScoreFailed) as spark_error:
+        score.run_nights(config, nights=nights[:1], sources=broken, engine="spark")
+    assert str(spark_error.value) == str(default_error.value)
+    assert "engagement_events.lead_id: 1 rows" in str(spark_error.value)
+
+
+def test_segment_champions_score_their_leads_inside_the_partitions(store):
+    """A segment's champion travels to the workers with the global one: each lead scored by its segment's model
+    and stamped with it, as ``pipeline.champions.score`` does on one machine."""
+    from pipeline import champions as lead_champions
+    from pipeline import spark_engine, tracking
+    from pipeline.sources import ContractSource
+
+    config = store.config(segments=[{"name": "north_america", "filter": {"leads.country": ["US", "CA"]},
+                                     "capacity": {"A": 10, "B": 30, "C": 70}}])
+    name = config.registry.model_name
+    version = tracking.get_version(name, store.trained.model_version)
+    main = tracking.Champion(scorer=tracking.load_scorer(version, name), version=version, state=None)
+    champions = lead_champions.Champions(main=main, segments={"north_america": tracking.Champion(
+        scorer=main.scorer, version=version, state=None, segment="north_america")})
+    as_of = pd.Timestamp("2026-06-01", tz="UTC")
+    source = ContractSource(config, store.sources)
+    ours = lead_champions.score(champions, config, *source.open_leads(as_of, None), source.tables)
+    night = spark_engine.SparkNight(config, store.sources)
+    try:
+        theirs = night.score(champions, as_of=as_of, now=None, event_types=None, staging=store.root / "staging")
+    finally:
+        night.stop()
+    assert 0 < (ours["segment"] == "north_america").sum() < len(ours)
+    _assert_same_rows(ours, theirs.scores)
