@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -49,8 +50,39 @@ def feature_columns(table: pd.DataFrame, features: FeatureParams | None = None) 
 def _training_dates(tables: dict[str, pd.DataFrame], labels: LabelParams,
                     spine: SpineParams) -> tuple[pd.DatetimeIndex, pd.Timestamp]:
     end = data_end(tables)
-    last = end - pd.Timedelta(days=labels.window_days)
-    return snapshot_dates(tables["leads"]["created_ts"].min(), last, spine.cadence_days), end
+    return training_dates(tables["leads"]["created_ts"].min(), end, labels, spine), end
+
+
+def training_dates(first_created: pd.Timestamp, end: pd.Timestamp, labels: LabelParams,
+                   spine: SpineParams) -> pd.DatetimeIndex:
+    """The snapshot dates of a training table: every cadence date from the first lead on whose label window has
+    fully elapsed by ``end`` (the sources' latest timestamp)."""
+    return snapshot_dates(first_created, end - pd.Timedelta(days=labels.window_days), spine.cadence_days)
+
+
+def count_snapshots(tables: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, end: pd.Timestamp, *,
+                    labels: LabelParams, spine: SpineParams, block_leads: int) -> tuple[int, int]:
+    """(converting, other) snapshots of ``tables``' leads: what fixes the negative sampling rate. Counts of parts
+    of the leads add up to the whole's."""
+    target = label_column(labels.window_days)
+    positives = negatives = 0
+    for leads_block in _lead_blocks(tables["leads"], block_leads):
+        y = _labelled_block(tables, leads_block, dates, end, labels, spine)[target].to_numpy()
+        positives += int(y.sum())
+        negatives += int(len(y) - y.sum())
+    return positives, negatives
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What every block of one training table shares, decided from all the sources: the snapshot dates and the
+    data end, the negative sampling rate and the float32 columns. An engine that builds the table in pieces (Spark
+    partitions) decides it once and gives it to each piece."""
+
+    dates: pd.DatetimeIndex
+    end: pd.Timestamp
+    rate: float
+    narrow: tuple[str, ...]
 
 
 def build_training_spine(tables: dict[str, pd.DataFrame], *, labels: LabelParams,
@@ -109,25 +141,30 @@ class TrainingTableBlocks:
     kept rows ever get features."""
 
     def __init__(self, tables: dict[str, pd.DataFrame], *, labels: LabelParams, spine: SpineParams,
-                 features: FeatureParams, sampling: SamplingParams | None = None):
+                 features: FeatureParams, sampling: SamplingParams | None = None, plan: TrainingPlan | None = None):
+        """``plan``: the dates, rate and float32 columns decided from all the sources, when ``tables`` hold only
+        some of the leads (with everything their features read); None decides them from ``tables``."""
         self.tables, self.labels, self.spine, self.features = tables, labels, spine, features
         self.sampling = sampling or SamplingParams(target_rows=None)
+        self.plan = plan
         self.attrs: dict = {}
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         tables, labels, spine, sampling = self.tables, self.labels, self.spine, self.sampling
         self.attrs = {}
         target = label_column(labels.window_days)
-        dates, end = _training_dates(tables, labels, spine)
         blocks = _lead_blocks(tables["leads"], sampling.block_leads)
-        positives = negatives = 0
-        if sampling.negative_rate is None and sampling.target_rows is not None:
-            for leads_block in blocks:
-                y = _labelled_block(tables, leads_block, dates, end, labels, spine)[target].to_numpy()
-                positives += int(y.sum())
-                negatives += int(len(y) - y.sum())
-        rate = negative_rate(sampling, positives, negatives)
-        narrow = {c: np.float32 for c in float32_exact_columns(tables.get("accounts"), self.features.fit)}
+        if self.plan is not None:
+            dates, end, rate, narrow = self.plan.dates, self.plan.end, self.plan.rate, list(self.plan.narrow)
+        else:
+            dates, end = _training_dates(tables, labels, spine)
+            positives = negatives = 0
+            if sampling.negative_rate is None and sampling.target_rows is not None:
+                positives, negatives = count_snapshots(tables, dates, end, labels=labels, spine=spine,
+                                                       block_leads=sampling.block_leads)
+            rate = negative_rate(sampling, positives, negatives)
+            narrow = float32_exact_columns(tables.get("accounts"), self.features.fit)
+        narrow = {c: np.float32 for c in narrow}
         full = kept_rows = kept_positives = 0
         yielded = False
         for leads_block in blocks:

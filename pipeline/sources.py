@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
@@ -308,14 +308,16 @@ def training_table_key(source: LeadSource) -> str:
     return f"{digest.hexdigest()[:16]}-{params[:12]}"
 
 
-def load_training_table(source: LeadSource) -> tuple[pd.DataFrame, str]:
+def load_training_table(source: LeadSource, *,
+                        build: Callable[[], Iterable[pd.DataFrame]] | None = None) -> tuple[pd.DataFrame, str]:
     """(the training table, its dataset name): read back when these sources and params built it before,
     else built block by block, each block written as it comes (``io.write_dataset_blocks``: the name holds the
     whole table or none), then read back once, so compare, tune and promote never rebuild what train built and
-    every step trains on the table as stored."""
+    every step trains on the table as stored. ``build``: the blocks from another engine (``--engine spark``)
+    instead of ``source.training_table_blocks()``; the same table under the same name."""
     key = training_table_key(source)
     table = io.read_dataset(TRAINING_TABLE, key)
     if table is None:
-        io.write_dataset_blocks(source.training_table_blocks(), TRAINING_TABLE, key)
+        io.write_dataset_blocks(build() if build else source.training_table_blocks(), TRAINING_TABLE, key)
         table = io.read_dataset(TRAINING_TABLE, key)
     return source.finish_training_table(table), f"{TRAINING_TABLE}/{key}"

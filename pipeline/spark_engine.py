@@ -60,6 +60,8 @@ def spark_session(*, master: str | None = None, conf: dict[str, str] | None = No
                           "scripts/ensure-java.sh (make setup installs both)") from exc
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # PySpark 4 warns of pandas 3 in every worker, on every batch; the engine's equality tests are what speak to it
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:PySpark does not yet fully support pandas:FutureWarning")
     builder = (SparkSession.builder.appName("leadscore")
                .master(master or os.environ.get("LEADSCORE_SPARK_MASTER") or "local[*]")
                .config("spark.sql.session.timeZone", "UTC")
@@ -220,10 +222,9 @@ def partition_rows(packed, *, dtypes: dict[str, dict[str, str]], broadcast: dict
     from pipeline import sources as lead_sources
 
     def rows(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        batch = pd.concat(list(batches), ignore_index=True)  # a key's rows may span Arrow batches
-        if batch.empty:
+        tables = _partition_tables(batches, dtypes, broadcast)
+        if tables is None:
             return
-        tables = {**unpack(batch, {n: d for n, d in dtypes.items() if n not in broadcast}), **broadcast}
         checked = check_sources(tables, now=now, event_types=event_types)
         if as_of is None:
             try:
@@ -259,6 +260,15 @@ def partition_rows(packed, *, dtypes: dict[str, dict[str, str]], broadcast: dict
         ("table_name", text), ("row_number", whole), ("row_key", text), ("column_name", text), ("reason", text),
         ("value", text), ("data_end", moment))])
     return packed.repartition(partitions, KEY).mapInPandas(rows, schema)
+
+
+def _partition_tables(batches: Iterator[pd.DataFrame], dtypes: dict[str, dict[str, str]],
+                      broadcast: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame] | None:
+    """A partition's rows as the contract's pandas tables (None: an empty partition)."""
+    batch = pd.concat(list(batches), ignore_index=True)  # a key's rows may span Arrow batches
+    if batch.empty:
+        return None
+    return {**unpack(batch, {n: d for n, d in dtypes.items() if n not in broadcast}), **broadcast}
 
 
 @dataclass
@@ -300,9 +310,9 @@ def split_results(rows) -> NightRows:
     return NightRows(scores=combine_scores([scores]), rejects=rejects, drift_counts=counts, drift_rows=n_rows)
 
 
-class SparkNight:
-    """The night's source tables as Spark reads them (a parquet folder, or ``spark.database`` in the metastore),
-    counted and packed by partition key: score it with :meth:`score`."""
+class SparkTables:
+    """Source tables as Spark reads them (a parquet folder, or ``spark.database`` in the metastore), counted and
+    packed by partition key into ``ceil(leads / spark.leads_per_partition)`` partitions."""
 
     def __init__(self, config, location, spark=None):
         if config.source.kind != "contract":
@@ -315,6 +325,133 @@ class SparkNight:
         self.packed, broadcast = pack(tables)
         self.broadcast = {n: _typed(f, self.dtypes[n]) for n, f in broadcast.items()}
         self.partitions = max(1, math.ceil(self.rows["leads"] / config.spark.leads_per_partition))
+
+    def stop(self) -> None:
+        self.spark.stop()
+
+
+class SparkTrainingTable(SparkTables):
+    """The training table built in Spark partitions: an iterable of blocks with ``attrs``, as
+    ``features.training_table.TrainingTableBlocks`` is, for ``io.write_dataset_blocks``.
+
+    Three passes over the partitions, each running the default engine's functions on its leads: the extent (latest
+    timestamp, first lead, the float32 columns of its accounts), then — when the sampling rate follows from a target
+    size — the converting and other snapshots, then the blocks themselves, built by ``TrainingTableBlocks`` with the
+    plan (dates, rate, float32 columns) decided on the driver from the passes before. Each partition writes its
+    blocks as parquet files into a staging folder (shared storage on a cluster) and returns only their names and
+    counts; the driver reads them back one at a time, then stops the session. The sources are held to the
+    contract strictly, as the default engine's training reads them; ``as_of`` cuts each partition to what was known
+    before it."""
+
+    def __init__(self, config, location, *, staging: Path, as_of: pd.Timestamp | None = None, spark=None):
+        super().__init__(config, location, spark=spark)
+        self.staging, self.as_of = staging, as_of
+        self.attrs: dict = {}
+
+    def _map(self, work, fields):
+        from pyspark.sql import types as T
+
+        dtypes, broadcast, as_of = self.dtypes, self.broadcast, self.as_of
+
+        def each(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            from features.as_of import tables_known_before
+            from features.schema import validate_sources
+
+            tables = _partition_tables(batches, dtypes, broadcast)
+            if tables is None:
+                return
+            tables = validate_sources(tables)
+            yield from work(tables if as_of is None else tables_known_before(tables, as_of))
+
+        schema = T.StructType([T.StructField(name, kind) for name, kind in fields])
+        return self.packed.repartition(self.partitions, KEY).mapInPandas(each, schema).toPandas()
+
+    def plan(self):
+        """The plan every partition builds its blocks with (``features.training_table.TrainingPlan``)."""
+        from pyspark.sql import types as T
+
+        from features.fit import float32_exact_columns
+        from features.sampling import negative_rate
+        from features.training_table import TrainingPlan, count_snapshots, training_dates
+
+        c = self.config
+        fit = c.features.fit
+
+        def extent(tables):
+            leads = tables["leads"]
+            try:
+                end = data_end(tables)
+            except ValueError:
+                end = pd.NaT
+            yield pd.DataFrame({"end": pd.Series([end], dtype="datetime64[ns, UTC]").dt.tz_localize(None),
+                                "first": pd.Series([leads["created_ts"].min()], dtype="datetime64[ns, UTC]")
+                                .dt.tz_localize(None),
+                                "narrow": [json.dumps(float32_exact_columns(tables.get("accounts"), fit))]})
+
+        found = self._map(extent, [("end", T.TimestampType()), ("first", T.TimestampType()),
+                                   ("narrow", T.StringType())])
+        if found["end"].isna().all():
+            raise ValueError("the sources hold no timestamps")
+        end = pd.Timestamp(found["end"].max()).tz_localize("UTC")
+        first = pd.Timestamp(found["first"].min()).tz_localize("UTC")
+        dates = training_dates(first, end, c.labels, c.spine)
+        narrow = set.intersection(*(set(json.loads(n)) for n in found["narrow"]))
+        positives = negatives = 0
+        if c.sampling.negative_rate is None and c.sampling.target_rows is not None:
+            def counts(tables):
+                p, n = count_snapshots(tables, dates, end, labels=c.labels, spine=c.spine,
+                                       block_leads=c.sampling.block_leads)
+                yield pd.DataFrame({"positives": [p], "negatives": [n]})
+
+            counted = self._map(counts, [("positives", T.LongType()), ("negatives", T.LongType())])
+            positives, negatives = int(counted["positives"].sum()), int(counted["negatives"].sum())
+        return TrainingPlan(dates=dates, end=end, rate=negative_rate(c.sampling, positives, negatives),
+                            narrow=tuple(sorted(narrow)))
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        from pyspark.sql import types as T
+
+        from features.labels import label_column
+        from features.sampling import sampling_summary
+        from features.training_table import TrainingTableBlocks
+
+        c = self.config
+        plan = self.plan()
+        folder = self.staging / f"training-{uuid.uuid4().hex[:12]}"
+        folder.mkdir(parents=True)
+        target = label_column(c.labels.window_days)
+
+        def build(tables):
+            blocks = TrainingTableBlocks(tables, labels=c.labels, spine=c.spine, features=c.features,
+                                         sampling=c.sampling, plan=plan)
+            for block in blocks:
+                if block.empty:
+                    continue
+                path = folder / f"block-{uuid.uuid4().hex}.parquet"
+                block.to_parquet(path, index=False)
+                yield pd.DataFrame({"path": [str(path)], "rows": [len(block)],
+                                    "positives": [int(block[target].sum())], "full": [0]})
+            full = blocks.attrs["sampling"]["rows_full"]
+            yield pd.DataFrame({"path": [None], "rows": [0], "positives": [0], "full": [full]})
+
+        try:
+            written = self._map(build, [("path", T.StringType()), ("rows", T.LongType()),
+                                        ("positives", T.LongType()), ("full", T.LongType())])
+            paths = sorted(written["path"].dropna())
+            if not paths:
+                raise ValueError("no open lead snapshot to train on in these sources")
+            self.attrs = {"sampling": sampling_summary(plan.rate, int(written["rows"].sum()),
+                                                       int(written["full"].fillna(0).sum()),
+                                                       int(written["positives"].sum()), c.sampling)}
+            for path in paths:
+                yield pd.read_parquet(path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            self.stop()  # built once: the session is not needed for the fits
+
+
+class SparkNight(SparkTables):
+    """The night's source tables as Spark reads them, counted and packed: score it with :meth:`score`."""
 
     def _rows(self, **kwargs):
         return partition_rows(self.packed, dtypes=self.dtypes, broadcast=self.broadcast, config=self.config,
@@ -341,9 +478,6 @@ class SparkNight:
             return split_results(pq.read_table(folder))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def stop(self) -> None:
-        self.spark.stop()
 
 
 def read_tables(spark, config, location) -> tuple[dict, dict[str, dict[str, str]]]:

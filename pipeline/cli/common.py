@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
 import json
 import logging
 import os
@@ -251,3 +252,14 @@ def _pick_version(config, version: int | None, latest: bool) -> int:
         tracking.configure()
         return tracking.latest_version(config.registry.model_name)
     return version
+
+
+class Engine(enum.StrEnum):
+    default = "default"
+    spark = "spark"
+
+
+EngineOpt = Annotated[Engine, typer.Option(
+    "--engine", help="default: pandas on this machine. spark: the same builders (and champions) in Spark partitions "
+                     "(the spark extra and Java 17; master from LEADSCORE_SPARK_MASTER, default local[*]; sources "
+                     "a parquet folder or params.yaml's spark.database).")]

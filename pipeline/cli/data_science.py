@@ -14,6 +14,8 @@ from rich.table import Table
 from features.segments import describe
 from pipeline.cli.common import (
     EXIT_INVALID_PARAMS,
+    Engine,
+    EngineOpt,
     ParamsOpt,
     SegmentOpt,
     SourcesOpt,
@@ -201,6 +203,7 @@ def train(
     accept_leak_risk: Annotated[bool, typer.Option(
         "--accept-leak-risk", help="Train although a column kept with source.keep is flagged by the leak or id "
                                    "screen; the run is tagged leak_risk_accepted.")] = False,
+    engine: EngineOpt = Engine.default,
 ):
     """Backtest a model family, refit it on every matured snapshot, log the run to MLflow, register a version (of the
     global model, or of a segment's with --segment NAME or --all-segments)."""
@@ -212,7 +215,7 @@ def train(
     config = _config(params, segment)
     if not all_segments:
         result = step.run(config, family=model, params_path=params, sources=sources, as_of=as_of,
-                          accept_leak_risk=accept_leak_risk)
+                          accept_leak_risk=accept_leak_risk, engine=engine.value)
         _print_training(result, config)
         return
     if not config.segments:
@@ -223,7 +226,7 @@ def train(
         console.print(f"[bold]segment {escape(declared.name)}[/bold] ({escape(describe(declared))})")
         try:
             result = step.run(seg, family=model, params_path=params, sources=sources, as_of=as_of,
-                              accept_leak_risk=accept_leak_risk)
+                              accept_leak_risk=accept_leak_risk, engine=engine.value)
         except InsufficientData as exc:  # the sufficiency gate: said, logged on the run, and the next one trains
             refused[declared.name] = str(exc)
             console.print(f"[yellow]refused:[/yellow] {escape(str(exc))}", soft_wrap=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import os
 from pathlib import Path
@@ -15,6 +14,8 @@ from rich.table import Table
 from pipeline import io
 from pipeline.cli.common import (
     EXIT_FAILED,
+    Engine,
+    EngineOpt,
     ParamsOpt,
     SourcesOpt,
     _config,
@@ -30,15 +31,6 @@ from pipeline.cli.common import (
 group = typer.Typer()
 
 
-class Engine(enum.StrEnum):
-    default = "default"
-    spark = "spark"
-
-
-EngineOpt = Annotated[Engine, typer.Option(
-    "--engine", help="default: pandas on this machine. spark: the same features and champions in Spark partitions "
-                     "(the spark extra and Java 17; master from LEADSCORE_SPARK_MASTER, default local[*]; sources "
-                     "a parquet folder or params.yaml's spark.database).")]
 
 
 AllowUnapprovedOpt = Annotated[bool, typer.Option(

@@ -11,7 +11,8 @@ plots, lineage tags (``training_table`` names the dataset used), the definition,
 segment's snapshots, graded by its capacity; refused, with the reason tagged on the failed run, when the
 sufficiency gate finds too few conversions). Steps downstream exchange only the version. With ``--as-of DATE``
 the sources are cut to what was known strictly before DATE (``features.as_of``): the model a team would have
-deployed then.
+deployed then. ``engine="spark"``: the training table is built in Spark partitions by the same builders
+(``pipeline.spark_engine.SparkTrainingTable``) — the same table under the same name; the fits run here.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def leak_risks(source) -> dict[str, str]:
 
 
 def run(config: Config, *, family: str | None = None, params_path: Path | None = None,
-        sources: Path | None = None, as_of=None, accept_leak_risk: bool = False) -> TrainResult:
+        sources: Path | None = None, as_of=None, accept_leak_risk: bool = False,
+        engine: str = "default") -> TrainResult:
     """``as_of``: train on what was known strictly before that day, as the team would have then.
     ``accept_leak_risk``: train although a column kept with ``source.keep`` is flagged (the run is tagged)."""
     family = family or config.train.model
@@ -58,7 +60,8 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
                                 f"{LEAK_RISK_TAG}), or remove them from source.keep")
     run_name = family if config.segment is None else f"{family} {config.segment.name}"
     with tracking.training_run(config, run_name=run_name):  # the run spans the training: table, fits, logging
-        table, dataset = lead_sources.load_training_table(source)
+        table, dataset = lead_sources.load_training_table(source, build=_spark_build(config, sources, as_of)
+                                                          if engine == "spark" else None)
         try:
             data = source.training_set(table)
         except InsufficientData as exc:  # a segment too small to learn: its leads stay with the global model
@@ -72,3 +75,13 @@ def run(config: Config, *, family: str | None = None, params_path: Path | None =
     if risks:
         mlflow.MlflowClient().set_tag(result.run_id, LEAK_RISK_TAG, ",".join(risks))
     return result
+
+
+
+def _spark_build(config: Config, sources: Path | None, as_of):
+    """The training table's blocks from Spark partitions, started only when the table must be built."""
+    from pipeline import io, spark_engine
+
+    return lambda: spark_engine.SparkTrainingTable(config, io.source_location(sources),
+                                                   staging=io.datasets_dir() / ".staging",
+                                                   as_of=as_utc(as_of) if as_of is not None else None)

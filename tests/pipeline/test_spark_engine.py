@@ -140,3 +140,23 @@ def test_segment_champions_score_their_leads_inside_the_partitions(store):
         night.stop()
     assert 0 < (ours["segment"] == "north_america").sum() < len(ours)
     _assert_same_rows(ours, theirs.scores)
+
+
+def test_the_training_table_built_in_spark_partitions_is_the_default_engines(store, tmp_path):
+    """Cut to what was known before a past day, sampled to a target size (so the rate comes from counts over every
+    partition): the same rows, features, weights and sampling summary as one machine's build."""
+    from features.training_table import finish_training_table
+    from pipeline import spark_engine
+    from pipeline.sources import ContractSource
+
+    config = store.config(sampling={"target_rows": 4_000, "block_leads": 400}, spark={"leads_per_partition": 1000})
+    as_of = pd.Timestamp("2026-06-01", tz="UTC")
+    ours = ContractSource(config, store.sources, as_of=as_of).build_training_table()
+    blocks = spark_engine.SparkTrainingTable(config, store.sources, staging=tmp_path / "staging", as_of=as_of)
+    path = io.write_dataset_blocks(blocks, "training_table", "spark", folder=tmp_path / "datasets")
+    theirs = finish_training_table(io.read_dataset("training_table", "spark", folder=tmp_path / "datasets"))
+
+    assert ours.attrs["sampling"]["sampled"] and theirs.attrs["sampling"] == ours.attrs["sampling"]
+    assert 1_000 < len(ours) < ours.attrs["sampling"]["rows_full"]
+    pd.testing.assert_frame_equal(theirs, ours, check_exact=True)
+    assert path.exists() and not any((tmp_path / "staging").iterdir())
