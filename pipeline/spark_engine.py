@@ -453,6 +453,12 @@ class SparkTrainingTable(SparkTables):
 class SparkNight(SparkTables):
     """The night's source tables as Spark reads them, counted and packed: score it with :meth:`score`."""
 
+    def __init__(self, config, location, spark=None):
+        if config.score.reasons and config.score.reasons_per_owner is not None:
+            raise ValueError("--engine spark explains every lead: score.reasons_per_owner must be null (an owner's "
+                             "leads span partitions, so their top N cannot be chosen inside one)")
+        super().__init__(config, location, spark=spark)
+
     def _rows(self, **kwargs):
         return partition_rows(self.packed, dtypes=self.dtypes, broadcast=self.broadcast, config=self.config,
                               partitions=self.partitions, **kwargs)

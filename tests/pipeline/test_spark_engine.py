@@ -35,9 +35,9 @@ def _assert_same_rows(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
     assert b["scored_at"].nunique() == 1  # one scoring time for the night, not one per partition
 
 
-def _night(store, config, sources, engine):
+def _night(store, config, sources, engine, as_of=None):
     """One nightly run on ``engine``: its result, the published night, its quarantined rows."""
-    result = nightly.run(config, sources=sources, engine=engine)
+    result = nightly.run(config, sources=sources, engine=engine, as_of=as_of)
     assert result.exit_code in (nightly.PUBLISHED, nightly.WARNINGS), result.error
     return result, io.read_scores(), io.read_rejects(run_id=result.run_id)
 
@@ -77,8 +77,9 @@ def test_bad_rows_are_quarantined_by_the_spark_engine_as_by_the_default_one(stor
     io.write_sources({**tables, "leads": leads, "engagement_events": events, "opportunities": opportunities},
                      tmp_path / "bad")
     config = store.config(spark={"leads_per_partition": 1000})
-    ours, our_rows, our_rejects = _night(store, config, tmp_path / "bad", "default")
-    theirs, their_rows, their_rejects = _night(store, config, tmp_path / "bad", "spark")
+    night = pd.Timestamp("2026-09-01", tz="UTC")
+    ours, our_rows, our_rejects = _night(store, config, tmp_path / "bad", "default", night)
+    theirs, their_rows, their_rejects = _night(store, config, tmp_path / "bad", "spark", night)
 
     columns = ["table_name", "row_key", "column_name", "reason", "value"]
     expected = our_rejects[columns].astype(str).sort_values(columns, ignore_index=True)
@@ -160,3 +161,28 @@ def test_the_training_table_built_in_spark_partitions_is_the_default_engines(sto
     assert 1_000 < len(ours) < ours.attrs["sampling"]["rows_full"]
     pd.testing.assert_frame_equal(theirs, ours, check_exact=True)
     assert path.exists() and not any((tmp_path / "staging").iterdir())
+
+
+def test_the_command_line_says_what_the_spark_engine_cannot_do(store, tmp_path):
+    """One lead is read on this machine; chosen reasons per owner cannot be picked inside partitions: both said
+    before Spark starts, with the documented exit codes."""
+    import re
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    signing.sign_and_promote(store.config(), 1, reason="tests")
+    raw = yaml.safe_load((store.sources.parent / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    runner = CliRunner()
+    one = runner.invoke(app, ["score", "--lead", "1", "--engine", "spark"])
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", one.output).split())  # Rich's error box, unwrapped
+    assert one.exit_code == 2 and "--engine spark does not apply" in said
+
+    raw["score"]["reasons_per_owner"] = 100
+    (tmp_path / "per-owner.yaml").write_text(yaml.safe_dump(raw))
+    night = runner.invoke(app, ["nightly", "--engine", "spark", "--params", str(tmp_path / "per-owner.yaml")])
+    assert night.exit_code == 1 and "score.reasons_per_owner must be null" in night.output
+    assert io.read_runs()["status"].tolist() == ["failed"]
