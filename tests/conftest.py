@@ -37,7 +37,8 @@ def report_figure(request):
 # The files that take longest (each runs whole in one pytest-xdist worker: `--dist loadfile`), started first so
 # that no long file begins when the others are done (`make test` passes --no-loadscope-reorder, which keeps this
 # order instead of xdist's, by number of tests). Longest first, as `--durations` showed them.
-LONGEST_FILES = ("tests/test_end_to_end.py", "tests/pipeline/test_spark_engine.py", "tests/test_team.py", "tests/pipeline/test_flat_bank.py",
+LONGEST_FILES = ("tests/test_end_to_end.py", "tests/pipeline/test_spark_engine.py", "tests/test_team.py",
+                 "tests/pipeline/test_flat_bank.py",
                  "tests/test_forward.py", "tests/pipeline/test_source_db.py", "tests/pipeline/test_tune.py",
                  "tests/pipeline/test_train.py", "tests/pipeline/test_promote.py", "tests/pipeline/test_segments.py")
 
