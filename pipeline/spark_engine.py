@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ def spark_session(*, master: str | None = None, conf: dict[str, str] | None = No
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # PySpark 4 warns of pandas 3 in every worker, on every batch; the engine's equality tests are what speak to it
     os.environ.setdefault("PYTHONWARNINGS", "ignore:PySpark does not yet fully support pandas:FutureWarning")
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     builder = (SparkSession.builder.appName("leadscore")
                .master(master or os.environ.get("LEADSCORE_SPARK_MASTER") or "local[*]")
                .config("spark.sql.session.timeZone", "UTC")
@@ -76,6 +78,14 @@ def spark_session(*, master: str | None = None, conf: dict[str, str] | None = No
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("LEADSCORE_SPARK_LOG_LEVEL", "ERROR"))
     return session
+
+
+def _active_session() -> bool:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:  # spark_session says what to install
+        return False
+    return SparkSession.getActiveSession() is not None
 
 
 def environment_conf(value: str | None = None) -> dict[str, str]:
@@ -319,6 +329,7 @@ class SparkTables:
             raise ValueError("--engine spark runs on the data-contract tables; score a flat CRM export with the "
                              "default engine")
         self.config = config
+        self._owned = spark is None and not _active_session()  # a session someone else started stays up
         self.spark = spark or spark_session(conf=dict(config.spark.conf))
         tables, self.dtypes = read_tables(self.spark, config, location)
         self.rows = {name: int(frame.count()) for name, frame in sorted(tables.items())}  # as read: the volume check
@@ -327,7 +338,8 @@ class SparkTables:
         self.partitions = max(1, math.ceil(self.rows["leads"] / config.spark.leads_per_partition))
 
     def stop(self) -> None:
-        self.spark.stop()
+        if self._owned:
+            self.spark.stop()
 
 
 class SparkTrainingTable(SparkTables):

@@ -17,10 +17,18 @@ SAME = ("score", "grade", "reasons_positive", "reasons_negative", "owner_id", "c
         "definition_version", "segment")
 
 
-@pytest.fixture(autouse=True)
-def _local_spark(monkeypatch):
-    monkeypatch.setenv("LEADSCORE_SPARK_MASTER", "local[2]")
-    monkeypatch.setenv("LEADSCORE_SPARK_CONF", "spark.sql.shuffle.partitions=4; spark.default.parallelism=2")
+@pytest.fixture(scope="module", autouse=True)
+def _local_spark():
+    """One local[2] session for the module: the engine uses a running session and leaves it running (its Python
+    workers, their imports done, serve every test)."""
+    from pipeline import spark_engine
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LEADSCORE_SPARK_MASTER", "local[2]")
+        mp.setenv("LEADSCORE_SPARK_CONF", "spark.sql.shuffle.partitions=4; spark.default.parallelism=2")
+        session = spark_engine.spark_session()
+        yield session
+    session.stop()
 
 
 def _assert_same_rows(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
